@@ -1,0 +1,37 @@
+// One interface for every firewall backend, and the name -> factory table that picks one.
+#pragma once
+
+#include "common/ruleset.h"
+
+#include "diagnostic.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portolan {
+
+/// One file a backend writes: `suffix` is appended to the target's output path.
+struct OutputFile {
+  std::string suffix;
+  std::string content;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  /// The name used in the manifest's `backend = "..."`.
+  virtual std::string name() const = 0;
+  /// Backend-specific option keys accepted in [targets.options].
+  virtual std::vector<std::string> options() const { return {}; }
+  /// Prints the rule set. Whatever the vendor cannot express is reported as an error at the
+  /// flow's location, never widened or dropped.
+  virtual std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const = 0;
+};
+
+/// Every backend, in a fixed order.
+std::vector<std::string> backend_names();
+/// nullptr for an unknown name.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+
+} // namespace portolan

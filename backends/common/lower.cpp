@@ -1,0 +1,291 @@
+#include "lower.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+namespace portolan {
+
+namespace fs = std::filesystem;
+
+const char* chain_name(Chain c) {
+  switch (c) {
+  case Chain::Input:
+    return "input";
+  case Chain::Output:
+    return "output";
+  case Chain::Forward:
+    return "forward";
+  }
+  return "forward";
+}
+
+bool flow_active(const Flow& f, const Environment& env, const std::optional<Date>& today,
+                 Diagnostics* diags) {
+  if (f.when && !env.features.count(*f.when))
+    return false;
+  if (f.expires) {
+    std::optional<Date> t = today ? today : env.today;
+    if (!t) {
+      if (diags)
+        diags->error("no-today", f.expires_loc,
+                     "cannot judge this expiry: environment '" + env.name +
+                         "' has no 'today'; set it in the manifest or pass --today");
+      return false;
+    }
+    if (*f.expires <= *t) {
+      if (diags)
+        diags->warning("expired", f.expires_loc,
+                       "flow expired on " + f.expires->str() + " (today is " + t->str() +
+                           " in environment '" + env.name + "') and is not emitted");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
+  if (!loc.valid())
+    return "?";
+  fs::path p(ctx.sm.file(loc.file).path);
+  fs::path rel = p.lexically_relative(ctx.manifest.dir.empty() ? fs::path(".") : ctx.manifest.dir);
+  std::string s =
+      rel.empty() || *rel.begin() == ".." ? p.filename().generic_string() : rel.generic_string();
+  return s + ":" + std::to_string(loc.line);
+}
+
+namespace {
+
+struct Bound {
+  bool any = false;
+  std::vector<Prefix> v4, v6;
+};
+
+/// Addresses of an endpoint: an interface's own binding, else its role's; a whole role is the
+/// union of the role's and all its interfaces' bindings. nullopt: nothing is bound.
+std::optional<Bound> bind_endpoint(const Policy& p, const Environment& env, const Endpoint& e) {
+  std::vector<const Binding*> found;
+  auto look = [&](const std::string& key) {
+    auto it = env.bind.find(key);
+    if (it != env.bind.end())
+      found.push_back(&it->second);
+    return it != env.bind.end();
+  };
+  if (!e.iface.empty()) {
+    if (!look(e.str()))
+      look(e.role);
+  } else {
+    look(e.role);
+    if (const Role* r = p.find_role(e.role))
+      for (const Interface& i : r->interfaces)
+        look(e.role + "." + i.name);
+  }
+  if (found.empty())
+    return std::nullopt;
+  Bound b;
+  for (const Binding* x : found) {
+    b.any = b.any || x->any;
+    for (const Prefix& pr : x->prefixes)
+      (pr.family() == Family::V4 ? b.v4 : b.v6).push_back(pr);
+  }
+  for (auto* v : {&b.v4, &b.v6}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  return b;
+}
+
+std::string set_name(const std::string& endpoint) {
+  std::string s;
+  for (char c : endpoint)
+    s += (c == '.') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool get_bool(const Target& t, const std::string& key, bool def, Diagnostics& diags) {
+  auto it = t.options.find(key);
+  if (it == t.options.end())
+    return def;
+  if (auto* b = std::get_if<bool>(&it->second.value))
+    return *b;
+  diags.error("manifest", it->second.loc, "option '" + key + "' must be true or false");
+  return def;
+}
+
+std::vector<L4Match> l4_of(const Service& s) {
+  std::vector<L4Match> out;
+  for (const ServiceSpec& spec : s.specs) {
+    L4Match m;
+    m.service = s.name;
+    if (auto* pm = std::get_if<PortMatch>(&spec)) {
+      m.proto = pm->proto;
+      m.dports = pm->dports;
+      m.sports = pm->sports;
+    } else if (auto* im = std::get_if<IcmpMatch>(&spec)) {
+      m.proto = im->proto;
+      m.icmp_type = im->type;
+      m.icmp_code = im->code;
+    } else if (auto* pr = std::get_if<ProtoMatch>(&spec)) {
+      m.proto = pr->number;
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+} // namespace
+
+RuleSet lower_target(const LowerContext& ctx, const Target& target,
+                     const std::vector<std::string>& backend_options, Diagnostics& diags) {
+  RuleSet rs;
+  rs.policy = &ctx.policy;
+  rs.target = &target;
+  rs.env = target.env;
+  auto env_it = ctx.manifest.environments.find(target.env);
+  if (env_it == ctx.manifest.environments.end())
+    return rs; // reported by validate_manifest
+  const Environment& env = env_it->second;
+
+  std::vector<std::string> known = backend_options;
+  if (target.scope == Scope::Host) {
+    known.push_back("loopback");
+    known.push_back("icmpv6_nd");
+  }
+  for (const auto& [k, v] : target.options)
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string msg = "backend '" + target.backend + "' has no option '" + k + "'";
+      if (auto n = nearest_name(k, known))
+        msg += "; did you mean '" + *n + "'?";
+      diags.error("manifest", v.loc, msg);
+    }
+  if (target.scope == Scope::Host) {
+    rs.chains = {Chain::Input, Chain::Forward, Chain::Output};
+    rs.loopback = get_bool(target, "loopback", true, diags);
+    rs.icmpv6_nd = get_bool(target, "icmpv6_nd", true, diags);
+  } else {
+    rs.chains = {Chain::Forward};
+  }
+
+  // Header lines: what this file is and where it comes from.
+  for (const PolicyHeader& h : ctx.policy.headers) {
+    rs.header.push_back("policy " + h.name + (h.title.empty() ? "" : ": " + h.title));
+    for (const auto& r : h.references)
+      rs.header.push_back("reference: " + r);
+  }
+  std::string scope = target.scope == Scope::Host ? "host firewall of role " + target.host
+                                                  : "perimeter between zones " + target.between[0] +
+                                                        " and " + target.between[1];
+  rs.header.push_back("target " + target.name + ": " + scope + ", environment " + env.name);
+
+  std::map<std::string, int> set_index; // endpoint -> set
+  std::map<std::string, int> name_use;
+  auto addr_ref = [&](const Endpoint& e, const Bound& b) -> AddrRef {
+    if (b.any)
+      return AddrRef{-1};
+    auto it = set_index.find(e.str());
+    if (it != set_index.end())
+      return AddrRef{it->second};
+    AddrSet s;
+    s.endpoint = e.str();
+    s.name = set_name(s.endpoint);
+    if (int n = name_use[s.name]++; n > 0)
+      s.name += "_" + std::to_string(n + 1);
+    s.v4 = b.v4;
+    s.v6 = b.v6;
+    rs.has_v4 = rs.has_v4 || !s.v4.empty();
+    rs.has_v6 = rs.has_v6 || !s.v6.empty();
+    int idx = static_cast<int>(rs.sets.size());
+    rs.sets.push_back(std::move(s));
+    set_index.emplace(e.str(), idx);
+    return AddrRef{idx};
+  };
+
+  std::vector<Rule> denies, allows;
+  for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
+    const Flow& f = ctx.policy.flows[fi];
+    if (!flow_active(f, env, ctx.today_override, &diags))
+      continue;
+    struct Dir {
+      const Endpoint *s, *d;
+      bool reverse;
+    };
+    std::vector<Dir> dirs{{&f.src, &f.dst, false}};
+    if (f.bidirectional)
+      dirs.push_back({&f.dst, &f.src, true});
+    for (const Dir& dir : dirs) {
+      std::vector<Chain> chains;
+      if (target.scope == Scope::Host) {
+        if (dir.d->role == target.host)
+          chains.push_back(Chain::Input);
+        if (dir.s->role == target.host)
+          chains.push_back(Chain::Output);
+      } else {
+        std::string zs = ctx.policy.zone_of(*dir.s), zd = ctx.policy.zone_of(*dir.d);
+        const auto& z = target.between;
+        if (zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
+          chains.push_back(Chain::Forward);
+      }
+      if (chains.empty())
+        continue;
+      auto bs = bind_endpoint(ctx.policy, env, *dir.s);
+      auto bd = bind_endpoint(ctx.policy, env, *dir.d);
+      bool unbound = false;
+      for (auto [e, b] : {std::pair{dir.s, &bs}, std::pair{dir.d, &bd}}) {
+        if (!*b) {
+          diags
+              .error("unbound", e->loc,
+                     "'" + e->str() + "' has no address in environment '" + env.name +
+                         "', but target '" + target.name + "' enforces this flow")
+              .notes.push_back({target.loc, "target declared here"});
+          unbound = true;
+        }
+      }
+      if (unbound)
+        continue;
+      AddrRef sref = addr_ref(*dir.s, *bs), dref = addr_ref(*dir.d, *bd);
+      bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
+      bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+      for (const ServiceRef& sr : f.services) {
+        const Service* svc = ctx.policy.find_service(sr.name);
+        if (!svc)
+          continue;
+        for (L4Match& m : l4_of(*svc)) {
+          bool v4 = fam4 && m.proto != kProtoIcmpV6;
+          bool v6 = fam6 && m.proto != kProtoIcmp;
+          if (!v4 && !v6) {
+            diags.warning("no-family", sr.loc,
+                          "service '" + svc->name + "' matches no packet between '" + dir.s->str() +
+                              "' and '" + dir.d->str() + "' in environment '" + env.name +
+                              "': their addresses share no IP family with it");
+            continue;
+          }
+          for (Chain c : chains) {
+            Rule r;
+            r.chain = c;
+            r.action = f.action;
+            r.src = sref;
+            r.dst = dref;
+            r.v4 = v4;
+            r.v6 = v6;
+            r.l4 = m;
+            r.flow = fi;
+            r.reverse = dir.reverse;
+            r.trace = trace_of(ctx, f.loc);
+            (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
+          }
+        }
+      }
+    }
+  }
+  rs.rules = std::move(denies);
+  rs.rules.insert(rs.rules.end(), std::make_move_iterator(allows.begin()),
+                  std::make_move_iterator(allows.end()));
+  // Families seen at all, so backends can skip an empty IPv6 file or say it is empty.
+  for (const Rule& r : rs.rules) {
+    rs.has_v4 = rs.has_v4 || r.v4;
+    rs.has_v6 = rs.has_v6 || r.v6;
+  }
+  return rs;
+}
+
+} // namespace portolan

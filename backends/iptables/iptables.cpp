@@ -1,0 +1,190 @@
+// iptables: the filter table for IPv4 and IPv6, each in its own restore file. Both files are
+// always written, so a target bound only to IPv4 still gets an IPv6 default drop.
+#include "iptables.h"
+
+#include "common/text.h"
+
+#include <algorithm>
+#include <cctype>
+#include <tuple>
+
+namespace portolan {
+namespace {
+
+constexpr size_t kCommentMax = 256;  // xt_comment's limit
+constexpr size_t kMultiportMax = 15; // a range counts as two
+
+const char* chain_upper(Chain c) {
+  switch (c) {
+  case Chain::Input:
+    return "INPUT";
+  case Chain::Output:
+    return "OUTPUT";
+  case Chain::Forward:
+    return "FORWARD";
+  }
+  return "FORWARD";
+}
+
+/// Splits ports into groups that fit one multiport match.
+std::vector<std::vector<PortRange>> multiport_chunks(const std::vector<PortRange>& ports) {
+  std::vector<std::vector<PortRange>> out;
+  size_t used = kMultiportMax;
+  for (const PortRange& p : ports) {
+    size_t cost = p.lo == p.hi ? 1 : 2;
+    if (used + cost > kMultiportMax) {
+      out.emplace_back();
+      used = 0;
+    }
+    out.back().push_back(p);
+    used += cost;
+  }
+  if (out.empty())
+    out.emplace_back();
+  return out;
+}
+
+std::string port_list(const std::vector<PortRange>& ports) {
+  std::string s;
+  for (size_t i = 0; i < ports.size(); ++i)
+    s += (i ? "," : "") + port_text(ports[i], ":");
+  return s;
+}
+
+std::string port_match(const char* flag, const std::vector<PortRange>& ports, bool& multiport) {
+  if (ports.empty())
+    return "";
+  if (ports.size() == 1) {
+    return std::string(" --") + flag + " " + port_text(ports[0], ":");
+  }
+  multiport = true;
+  return std::string(" --") + flag + "s " + port_list(ports);
+}
+
+/// The layer-4 fragments of a rule (more than one when ports must be split across rules).
+std::vector<std::string> l4_texts(const L4Match& m, int fam) {
+  if (!m.proto)
+    return {""};
+  uint8_t p = *m.proto;
+  if (p == kProtoTcp || p == kProtoUdp) {
+    const char* name = p == kProtoTcp ? "tcp" : "udp";
+    std::vector<std::string> out;
+    for (const auto& sp : multiport_chunks(m.sports)) {
+      for (const auto& dp : multiport_chunks(m.dports)) {
+        std::string s = std::string(" -p ") + name;
+        bool multi_s = sp.size() > 1, multi_d = dp.size() > 1;
+        if (!sp.empty() || !dp.empty()) {
+          if (!multi_s && !multi_d) {
+            bool unused = false;
+            s += std::string(" -m ") + name + port_match("sport", sp, unused) +
+                 port_match("dport", dp, unused);
+          } else {
+            bool unused = false;
+            if (!sp.empty())
+              s += (multi_s ? " -m multiport" : std::string(" -m ") + name) +
+                   port_match("sport", sp, unused);
+            if (!dp.empty())
+              s += (multi_d ? " -m multiport" : std::string(" -m ") + name) +
+                   port_match("dport", dp, unused);
+          }
+        }
+        out.push_back(s);
+      }
+    }
+    return out;
+  }
+  if (p == kProtoIcmp || p == kProtoIcmpV6) {
+    std::string s = fam == 4 ? " -p icmp" : " -p ipv6-icmp";
+    if (m.icmp_type) {
+      s += fam == 4 ? " -m icmp --icmp-type " : " -m icmp6 --icmpv6-type ";
+      s += std::to_string(*m.icmp_type);
+      if (m.icmp_code)
+        s += "/" + std::to_string(*m.icmp_code);
+    }
+    return {s};
+  }
+  return {" -p " + std::to_string(p)};
+}
+
+std::string addr_list(const std::vector<Prefix>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? "," : "") + v[i].str_with_len();
+  return s;
+}
+
+class IptablesBackend : public Backend {
+public:
+  std::string name() const override { return "iptables"; }
+
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
+    return {OutputFile{".v4", family_file(rs, 4)}, OutputFile{".v6", family_file(rs, 6)}};
+  }
+
+private:
+  static std::string family_file(const RuleSet& rs, int fam) {
+    Emitter e("");
+    for (const auto& l : generated_banner())
+      e.line("# " + l);
+    e.line(std::string("# ") +
+           (fam == 4 ? "IPv4: load with iptables-restore" : "IPv6: load with ip6tables-restore"));
+    for (const auto& l : rs.header)
+      e.line("# " + plain_text(l));
+    e.line("*filter");
+    for (Chain c : {Chain::Input, Chain::Forward, Chain::Output}) {
+      bool governed = std::find(rs.chains.begin(), rs.chains.end(), c) != rs.chains.end();
+      e.line(std::string(":") + chain_upper(c) + (governed ? " DROP" : " ACCEPT") + " [0:0]");
+    }
+    for (Chain c : rs.chains) {
+      std::string A = std::string("-A ") + chain_upper(c);
+      e.line(A + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+      e.line(A + " -m conntrack --ctstate INVALID -j DROP");
+      if (rs.loopback && c != Chain::Forward)
+        e.line(A + (c == Chain::Input ? " -i lo" : " -o lo") + " -j ACCEPT");
+      if (fam == 6 && rs.icmpv6_nd && c != Chain::Forward)
+        for (int t : {133, 134, 135, 136})
+          e.line(A + " -p ipv6-icmp -m icmp6 --icmpv6-type " + std::to_string(t) + " -j ACCEPT");
+      std::string last_group;
+      for (const Rule& r : rs.rules) {
+        if (r.chain != c || (fam == 4 ? !r.v4 : !r.v6))
+          continue;
+        std::string src, dst;
+        bool empty_side = false;
+        for (auto [ref, out, flag] :
+             {std::tuple{r.src, &src, " -s "}, std::tuple{r.dst, &dst, " -d "}}) {
+          if (ref.any())
+            continue;
+          const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
+          const auto& list = fam == 4 ? s.v4 : s.v6;
+          if (list.empty())
+            empty_side = true;
+          *out = flag + addr_list(list);
+        }
+        if (empty_side)
+          continue;
+        const Flow& f = rs.policy->flows[r.flow];
+        std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+        if (what != last_group) {
+          e.line("# " + plain_text(what));
+          if (!f.note.empty())
+            e.line("#   " + plain_text(f.note));
+          last_group = what;
+        }
+        std::string comment = plain_text(r.trace + " " + f.summary(), "\"\\", '\'', kCommentMax);
+        for (const std::string& l4 : l4_texts(r.l4, fam))
+          e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
+                 (r.action == Action::Allow ? "ACCEPT" : "DROP"));
+      }
+    }
+    e.line("COMMIT");
+    return e.take();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_iptables_backend() {
+  return std::make_unique<IptablesBackend>();
+}
+
+} // namespace portolan

@@ -1,0 +1,191 @@
+// nftables: an inet table owned by Portolan, replaced atomically by `nft -f` (the file creates,
+// deletes and re-declares it, so re-applying is idempotent and other tables are left alone).
+// Addresses live in named interval sets; each rule says which flow and source line it implements.
+#include "nftables.h"
+
+#include "common/text.h"
+
+#include <algorithm>
+#include <cctype>
+#include <tuple>
+
+#include <set>
+
+namespace portolan {
+namespace {
+
+constexpr size_t kCommentMax = 128; // nft's limit on rule comments
+
+std::string join_ports(const std::vector<PortRange>& ports) {
+  if (ports.size() == 1)
+    return port_text(ports[0], "-");
+  std::string s = "{ ";
+  for (size_t i = 0; i < ports.size(); ++i)
+    s += (i ? ", " : "") + port_text(ports[i], "-");
+  return s + " }";
+}
+
+std::string elements(const std::vector<Prefix>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + v[i].str();
+  return s;
+}
+
+/// The layer-4 part of a rule; sets `family_bound` when it pins the IP family (icmp/icmpv6).
+std::string l4_text(const L4Match& m) {
+  if (!m.proto)
+    return "";
+  uint8_t p = *m.proto;
+  if (p == kProtoTcp || p == kProtoUdp) {
+    const char* name = p == kProtoTcp ? "tcp" : "udp";
+    if (m.dports.empty() && m.sports.empty())
+      return std::string("meta l4proto ") + name;
+    std::string s;
+    if (!m.sports.empty())
+      s += std::string(name) + " sport " + join_ports(m.sports);
+    if (!m.dports.empty())
+      s += (s.empty() ? "" : " ") + std::string(name) + " dport " + join_ports(m.dports);
+    return s;
+  }
+  if (p == kProtoIcmp || p == kProtoIcmpV6) {
+    const char* name = p == kProtoIcmp ? "icmp" : "icmpv6";
+    if (!m.icmp_type)
+      return p == kProtoIcmp ? "meta l4proto icmp" : "meta l4proto ipv6-icmp";
+    std::string s = std::string(name) + " type " + std::to_string(*m.icmp_type);
+    if (m.icmp_code)
+      s += std::string(" ") + name + " code " + std::to_string(*m.icmp_code);
+    return s;
+  }
+  return "meta l4proto " + std::to_string(p);
+}
+
+class NftablesBackend : public Backend {
+public:
+  std::string name() const override { return "nftables"; }
+  std::vector<std::string> options() const override { return {"table"}; }
+
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+    std::string table = "portolan";
+    if (auto it = rs.target->options.find("table"); it != rs.target->options.end()) {
+      auto* s = std::get_if<std::string>(&it->second.value);
+      bool ok = s && !s->empty() && std::isalpha(static_cast<unsigned char>((*s)[0]));
+      if (ok)
+        for (char c : *s)
+          ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      if (!ok)
+        diags.error("manifest", it->second.loc,
+                    "option 'table' must be a name of letters, digits and '_'");
+      else
+        table = *s;
+    }
+
+    Emitter e("\t");
+    e.line("#!/usr/sbin/nft -f");
+    for (const auto& l : generated_banner())
+      e.line("# " + l);
+    for (const auto& l : rs.header)
+      e.line("# " + plain_text(l));
+    e.line();
+    e.line("table inet " + table);
+    e.line("delete table inet " + table);
+    e.line();
+    e.open("table inet " + table + " {");
+
+    for (const AddrSet& s : rs.sets) {
+      for (auto [fam, list] : {std::pair{"v4", &s.v4}, std::pair{"v6", &s.v6}}) {
+        if (list->empty())
+          continue;
+        e.open("set " + s.name + "_" + fam + " {");
+        e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
+        e.line("flags interval");
+        e.line("comment \"" + plain_text(s.endpoint, "\"\\") + "\"");
+        e.line("elements = { " + elements(*list) + " }");
+        e.close("}");
+        e.line();
+      }
+    }
+
+    for (Chain c : rs.chains) {
+      e.open(std::string("chain ") + chain_name(c) + " {");
+      e.line(std::string("type filter hook ") + chain_name(c) + " priority filter; policy drop;");
+      e.line("ct state established,related accept");
+      e.line("ct state invalid drop");
+      if (rs.loopback && c != Chain::Forward)
+        e.line(std::string(c == Chain::Input ? "iif" : "oif") + " \"lo\" accept");
+      if (rs.icmpv6_nd && c != Chain::Forward)
+        e.line("icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+               "nd-neighbor-advert } accept");
+      std::string last_group;
+      for (const Rule& r : rs.rules) {
+        if (r.chain != c)
+          continue;
+        const Flow& f = rs.policy->flows[r.flow];
+        std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+        if (what != last_group) {
+          e.line("# " + plain_text(what));
+          if (!f.note.empty())
+            e.line("#   " + plain_text(f.note));
+          last_group = what;
+        }
+        std::string comment = plain_text(r.trace + " " + f.summary(), "\"\\", '\'', kCommentMax);
+        for (const std::string& body : rule_bodies(rs, r))
+          e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
+                 comment + "\"");
+      }
+      e.close("}");
+      if (c != rs.chains.back())
+        e.line();
+    }
+    e.close("}");
+    return {OutputFile{"", e.take()}};
+  }
+
+private:
+  /// One body per IP family the rule needs (one when family does not matter).
+  static std::vector<std::string> rule_bodies(const RuleSet& rs, const Rule& r) {
+    std::string l4 = l4_text(r.l4);
+    bool l4_pins = r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6;
+    std::vector<std::string> out;
+    if (r.src.any() && r.dst.any()) {
+      if (r.v4 && r.v6)
+        out.push_back(l4.empty() ? "meta nfproto { ipv4, ipv6 }" : l4);
+      else if (l4_pins)
+        out.push_back(l4);
+      else
+        out.push_back(std::string("meta nfproto ") + (r.v4 ? "ipv4" : "ipv6") +
+                      (l4.empty() ? "" : " " + l4));
+      return out;
+    }
+    for (int fam : {4, 6}) {
+      if ((fam == 4 && !r.v4) || (fam == 6 && !r.v6))
+        continue;
+      const char* ip = fam == 4 ? "ip" : "ip6";
+      std::string body;
+      bool empty_side = false;
+      for (auto [ref, dir] : {std::pair{r.src, "saddr"}, std::pair{r.dst, "daddr"}}) {
+        if (ref.any())
+          continue;
+        const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
+        if ((fam == 4 ? s.v4 : s.v6).empty())
+          empty_side = true;
+        body += (body.empty() ? "" : " ") + std::string(ip) + " " + dir + " @" + s.name +
+                (fam == 4 ? "_v4" : "_v6");
+      }
+      if (empty_side)
+        continue;
+      if (!l4.empty())
+        body += " " + l4;
+      out.push_back(body);
+    }
+    return out;
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_nftables_backend() {
+  return std::make_unique<NftablesBackend>();
+}
+
+} // namespace portolan

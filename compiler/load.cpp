@@ -1,0 +1,227 @@
+#include "load.h"
+
+#include "parse.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace portolan {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> read_file(const fs::path& p) {
+  std::error_code ec;
+  if (fs::is_directory(p, ec))
+    return std::nullopt;
+  std::ifstream in(p, std::ios::binary);
+  if (!in)
+    return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return std::nullopt;
+  return ss.str();
+}
+
+namespace {
+
+fs::path canonical_key(const fs::path& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(p, ec);
+  return ec ? p.lexically_normal() : c;
+}
+
+/// Display path for an imported file: relative to the importer's display directory.
+std::string display_path(const std::string& importer_display, const std::string& rel) {
+  fs::path base = fs::path(importer_display).parent_path();
+  return (base / rel).lexically_normal().generic_string();
+}
+
+class Loader {
+public:
+  Loader(SourceManager& sm, Diagnostics& diags) : sm_(sm), diags_(diags) {}
+
+  std::vector<PolicyFile> files; ///< in merge order
+  bool unreadable = false;
+
+  void load_root(const fs::path& p) {
+    auto text = read_file(p);
+    if (!text) {
+      diags_.error("unreadable", SourceLoc{}, "cannot read policy file '" + p.string() + "'");
+      unreadable = true;
+      return;
+    }
+    visit(p, p.generic_string(), std::move(*text), {});
+  }
+
+private:
+  SourceManager& sm_;
+  Diagnostics& diags_;
+  std::set<fs::path> done_;
+  struct Frame {
+    fs::path key;
+    std::string display;
+    SourceLoc import_loc;
+  };
+  std::vector<Frame> stack_;
+
+  void visit(const fs::path& path, const std::string& display, std::string text, SourceLoc from) {
+    fs::path key = canonical_key(path);
+    if (done_.count(key))
+      return;
+    uint32_t id = sm_.add(display, std::move(text));
+    stack_.push_back({key, display, from});
+    PolicyFile pf = parse_policy_file(sm_, id, diags_);
+    for (const Import& imp : pf.imports) {
+      fs::path target = path.parent_path() / imp.path;
+      fs::path tkey = canonical_key(target);
+      auto on_stack =
+          std::find_if(stack_.begin(), stack_.end(), [&](const Frame& f) { return f.key == tkey; });
+      if (on_stack != stack_.end()) {
+        std::string chain;
+        for (auto it = on_stack; it != stack_.end(); ++it)
+          chain += it->display + " -> ";
+        chain += on_stack->display;
+        diags_.error("import-cycle", imp.loc, "import cycle: " + chain);
+        continue;
+      }
+      auto t = read_file(target);
+      if (!t) {
+        diags_.error("import-missing", imp.loc,
+                     "cannot read imported file '" + imp.path + "' (looked for " +
+                         display_path(display, imp.path) + ")");
+        continue;
+      }
+      visit(target, display_path(display, imp.path), std::move(*t), imp.loc);
+    }
+    stack_.pop_back();
+    done_.insert(key);
+    files.push_back(std::move(pf));
+  }
+};
+
+/// Adds a definition to a name index, reporting a duplicate with a note at the first one.
+template <class T>
+bool define(std::vector<T>& vec, std::map<std::string, size_t>& index, T item, const char* what,
+            Diagnostics& diags) {
+  auto it = index.find(item.name);
+  if (it != index.end()) {
+    diags
+        .error("duplicate-definition", item.loc,
+               std::string(what) + " '" + item.name + "' is already defined")
+        .notes.push_back({vec[it->second].loc, "first defined here"});
+    return false;
+  }
+  index.emplace(item.name, vec.size());
+  vec.push_back(std::move(item));
+  return true;
+}
+
+std::vector<std::string> keys(const std::map<std::string, size_t>& m) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : m)
+    out.push_back(k);
+  return out;
+}
+
+std::string suggest(const std::string& name, const std::vector<std::string>& candidates) {
+  if (auto n = nearest_name(name, candidates))
+    return "; did you mean '" + *n + "'?";
+  return "";
+}
+
+void resolve(Policy& p, Diagnostics& diags) {
+  auto zone_names = keys(p.zone_index);
+  auto check_zone = [&](const std::string& z, SourceLoc loc) {
+    if (!z.empty() && !p.zone_index.count(z))
+      diags.error("unknown-zone", loc, "unknown zone '" + z + "'" + suggest(z, zone_names));
+  };
+  for (const Role& r : p.roles) {
+    check_zone(r.zone, r.zone_loc);
+    std::map<std::string, const Interface*> seen;
+    for (const Interface& i : r.interfaces) {
+      check_zone(i.zone, i.zone_loc);
+      auto [it, fresh] = seen.emplace(i.name, &i);
+      if (!fresh)
+        diags
+            .error("duplicate-definition", i.loc,
+                   "interface '" + i.name + "' of role '" + r.name + "' is already defined")
+            .notes.push_back({it->second->loc, "first defined here"});
+    }
+  }
+  auto role_names = keys(p.role_index);
+  auto service_names = keys(p.service_index);
+  auto feature_names = keys(p.feature_index);
+  auto check_endpoint = [&](const Endpoint& e) {
+    const Role* r = p.find_role(e.role);
+    if (!r) {
+      SourceLoc l = e.loc;
+      l.len = static_cast<uint32_t>(e.role.size());
+      diags.error("unknown-role", l, "unknown role '" + e.role + "'" + suggest(e.role, role_names));
+      return;
+    }
+    if (!e.iface.empty() && !r->find_interface(e.iface)) {
+      std::vector<std::string> names;
+      for (const auto& i : r->interfaces)
+        names.push_back(i.name);
+      SourceLoc l = e.loc;
+      l.col += static_cast<uint32_t>(e.role.size() + 1);
+      l.len = static_cast<uint32_t>(e.iface.size());
+      std::string msg = "role '" + r->name + "' has no interface '" + e.iface + "'";
+      if (names.empty())
+        msg += "; it declares none, so write just '" + r->name + "'";
+      else
+        msg += suggest(e.iface, names);
+      diags.error("unknown-interface", l, msg).notes.push_back({r->loc, "role declared here"});
+    }
+  };
+  for (const Flow& f : p.flows) {
+    check_endpoint(f.src);
+    check_endpoint(f.dst);
+    for (const ServiceRef& s : f.services)
+      if (!p.service_index.count(s.name))
+        diags.error("unknown-service", s.loc,
+                    "unknown service '" + s.name + "'" + suggest(s.name, service_names));
+    if (f.when && !p.feature_index.count(*f.when))
+      diags.error("unknown-feature", f.when_loc,
+                  "unknown feature '" + *f.when + "'" + suggest(*f.when, feature_names));
+  }
+}
+
+} // namespace
+
+LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags) {
+  LoadResult out;
+  Loader loader(sm, diags);
+  for (const auto& p : paths)
+    loader.load_root(p);
+  out.unreadable = loader.unreadable;
+  if (diags.has_errors())
+    return out; // syntax or import errors: names cannot be judged reliably
+  Policy& p = out.policy;
+  for (PolicyFile& f : loader.files) {
+    for (auto& h : f.headers)
+      p.headers.push_back(std::move(h));
+    for (auto& z : f.zones)
+      define(p.zones, p.zone_index, std::move(z), "zone", diags);
+    for (auto& r : f.roles)
+      define(p.roles, p.role_index, std::move(r), "role", diags);
+    for (auto& s : f.services)
+      define(p.services, p.service_index, std::move(s), "service", diags);
+    for (auto& ft : f.features)
+      define(p.features, p.feature_index, std::move(ft), "feature", diags);
+    for (auto& fl : f.flows)
+      p.flows.push_back(std::move(fl));
+    for (auto& s : f.suppressions)
+      p.suppressions.push_back(std::move(s));
+  }
+  resolve(p, diags);
+  out.ok = !diags.has_errors();
+  return out;
+}
+
+} // namespace portolan

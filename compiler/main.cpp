@@ -1,0 +1,335 @@
+// The `portolan` command line: check and build. Exit codes: 0 clean, 1 errors in the policy or
+// manifest, 2 bad usage or unreadable input.
+#include "backend.h"
+#include "common/lower.h"
+#include "load.h"
+#include "manifest.h"
+#include "version.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace portolan;
+
+namespace {
+
+constexpr int kExitClean = 0, kExitFindings = 1, kExitUsage = 2;
+
+const char* kMainHelp = R"(usage: portolan <command> [options]
+
+Portolan compiles firewall policies to vendor configurations.
+
+commands:
+  check   parse a policy (and a manifest), report errors and warnings
+  build   write the configuration of every target in a manifest
+
+Run 'portolan <command> --help' for a command's options.
+  --version   print the version
+)";
+
+const char* kCheckHelp =
+    R"(usage: portolan check [--manifest FILE] [--env NAME] [--today DATE] [FILE.policy...]
+
+Parses the policy files (and those the manifest lists), resolves every name, and with a
+manifest binds each environment's addresses and lowers every target without writing it.
+
+  --manifest FILE   portolan.toml: policies, environments, targets
+  --env NAME        only the targets of this environment
+  --today DATE      judge expiry as of DATE (YYYY-MM-DD) instead of the environment's 'today'
+
+exit codes: 0 clean (warnings allowed), 1 errors, 2 bad usage or unreadable input
+)";
+
+const char* kBuildHelp =
+    R"(usage: portolan build --manifest FILE [--target NAME] [--out DIR] [--today DATE]
+
+Writes each target's configuration to DIR/<output> (DIR defaults to the manifest's folder).
+Files are written atomically, and only when every selected target lowered without error: a
+failed build leaves the previous configs untouched.
+
+  --manifest FILE   portolan.toml
+  --target NAME     build only this target (repeatable)
+  --out DIR         output folder
+  --today DATE      judge expiry as of DATE (YYYY-MM-DD)
+
+exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable input
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::vector<std::string>> opts;
+  bool help = false;
+};
+
+std::optional<Args> parse_args(int argc, char** argv, int start,
+                               const std::vector<std::string>& valued) {
+  Args a;
+  for (int i = start; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+    } else if (s.rfind("--", 0) == 0) {
+      std::string key = s, value;
+      bool inline_value = false;
+      if (auto eq = s.find('='); eq != std::string::npos) {
+        key = s.substr(0, eq);
+        value = s.substr(eq + 1);
+        inline_value = true;
+      }
+      if (std::find(valued.begin(), valued.end(), key) == valued.end()) {
+        std::cerr << "portolan: unknown option '" << key << "'\n";
+        return std::nullopt;
+      }
+      if (!inline_value) {
+        if (i + 1 >= argc) {
+          std::cerr << "portolan: option '" << key << "' needs a value\n";
+          return std::nullopt;
+        }
+        value = argv[++i];
+      }
+      a.opts[key].push_back(value);
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::optional<std::string> single(const Args& a, const std::string& key) {
+  auto it = a.opts.find(key);
+  if (it == a.opts.end())
+    return std::nullopt;
+  return it->second.back();
+}
+
+/// Writes `content` to `path` via a temporary file in the same folder and rename(2), so readers
+/// see the old file or the new one, never a half-written one.
+bool write_atomically(const fs::path& path, const std::string& content, std::string& err) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path().empty() ? fs::path(".") : path.parent_path(), ec);
+  if (ec) {
+    err = "cannot create folder " + path.parent_path().string() + ": " + ec.message();
+    return false;
+  }
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
+    return false;
+  }
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = "cannot replace " + path.string() + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+struct Session {
+  SourceManager sm;
+  Diagnostics diags;
+  std::optional<Manifest> manifest;
+  LoadResult loaded;
+  std::optional<Date> today;
+  bool unreadable = false;
+};
+
+int finish(Session& s, int code_if_clean) {
+  s.diags.normalize();
+  s.diags.render_text(std::cerr, s.sm);
+  if (s.unreadable)
+    return kExitUsage;
+  if (s.diags.has_errors())
+    return kExitFindings;
+  return code_if_clean;
+}
+
+/// Loads manifest (optional) and policies. Returns false on a usage problem already reported.
+bool load(Session& s, const Args& a) {
+  if (auto t = single(a, "--today")) {
+    s.today = Date::parse(*t);
+    if (!s.today) {
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD, not '" << *t << "'\n";
+      return false;
+    }
+  }
+  std::vector<fs::path> files;
+  if (auto m = single(a, "--manifest")) {
+    s.manifest = read_manifest(*m, s.sm, s.diags);
+    if (!s.manifest) {
+      s.unreadable = true;
+      return true;
+    }
+    for (const auto& p : s.manifest->policies)
+      files.push_back((s.manifest->dir / p).lexically_normal());
+  }
+  for (const auto& p : a.positional)
+    files.push_back(p);
+  if (files.empty()) {
+    std::cerr << "portolan: no policy files: name some, or a --manifest that lists them\n";
+    return false;
+  }
+  if (s.diags.has_errors())
+    return true; // manifest structure errors: do not guess further
+  s.loaded = load_policy(files, s.sm, s.diags);
+  s.unreadable = s.unreadable || s.loaded.unreadable;
+  if (s.loaded.ok && s.manifest)
+    validate_manifest(*s.manifest, s.loaded.policy, backend_names(), s.diags);
+  return true;
+}
+
+/// Lowers and emits the selected targets; fills `out` with path -> content.
+void compile_targets(Session& s, const std::vector<const Target*>& targets,
+                     std::vector<std::pair<fs::path, std::string>>* out, const fs::path& out_dir) {
+  LowerContext ctx{s.loaded.policy, *s.manifest, s.sm, s.today};
+  for (const Target* t : targets) {
+    auto backend = make_backend(t->backend);
+    if (!backend)
+      continue;
+    RuleSet rs = lower_target(ctx, *t, backend->options(), s.diags);
+    auto files = backend->emit(rs, s.diags);
+    if (out)
+      for (auto& f : files)
+        out->emplace_back(out_dir / (t->output + f.suffix), std::move(f.content));
+  }
+}
+
+int cmd_check(int argc, char** argv) {
+  auto a = parse_args(argc, argv, 2, {"--manifest", "--env", "--today"});
+  if (!a)
+    return kExitUsage;
+  if (a->help) {
+    std::cout << kCheckHelp;
+    return kExitClean;
+  }
+  Session s;
+  if (!load(s, *a))
+    return kExitUsage;
+  if (s.manifest && s.loaded.ok && !s.diags.has_errors()) {
+    auto env = single(*a, "--env");
+    if (env && !s.manifest->environments.count(*env)) {
+      std::cerr << "portolan: the manifest has no environment '" << *env << "'\n";
+      return kExitUsage;
+    }
+    std::vector<const Target*> targets;
+    for (const Target& t : s.manifest->targets)
+      if (!env || t.env == *env)
+        targets.push_back(&t);
+    compile_targets(s, targets, nullptr, {});
+  }
+  return finish(s, kExitClean);
+}
+
+int cmd_build(int argc, char** argv) {
+  auto a = parse_args(argc, argv, 2, {"--manifest", "--target", "--out", "--today"});
+  if (!a)
+    return kExitUsage;
+  if (a->help) {
+    std::cout << kBuildHelp;
+    return kExitClean;
+  }
+  if (!single(*a, "--manifest")) {
+    std::cerr << "portolan: build needs --manifest FILE\n";
+    return kExitUsage;
+  }
+  if (!a->positional.empty()) {
+    std::cerr << "portolan: build takes its policy files from the manifest, not the command line\n";
+    return kExitUsage;
+  }
+  Session s;
+  if (!load(s, *a))
+    return kExitUsage;
+  if (!s.manifest || !s.loaded.ok || s.diags.has_errors())
+    return finish(s, kExitClean);
+  std::vector<const Target*> targets;
+  auto wanted = a->opts["--target"];
+  for (const auto& w : wanted) {
+    bool found = false;
+    for (const Target& t : s.manifest->targets)
+      found = found || t.name == w;
+    if (!found) {
+      std::cerr << "portolan: the manifest has no target '" << w << "'\n";
+      return kExitUsage;
+    }
+  }
+  for (const Target& t : s.manifest->targets)
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), t.name) != wanted.end())
+      targets.push_back(&t);
+  fs::path out_dir = single(*a, "--out") ? fs::path(*single(*a, "--out")) : s.manifest->dir;
+  std::vector<std::pair<fs::path, std::string>> files;
+  compile_targets(s, targets, &files, out_dir);
+  int code = finish(s, kExitClean);
+  if (code != kExitClean) {
+    std::cerr << "portolan: build failed; no file was written\n";
+    return code;
+  }
+  for (const auto& [path, content] : files) {
+    std::string err;
+    if (!write_atomically(path, content, err)) {
+      std::cerr << "portolan: " << err << "\n";
+      return kExitUsage;
+    }
+    std::cout << "wrote " << path.generic_string() << "\n";
+  }
+  return kExitClean;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::cerr << kMainHelp;
+      return kExitUsage;
+    }
+    std::string cmd = argv[1];
+    if (cmd == "--version" || cmd == "version") {
+      std::cout << "portolan " << kPortolanVersion << "\n";
+      return kExitClean;
+    }
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::cout << kMainHelp;
+      return kExitClean;
+    }
+    if (cmd == "check")
+      return cmd_check(argc, argv);
+    if (cmd == "build")
+      return cmd_build(argc, argv);
+    std::cerr << "portolan: unknown command '" << cmd << "'\n" << kMainHelp;
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "portolan: internal error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}

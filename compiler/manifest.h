@@ -1,0 +1,71 @@
+// portolan.toml: which policy files, how roles bind to addresses per environment, and which
+// configs to generate. Read with toml++; every value keeps its location for diagnostics.
+#pragma once
+
+#include "diagnostic.h"
+#include "model.h"
+#include "net.h"
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace portolan {
+
+/// What one role or role.interface is bound to in an environment.
+struct Binding {
+  bool any = false;
+  std::vector<Prefix> prefixes; ///< sorted, unique
+  SourceLoc loc;
+};
+
+struct Environment {
+  std::string name;
+  std::map<std::string, Binding> bind; ///< key: "role" or "role.interface"
+  std::map<std::string, SourceLoc> features;
+  std::optional<Date> today;
+  SourceLoc loc;
+};
+
+enum class Scope { Host, Between };
+
+/// A backend option value; backends validate their own keys.
+struct OptionValue {
+  std::variant<bool, int64_t, std::string, std::vector<std::string>> value;
+  SourceLoc loc;
+};
+
+struct Target {
+  std::string name, backend, env;
+  Scope scope = Scope::Host;
+  std::string host;                 ///< Scope::Host: the role whose host firewall this is
+  std::vector<std::string> between; ///< Scope::Between: two zones
+  std::string output;               ///< as written in the manifest
+  std::map<std::string, OptionValue> options;
+  SourceLoc loc, backend_loc, env_loc, scope_loc, output_loc;
+};
+
+struct Manifest {
+  std::filesystem::path path, dir;
+  std::vector<std::string> policies;
+  std::vector<SourceLoc> policy_locs;
+  std::map<std::string, Environment> environments;
+  std::vector<Target> targets;
+  std::map<std::string, std::string> checks; ///< code -> error|warning|note|off
+  std::map<std::string, SourceLoc> check_locs;
+  SourceLoc loc;
+};
+
+/// Reads and validates the manifest's structure. Semantic checks against the policy (unknown
+/// roles, zones, features) are `validate_manifest`'s job. nullopt when the file is unreadable.
+std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceManager& sm,
+                                      Diagnostics& diags);
+
+/// Checks bindings, features, targets against the loaded policy and the backend registry.
+void validate_manifest(const Manifest& m, const Policy& p,
+                       const std::vector<std::string>& backend_names, Diagnostics& diags);
+
+} // namespace portolan

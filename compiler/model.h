@@ -1,0 +1,159 @@
+// The policy model: what a set of .policy files says, with every element's source location.
+// Built by the parser (compiler/parse/), resolved by the loader; nothing here knows ANTLR.
+#pragma once
+
+#include "source.h"
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace portolan {
+
+struct Zone {
+  std::string name, desc;
+  SourceLoc loc;
+};
+
+struct Interface {
+  std::string name, desc, zone; ///< zone empty: inherits the role's
+  SourceLoc loc, zone_loc;
+};
+
+struct Role {
+  std::string name, desc, zone;
+  std::vector<Interface> interfaces; ///< empty: one implicit interface, the role itself
+  SourceLoc loc, zone_loc;
+  const Interface* find_interface(const std::string& n) const;
+};
+
+struct PortRange {
+  uint16_t lo = 0, hi = 0;
+  auto operator<=>(const PortRange&) const = default;
+};
+
+constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmpV6 = 58;
+
+/// tcp/udp with destination ports (empty: all) and optional source ports (empty: all).
+struct PortMatch {
+  uint8_t proto = kProtoTcp;
+  std::vector<PortRange> dports, sports;
+};
+/// icmp/icmpv6 with an optional type and code.
+struct IcmpMatch {
+  uint8_t proto = kProtoIcmp;
+  std::optional<uint8_t> type, code;
+};
+/// Any other IP protocol by number (47 GRE, 50 ESP...).
+struct ProtoMatch {
+  uint8_t number = 0;
+};
+/// Every IP protocol.
+struct AnyMatch {};
+
+using ServiceSpec = std::variant<PortMatch, IcmpMatch, ProtoMatch, AnyMatch>;
+
+struct Service {
+  std::string name, label;
+  std::vector<ServiceSpec> specs;
+  std::vector<SourceLoc> spec_locs; ///< parallel to specs
+  SourceLoc loc;
+};
+
+struct Feature {
+  std::string name, desc;
+  SourceLoc loc;
+};
+
+struct Date {
+  int year = 0, month = 0, day = 0;
+  auto operator<=>(const Date&) const = default;
+  std::string str() const;
+  /// Parses YYYY-MM-DD and rejects impossible dates (2013-02-30).
+  static std::optional<Date> parse(const std::string& s);
+};
+
+struct Endpoint {
+  std::string role, iface; ///< iface empty: the whole role
+  SourceLoc loc;
+  std::string str() const { return iface.empty() ? role : role + "." + iface; }
+};
+
+enum class Action { Allow, Deny };
+
+struct Suppression {
+  std::string code, reason;
+  SourceLoc loc;
+};
+
+struct ServiceRef {
+  std::string name;
+  SourceLoc loc;
+};
+
+struct Flow {
+  std::string group; ///< the seed's "Access", "A/V"; may be empty
+  Action action = Action::Allow;
+  Endpoint src, dst;
+  bool bidirectional = false;
+  std::vector<ServiceRef> services;
+  std::string note;
+  bool required = false;
+  std::optional<std::string> when;
+  SourceLoc when_loc;
+  std::optional<Date> expires;
+  SourceLoc expires_loc;
+  std::vector<std::string> tags;
+  std::vector<Suppression> suppressions;
+  SourceLoc loc; ///< the `flow` keyword
+
+  /// "access: pic_partner <-> edge.access via sip_mtls" (deny flows say so).
+  std::string summary() const;
+};
+
+struct PolicyHeader {
+  std::string name, title;
+  std::vector<std::string> references;
+  SourceLoc loc;
+};
+
+struct Import {
+  std::string path;
+  SourceLoc loc;
+};
+
+/// The declarations of one file, as parsed.
+struct PolicyFile {
+  uint32_t file_id = 0;
+  std::vector<PolicyHeader> headers;
+  std::vector<Import> imports;
+  std::vector<Zone> zones;
+  std::vector<Role> roles;
+  std::vector<Service> services;
+  std::vector<Feature> features;
+  std::vector<Flow> flows;
+  std::vector<Suppression> suppressions;
+};
+
+/// All files merged (imports first, in a stable order) and names resolved.
+struct Policy {
+  std::vector<PolicyHeader> headers;
+  std::vector<Zone> zones;
+  std::vector<Role> roles;
+  std::vector<Service> services;
+  std::vector<Feature> features;
+  std::vector<Flow> flows;
+  std::vector<Suppression> suppressions;
+  std::map<std::string, size_t> zone_index, role_index, service_index, feature_index;
+
+  const Role* find_role(const std::string& n) const;
+  const Service* find_service(const std::string& n) const;
+  /// The zone of an endpoint: the interface's, else the role's ("" when neither says).
+  std::string zone_of(const Endpoint& e) const;
+};
+
+} // namespace portolan

@@ -1,0 +1,471 @@
+// The only file (with the generated code) that sees ANTLR. It parses with SLL prediction first and
+// falls back to full LL only when SLL fails, records syntax errors with our own wording, and turns
+// the tree into the model.
+#include "parse.h"
+
+#include "PortolanLexer.h"
+#include "PortolanParser.h"
+#include "antlr4-runtime.h"
+
+#include <charconv>
+#include <limits>
+
+namespace portolan {
+namespace {
+
+using portolan_grammar::PortolanLexer;
+using portolan_grammar::PortolanParser;
+
+constexpr size_t kMaxSyntaxErrors = 20;
+
+uint32_t char_len(antlr4::Token* t) {
+  if (!t || t->getType() == antlr4::Token::EOF)
+    return 1;
+  auto start = t->getStartIndex(), stop = t->getStopIndex();
+  if (stop < start || stop == INVALID_INDEX)
+    return 1;
+  return static_cast<uint32_t>(stop - start + 1);
+}
+
+SourceLoc loc_of(uint32_t file, antlr4::Token* t) {
+  if (!t)
+    return SourceLoc{file, 1, 1, 1};
+  return SourceLoc{file, static_cast<uint32_t>(t->getLine()),
+                   static_cast<uint32_t>(t->getCharPositionInLine() + 1), char_len(t)};
+}
+
+/// Span of a whole rule when it sits on one line; else its first token.
+SourceLoc loc_of(uint32_t file, antlr4::ParserRuleContext* ctx) {
+  if (!ctx)
+    return SourceLoc{file, 1, 1, 1};
+  SourceLoc l = loc_of(file, ctx->getStart());
+  auto* stop = ctx->getStop();
+  if (stop && stop->getLine() == ctx->getStart()->getLine() &&
+      stop->getStopIndex() >= ctx->getStart()->getStartIndex() &&
+      stop->getType() != antlr4::Token::EOF)
+    l.len = static_cast<uint32_t>(stop->getStopIndex() - ctx->getStart()->getStartIndex() + 1);
+  return l;
+}
+
+/// Friendly token names for "expected ..." lists.
+std::string token_display(const antlr4::dfa::Vocabulary& vocab, size_t type) {
+  if (type == antlr4::Token::EOF)
+    return "end of file";
+  switch (type) {
+  case PortolanLexer::ID:
+    return "a name";
+  case PortolanLexer::INT:
+    return "a number";
+  case PortolanLexer::STRING:
+    return "a string";
+  case PortolanLexer::DATE:
+    return "a date (YYYY-MM-DD)";
+  default:
+    break;
+  }
+  std::string lit = vocab.getLiteralName(type);
+  return lit.empty() ? vocab.getSymbolicName(type) : lit;
+}
+
+std::string token_text(antlr4::Token* t) {
+  if (!t || t->getType() == antlr4::Token::EOF)
+    return "end of file";
+  std::string s = t->getText();
+  if (s.size() > 24)
+    s = s.substr(0, 21) + "...";
+  std::string out = "'";
+  for (char c : s)
+    out += (c == '\n' || c == '\r') ? ' ' : c;
+  return out + "'";
+}
+
+/// Turns ANTLR's callbacks into one diagnostic per syntax error, in our words.
+class ErrorListener : public antlr4::BaseErrorListener {
+public:
+  ErrorListener(uint32_t file, Diagnostics& diags) : file_(file), diags_(diags) {}
+  bool failed = false;
+  size_t count = 0;
+
+  void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* offending, size_t line,
+                   size_t col, const std::string&, std::exception_ptr) override {
+    failed = true;
+    if (++count > kMaxSyntaxErrors)
+      return;
+    SourceLoc loc{file_, static_cast<uint32_t>(line), static_cast<uint32_t>(col + 1),
+                  char_len(offending)};
+    if (!offending) {
+      diags_.error("syntax", loc, "unexpected character");
+      return;
+    }
+    switch (offending->getType()) {
+    case PortolanLexer::UNTERMINATED_STRING:
+      loc.len = 1;
+      diags_.error("syntax", loc, "unterminated string: missing closing '\"' on this line");
+      return;
+    case PortolanLexer::UNTERMINATED_COMMENT:
+      diags_.error("syntax", loc, "unterminated comment: '/*' has no matching '*/'");
+      return;
+    case PortolanLexer::ERROR_CHAR:
+      diags_.error("syntax", loc, "unexpected character " + token_text(offending));
+      return;
+    default:
+      break;
+    }
+    std::string msg = "unexpected " + token_text(offending);
+    if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer)) {
+      antlr4::misc::IntervalSet expected;
+      try {
+        expected = parser->getExpectedTokens();
+      } catch (...) {
+      }
+      std::vector<std::string> names;
+      for (size_t t : expected.toList())
+        if (t != PortolanLexer::UNTERMINATED_STRING && t != PortolanLexer::ERROR_CHAR)
+          names.push_back(token_display(parser->getVocabulary(), t));
+      if (!names.empty() && names.size() <= 6) {
+        msg += "; expected ";
+        for (size_t i = 0; i < names.size(); ++i)
+          msg += (i == 0 ? "" : (i + 1 == names.size() ? " or " : ", ")) + names[i];
+      }
+    }
+    diags_.error("syntax", loc, msg);
+  }
+
+private:
+  uint32_t file_;
+  Diagnostics& diags_;
+};
+
+/// Builds the model from the tree; reports literal errors (ports, dates, ICMP) as it goes.
+class Builder {
+public:
+  Builder(uint32_t file, Diagnostics& diags) : file_(file), diags_(diags) {}
+
+  PolicyFile build(PortolanParser::FileContext* ctx) {
+    PolicyFile out;
+    out.file_id = file_;
+    for (auto* item : ctx->item()) {
+      if (auto* p = item->policyDecl())
+        out.headers.push_back(policy(p));
+      else if (auto* i = item->importDecl())
+        out.imports.push_back(Import{unquote(i->path), loc_of(file_, i->path)});
+      else if (auto* z = item->zoneDecl())
+        out.zones.push_back(Zone{name(z->name), unquote(z->desc), loc_of(file_, z->name)});
+      else if (auto* r = item->roleDecl())
+        out.roles.push_back(role(r));
+      else if (auto* s = item->serviceDecl())
+        out.services.push_back(service(s));
+      else if (auto* f = item->featureDecl())
+        out.features.push_back(Feature{name(f->name), unquote(f->desc), loc_of(file_, f->name)});
+      else if (auto* fl = item->flowDecl())
+        out.flows.push_back(flow(fl));
+      else if (auto* su = item->suppressDecl())
+        out.suppressions.push_back(suppression(su));
+    }
+    return out;
+  }
+
+private:
+  uint32_t file_;
+  Diagnostics& diags_;
+
+  static std::string name(PortolanParser::IdentContext* c) { return c ? c->getText() : ""; }
+
+  std::string unquote(antlr4::Token* t) {
+    if (!t || t->getType() != PortolanLexer::STRING)
+      return {};
+    std::string raw = t->getText();
+    std::string out;
+    for (size_t i = 1; i + 1 < raw.size(); ++i) {
+      char c = raw[i];
+      if (c == '\\' && i + 2 < raw.size()) {
+        char n = raw[++i];
+        switch (n) {
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case '"':
+        case '\\':
+          out += n;
+          break;
+        default: {
+          SourceLoc l = loc_of(file_, t);
+          l.col += static_cast<uint32_t>(i - 1);
+          l.len = 2;
+          diags_.error("syntax", l,
+                       std::string("unknown escape '\\") + n +
+                           "' in string; use \\\" \\\\ \\n or \\t");
+        }
+        }
+        continue;
+      }
+      out += c;
+    }
+    return out;
+  }
+
+  PolicyHeader policy(PortolanParser::PolicyDeclContext* p) {
+    PolicyHeader h;
+    h.name = p->name ? p->name->getText() : "";
+    h.title = unquote(p->title);
+    h.loc = loc_of(file_, p->name);
+    for (auto* a : p->policyAttr())
+      h.references.push_back(unquote(a->STRING()->getSymbol()));
+    return h;
+  }
+
+  Role role(PortolanParser::RoleDeclContext* r) {
+    Role out;
+    out.name = name(r->name);
+    out.desc = unquote(r->desc);
+    out.loc = loc_of(file_, r->name);
+    if (r->zone) {
+      out.zone = name(r->zone);
+      out.zone_loc = loc_of(file_, r->zone);
+    }
+    for (auto* i : r->interfaceDecl()) {
+      Interface iface;
+      iface.name = name(i->name);
+      iface.desc = unquote(i->desc);
+      iface.loc = loc_of(file_, i->name);
+      if (i->zone) {
+        iface.zone = name(i->zone);
+        iface.zone_loc = loc_of(file_, i->zone);
+      }
+      out.interfaces.push_back(std::move(iface));
+    }
+    return out;
+  }
+
+  std::optional<long> number(antlr4::Token* t) {
+    if (!t)
+      return std::nullopt;
+    std::string s = t->getText();
+    long v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || ptr != s.data() + s.size())
+      return std::numeric_limits<long>::max();
+    return v;
+  }
+
+  std::optional<uint16_t> port(antlr4::Token* t) {
+    auto v = number(t);
+    if (!v)
+      return std::nullopt;
+    if (*v < 1 || *v > 65535) {
+      diags_.error("port-range", loc_of(file_, t),
+                   "port " + t->getText() + " is out of range; ports are 1-65535");
+      return std::nullopt;
+    }
+    return static_cast<uint16_t>(*v);
+  }
+
+  std::vector<PortRange> ports(PortolanParser::PortListContext* c, bool& ok) {
+    std::vector<PortRange> out;
+    if (!c)
+      return out;
+    for (auto* r : c->portRange()) {
+      auto lo = port(r->lo);
+      auto hi = r->hi ? port(r->hi) : lo;
+      if (!lo || !hi) {
+        ok = false;
+        continue;
+      }
+      if (*hi < *lo) {
+        diags_.error("reversed-range", loc_of(file_, r),
+                     "port range " + r->getText() + " is reversed; did you mean " +
+                         std::to_string(*hi) + "-" + std::to_string(*lo) + "?");
+        ok = false;
+        continue;
+      }
+      out.push_back(PortRange{*lo, *hi});
+    }
+    return out;
+  }
+
+  std::optional<uint8_t> byte(antlr4::Token* t, const char* what) {
+    auto v = number(t);
+    if (!v)
+      return std::nullopt;
+    if (*v > 255) {
+      diags_.error("out-of-range", loc_of(file_, t),
+                   std::string(what) + " " + t->getText() + " is out of range; it is 0-255");
+      return std::nullopt;
+    }
+    return static_cast<uint8_t>(*v);
+  }
+
+  Service service(PortolanParser::ServiceDeclContext* s) {
+    Service out;
+    out.name = name(s->name);
+    out.label = unquote(s->label);
+    out.loc = loc_of(file_, s->name);
+    for (auto* spec : s->serviceSpec()) {
+      SourceLoc l = loc_of(file_, spec);
+      bool ok = true;
+      if (auto* p = dynamic_cast<PortolanParser::PortSpecContext*>(spec)) {
+        PortMatch m;
+        m.proto = p->transport->getType() == PortolanLexer::TCP ? kProtoTcp : kProtoUdp;
+        m.dports = ports(p->dports, ok);
+        m.sports = ports(p->sports, ok);
+        if (ok) {
+          out.specs.emplace_back(std::move(m));
+          out.spec_locs.push_back(l);
+        }
+      } else if (auto* ic = dynamic_cast<PortolanParser::IcmpSpecContext*>(spec)) {
+        IcmpMatch m;
+        m.proto = ic->transport->getType() == PortolanLexer::ICMP ? kProtoIcmp : kProtoIcmpV6;
+        if (ic->type)
+          m.type = byte(ic->type, "ICMP type");
+        if (ic->code)
+          m.code = byte(ic->code, "ICMP code");
+        if (ic->code && !ic->type) {
+          diags_.error("icmp-code-without-type", loc_of(file_, ic->CODE()->getSymbol()),
+                       "an ICMP code needs an ICMP type; write 'type N code M'");
+          ok = false;
+        }
+        if ((ic->type && !m.type) || (ic->code && !m.code))
+          ok = false;
+        if (ok) {
+          out.specs.emplace_back(m);
+          out.spec_locs.push_back(l);
+        }
+      } else if (auto* pr = dynamic_cast<PortolanParser::ProtoSpecContext*>(spec)) {
+        if (auto n = byte(pr->number, "IP protocol number")) {
+          out.specs.emplace_back(ProtoMatch{*n});
+          out.spec_locs.push_back(l);
+        }
+      } else if (dynamic_cast<PortolanParser::AnySpecContext*>(spec)) {
+        out.specs.emplace_back(AnyMatch{});
+        out.spec_locs.push_back(l);
+      }
+    }
+    return out;
+  }
+
+  Endpoint endpoint(PortolanParser::EndpointContext* e) {
+    Endpoint out;
+    if (!e)
+      return out;
+    out.role = name(e->role);
+    out.iface = name(e->iface);
+    out.loc = loc_of(file_, e);
+    return out;
+  }
+
+  Suppression suppression(PortolanParser::SuppressDeclContext* s) {
+    Suppression out;
+    out.code = s->code ? s->code->getText() : "";
+    out.reason = unquote(s->reason);
+    out.loc = loc_of(file_, s->code);
+    if (!s->reason || out.reason.find_first_not_of(" \t") == std::string::npos)
+      diags_.error("suppression-reason", out.loc,
+                   "suppression of '" + out.code + "' needs a reason: suppress " + out.code +
+                       " \"why this is acceptable\";");
+    return out;
+  }
+
+  Flow flow(PortolanParser::FlowDeclContext* f) {
+    Flow out;
+    out.loc = loc_of(file_, f->FLOW()->getSymbol());
+    out.action =
+        f->action && f->action->getType() == PortolanLexer::DENY ? Action::Deny : Action::Allow;
+    out.group = name(f->group);
+    out.src = endpoint(f->src);
+    out.dst = endpoint(f->dst);
+    out.bidirectional = f->arrow && f->arrow->getType() == PortolanLexer::BIARROW;
+    for (auto* s : f->serviceRef())
+      out.services.push_back(ServiceRef{s->getText(), loc_of(file_, s)});
+    out.note = unquote(f->note);
+    if (f->feature) {
+      out.when = name(f->feature);
+      out.when_loc = loc_of(file_, f->feature);
+    }
+    for (auto* a : f->flowAttr()) {
+      if (dynamic_cast<PortolanParser::RequiredAttrContext*>(a)) {
+        out.required = true;
+      } else if (auto* e = dynamic_cast<PortolanParser::ExpiresAttrContext*>(a)) {
+        out.expires_loc = loc_of(file_, e->DATE()->getSymbol());
+        out.expires = Date::parse(e->DATE()->getText());
+        if (!out.expires)
+          diags_.error("invalid-date", out.expires_loc,
+                       "'" + e->DATE()->getText() + "' is not a valid date");
+      } else if (auto* n = dynamic_cast<PortolanParser::NoteAttrContext*>(a)) {
+        if (!out.note.empty())
+          out.note += " ";
+        out.note += unquote(n->STRING()->getSymbol());
+      } else if (auto* t = dynamic_cast<PortolanParser::TagsAttrContext*>(a)) {
+        for (auto* id : t->ident())
+          out.tags.push_back(id->getText());
+      } else if (auto* w = dynamic_cast<PortolanParser::WhenAttrContext*>(a)) {
+        if (out.when)
+          diags_.error("duplicate-definition", loc_of(file_, w->ident()),
+                       "flow already has a 'when' condition");
+        out.when = name(w->ident());
+        out.when_loc = loc_of(file_, w->ident());
+      } else if (auto* s = dynamic_cast<PortolanParser::SuppressAttrContext*>(a)) {
+        out.suppressions.push_back(suppression(s->suppressDecl()));
+      }
+    }
+    return out;
+  }
+};
+
+} // namespace
+
+PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags) {
+  const SourceFile& src = sm.file(file_id);
+  try {
+    antlr4::ANTLRInputStream input(src.text);
+    PortolanLexer lexer(&input);
+    lexer.removeErrorListeners();
+    antlr4::CommonTokenStream tokens(&lexer);
+    PortolanParser parser(&tokens);
+    parser.removeErrorListeners();
+
+    // Fast path: SLL prediction with bail-out; only a failing parse pays for full LL and reporting.
+    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+        antlr4::atn::PredictionMode::SLL);
+    parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+    PortolanParser::FileContext* tree = nullptr;
+    try {
+      tree = parser.file();
+    } catch (const antlr4::ParseCancellationException&) {
+      tree = nullptr;
+    }
+    Diagnostics syntax;
+    if (!tree) {
+      tokens.seek(0);
+      parser.reset();
+      parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+      parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+          antlr4::atn::PredictionMode::LL);
+      ErrorListener listener(file_id, syntax);
+      parser.addErrorListener(&listener);
+      tree = parser.file();
+      parser.removeErrorListeners();
+      if (listener.count > kMaxSyntaxErrors)
+        syntax.add(Severity::Note, "syntax", SourceLoc{file_id, 0, 0, 0},
+                   "too many syntax errors in " + src.path + "; stopped after " +
+                       std::to_string(kMaxSyntaxErrors));
+      if (listener.failed) {
+        for (const auto& d : syntax.all())
+          diags.add(d.severity, d.code, d.loc, d.message);
+        // The tree after recovery is unreliable: report syntax errors only.
+        return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+      }
+    }
+    return Builder(file_id, diags).build(tree);
+  } catch (const std::exception& e) {
+    diags.error("internal", SourceLoc{file_id, 1, 1, 1},
+                std::string("parser failed unexpectedly: ") + e.what());
+  } catch (...) {
+    diags.error("internal", SourceLoc{file_id, 1, 1, 1}, "parser failed unexpectedly");
+  }
+  return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+}
+
+} // namespace portolan

@@ -1,0 +1,112 @@
+// The Portolan policy language. docs/language.md describes it in prose.
+//
+// The lexer never fails: stray characters and unterminated strings become tokens of their own so
+// the parser reports them at their location with a message of ours.
+grammar Portolan;
+
+file : item* EOF ;
+
+item
+  : policyDecl
+  | importDecl
+  | zoneDecl
+  | roleDecl
+  | serviceDecl
+  | featureDecl
+  | flowDecl
+  | suppressDecl
+  ;
+
+policyDecl    : POLICY name=dottedName title=STRING? ( '{' policyAttr* '}' | ';' ) ;
+policyAttr    : REFERENCE STRING ';' ;
+dottedName    : ident ( '.' ident )* ;
+
+importDecl    : IMPORT path=STRING ';' ;
+
+zoneDecl      : ZONE name=ident desc=STRING? ';' ;
+
+roleDecl      : ROLE name=ident desc=STRING? ( IN zone=ident )? ( '{' interfaceDecl* '}' | ';' ) ;
+interfaceDecl : INTERFACE name=ident desc=STRING? ( IN zone=ident )? ';' ;
+
+serviceDecl   : SERVICE name=ident label=STRING? '=' serviceSpec ( ',' serviceSpec )* ';' ;
+serviceSpec
+  : transport=( TCP | UDP ) dports=portList? ( SPORT sports=portList )?   # portSpec
+  | transport=( ICMP | ICMPV6 ) ( TYPE type=INT )? ( CODE code=INT )?     # icmpSpec
+  | PROTO number=INT                                                       # protoSpec
+  | ANY                                                                    # anySpec
+  ;
+portList      : portRange ( ',' portRange )* ;
+portRange     : lo=INT ( '-' hi=INT )? ;
+
+featureDecl   : FEATURE name=ident desc=STRING? ';' ;
+
+flowDecl
+  : FLOW action=( ALLOW | DENY )? ( group=ident ':' )? src=endpoint arrow=( ARROW | BIARROW ) dst=endpoint
+    VIA serviceRef ( ',' serviceRef )* note=STRING? ( WHEN feature=ident )?
+    ( '{' flowAttr* '}' | ';' )
+  ;
+endpoint      : role=ident ( '.' iface=ident )? ;
+serviceRef    : ident ;
+flowAttr
+  : REQUIRED ';'                                  # requiredAttr
+  | EXPIRES DATE ';'                              # expiresAttr
+  | NOTE STRING ';'                               # noteAttr
+  | TAGS ident ( ',' ident )* ';'                 # tagsAttr
+  | WHEN ident ';'                                # whenAttr
+  | suppressDecl                                  # suppressAttr
+  ;
+
+suppressDecl  : SUPPRESS code=checkCode reason=STRING? ';' ;
+checkCode     : codeWord ( '-' codeWord )* ;
+codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | ALLOW | FLOW | ROLE
+              | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT ;
+
+// Keywords that are also fine as names.
+ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY ;
+
+POLICY    : 'policy' ;
+REFERENCE : 'reference' ;
+IMPORT    : 'import' ;
+ZONE      : 'zone' ;
+ROLE      : 'role' ;
+INTERFACE : 'interface' ;
+IN        : 'in' ;
+SERVICE   : 'service' ;
+FEATURE   : 'feature' ;
+FLOW      : 'flow' ;
+VIA       : 'via' ;
+WHEN      : 'when' ;
+ALLOW     : 'allow' ;
+DENY      : 'deny' ;
+REQUIRED  : 'required' ;
+EXPIRES   : 'expires' ;
+NOTE      : 'note' ;
+TAGS      : 'tags' ;
+SUPPRESS  : 'suppress' ;
+TCP       : 'tcp' ;
+UDP       : 'udp' ;
+ICMP      : 'icmp' ;
+ICMPV6    : 'icmpv6' ;
+PROTO     : 'proto' ;
+TYPE      : 'type' ;
+CODE      : 'code' ;
+SPORT     : 'sport' ;
+ANY       : 'any' ;
+
+ARROW     : '->' ;
+BIARROW   : '<->' ;
+
+DATE      : DIGIT DIGIT DIGIT DIGIT '-' DIGIT DIGIT '-' DIGIT DIGIT ;
+INT       : DIGIT+ ;
+ID        : [a-zA-Z_] [a-zA-Z0-9_]* ;
+STRING    : '"' ( ~["\\\r\n] | '\\' ~[\r\n] )* '"' ;
+UNTERMINATED_STRING : '"' ( ~["\\\r\n] | '\\' ~[\r\n] )* ;
+
+LINE_COMMENT  : ( '#' | '//' ) ~[\r\n]* -> skip ;
+BLOCK_COMMENT : '/*' .*? '*/' -> skip ;
+UNTERMINATED_COMMENT : '/*' ;  // only wins when BLOCK_COMMENT finds no end
+WS        : [ \t\r\n\f]+ -> skip ;
+
+fragment DIGIT : [0-9] ;
+
+ERROR_CHAR : . ;
