@@ -414,10 +414,49 @@ private:
   }
 };
 
+/// Offset of the first byte that is not valid UTF-8 (overlong forms and surrogates included), or
+/// npos. ANTLR's input stream throws on such bytes, so we check first and point at the byte.
+size_t invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2))
+      return i;
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80)
+        return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 } // namespace
 
 PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags) {
   const SourceFile& src = sm.file(file_id);
+  if (size_t bad = invalid_utf8(src.text); bad != std::string_view::npos) {
+    uint32_t line = 1, col = 1;
+    for (size_t i = 0; i < bad; ++i) {
+      auto c = static_cast<unsigned char>(src.text[i]);
+      if (c == '\n') {
+        ++line;
+        col = 1;
+      } else if ((c & 0xC0) != 0x80) {
+        ++col;
+      }
+    }
+    diags.error("encoding", SourceLoc{file_id, line, col, 1},
+                "this byte is not valid UTF-8; policy files must be UTF-8 text");
+    return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+  }
   try {
     antlr4::ANTLRInputStream input(src.text);
     PortolanLexer lexer(&input);

@@ -1,0 +1,244 @@
+#include "helpers.h"
+
+#include "backend.h"
+#include "common/lower.h"
+#include "common/text.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+using namespace portolan;
+using portolan::test::codes;
+using portolan::test::TempDir;
+
+namespace {
+
+const char* kPolicy = R"(
+zone out; zone dmz;
+role client in out;
+role partner in out;
+role bad in out;
+role web in dmz { interface pub; interface adm in out; }
+service https = tcp 443;
+service mgmt = tcp 22, icmp type 8;
+feature beta;
+flow deny b: bad -> web.pub via https;
+flow a: client -> web.pub via https;
+flow p: partner <-> web.pub via mgmt when beta;
+flow old: client -> web.pub via mgmt { expires 2020-01-01; }
+)";
+
+struct World {
+  TempDir dir;
+  SourceManager sm;
+  Diagnostics diags;
+  std::optional<Manifest> manifest;
+  LoadResult loaded;
+
+  explicit World(const std::string& bind_extra = "", const std::string& features = "[\"beta\"]") {
+    dir.write("p.policy", kPolicy);
+    auto m = dir.write("m.toml", std::string(R"(
+policies = ["p.policy"]
+[environments.e]
+today = 2026-01-01
+features = )") + features + R"(
+[environments.e.bind]
+client = "any"
+partner = ["2001:db8:1::/48"]
+bad = ["192.0.2.0/28"]
+"web.pub" = ["198.51.100.1", "2001:db8::1"]
+)" + bind_extra + R"(
+[[targets]]
+name = "host"
+backend = "nftables"
+host = "web"
+output = "h.nft"
+[[targets]]
+name = "edge"
+backend = "iptables"
+between = ["out", "dmz"]
+output = "e/rules"
+)");
+    manifest = read_manifest(m, sm, diags);
+    loaded = load_policy({dir.path / "p.policy"}, sm, diags);
+    REQUIRE(loaded.ok);
+  }
+
+  RuleSet lower(const std::string& target) {
+    LowerContext ctx{loaded.policy, *manifest, sm, std::nullopt};
+    for (const Target& t : manifest->targets)
+      if (t.name == target)
+        return lower_target(ctx, t, make_backend(t.backend)->options(), diags);
+    FAIL("no target");
+    return {};
+  }
+};
+
+std::string describe(const RuleSet& rs) {
+  std::string s;
+  for (const Rule& r : rs.rules) {
+    s += chain_name(r.chain);
+    s += r.action == Action::Allow ? " allow " : " deny ";
+    s += (r.src.any() ? std::string("any") : rs.sets[r.src.set].endpoint) + ">" +
+         (r.dst.any() ? std::string("any") : rs.sets[r.dst.set].endpoint) + " " + r.l4.service +
+         (r.v4 ? " v4" : "") + (r.v6 ? " v6" : "") + "\n";
+  }
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("lower: host target takes inbound and outbound flows, denies first") {
+  World w;
+  RuleSet rs = w.lower("host");
+  CHECK(describe(rs) == "input deny bad>web.pub https v4\n"
+                        "input allow any>web.pub https v4 v6\n"
+                        "input allow partner>web.pub mgmt v6\n"
+                        "output allow web.pub>partner mgmt v6\n");
+  // icmp (IPv4 only) between partner (IPv6 only) and web is impossible: said, not dropped silently.
+  CHECK(codes(w.diags).find("no-family") != std::string::npos);
+  CHECK(codes(w.diags).find("expired") != std::string::npos);
+  CHECK(rs.loopback);
+  CHECK(rs.chains.size() == 3);
+}
+
+TEST_CASE("lower: perimeter target takes flows crossing its two zones only") {
+  World w;
+  RuleSet rs = w.lower("edge");
+  CHECK(describe(rs) == "forward deny bad>web.pub https v4\n"
+                        "forward allow any>web.pub https v4 v6\n"
+                        "forward allow partner>web.pub mgmt v6\n"
+                        "forward allow web.pub>partner mgmt v6\n");
+  CHECK(rs.chains == std::vector<Chain>{Chain::Forward});
+}
+
+TEST_CASE("lower: a feature that is off removes its flows") {
+  World w("", "[]");
+  RuleSet rs = w.lower("edge");
+  CHECK(describe(rs) == "forward deny bad>web.pub https v4\n"
+                        "forward allow any>web.pub https v4 v6\n");
+}
+
+TEST_CASE("lower: an unbound endpoint of an enforced flow is an error at the endpoint") {
+  World w;
+  w.manifest->environments.at("e").bind.erase("partner");
+  w.lower("edge");
+  w.diags.normalize();
+  CHECK(codes(w.diags).find("unbound@12:9") != std::string::npos);
+}
+
+TEST_CASE("lower: expiry uses the environment's today, or --today") {
+  Environment env;
+  env.name = "e";
+  Flow f;
+  f.expires = Date{2013, 3, 15};
+  env.today = Date{2013, 3, 14};
+  CHECK(flow_active(f, env, std::nullopt, nullptr));
+  env.today = Date{2013, 3, 15};
+  CHECK(!flow_active(f, env, std::nullopt, nullptr)); // expires on the day
+  CHECK(flow_active(f, env, Date{2013, 1, 1}, nullptr));
+  env.today.reset();
+  Diagnostics d;
+  CHECK(!flow_active(f, env, std::nullopt, &d));
+  CHECK(d.all().at(0).code == "no-today");
+}
+
+TEST_CASE("backends: both print the same rule set deterministically") {
+  World w;
+  for (const char* t : {"host", "edge"}) {
+    RuleSet rs = w.lower(t);
+    for (const auto& name : backend_names()) {
+      auto b = make_backend(name);
+      Diagnostics d1, d2;
+      auto a = b->emit(rs, d1);
+      auto c = b->emit(rs, d2);
+      REQUIRE(a.size() == c.size());
+      for (size_t i = 0; i < a.size(); ++i)
+        CHECK(a[i].content == c[i].content);
+    }
+  }
+}
+
+TEST_CASE("text: policy text can never start a new line or close a quote") {
+  const char* hostile[] = {
+      "a\"; flush ruleset; \"",     "line\nCOMMIT\n*nat",           "x\r\n-A INPUT -j ACCEPT",
+      "$(reboot) `id` \\\" # -- ;", "caf\xc3\xa9 \xe2\x80\xae rtl", "\x01\x02\x7f end",
+  };
+  for (const char* h : hostile) {
+    CAPTURE(h);
+    std::string s = plain_text(h, "\"\\");
+    CHECK(s.find('\n') == std::string::npos);
+    CHECK(s.find('\r') == std::string::npos);
+    CHECK(s.find('"') == std::string::npos);
+    CHECK(s.find('\\') == std::string::npos);
+    for (char c : s)
+      CHECK((c >= 0x20 && c < 0x7f));
+  }
+  CHECK(plain_text("caf\xc3\xa9") == "caf?");
+  CHECK(plain_text("a\n\n  b") == "a b");
+  CHECK(plain_text(std::string(300, 'x'), "", '\'', 10) == "xxxxxxx...");
+}
+
+TEST_CASE("backends: a hostile note stays one comment line in every backend") {
+  World w;
+  w.loaded.policy.flows[1].note = "pwn\"\n-A INPUT -j ACCEPT\nflush ruleset\n\"";
+  w.loaded.policy.flows[1].group = "a";
+  for (const char* t : {"host", "edge"}) {
+    RuleSet rs = w.lower(t);
+    for (const auto& name : backend_names()) {
+      Diagnostics d;
+      for (const auto& f : make_backend(name)->emit(rs, d)) {
+        CAPTURE(name);
+        CHECK(f.content.find("\n-A INPUT -j ACCEPT") == std::string::npos);
+        CHECK(f.content.find("\nflush ruleset") == std::string::npos);
+        CHECK(f.content.find("#   pwn' -A INPUT -j ACCEPT flush ruleset '") == std::string::npos);
+      }
+    }
+  }
+}
+
+TEST_CASE("robustness: mutated policies never crash the front end") {
+  std::string base;
+  {
+    std::ifstream in(std::string(PORTOLAN_SOURCE_DIR) + "/policies/lync2013-public-im.policy");
+    base.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  REQUIRE(!base.empty());
+  const unsigned seed = 20261120;
+  MESSAGE("mutation seed " << seed);
+  std::mt19937 rng(seed);
+  const std::string alphabet = "{};:,.=-<>\"/*#@ \n\tabz019\\\xc3\xa9";
+  int with_errors = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string text = base;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      size_t pos = rng() % (text.size() + 1);
+      switch (rng() % 3) {
+      case 0:
+        if (pos < text.size())
+          text.erase(pos, 1 + rng() % 8);
+        break;
+      case 1:
+        text.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+        break;
+      default:
+        if (pos < text.size())
+          text[pos] = alphabet[rng() % alphabet.size()];
+      }
+    }
+    TempDir d;
+    SourceManager sm;
+    Diagnostics diags;
+    CHECK_NOTHROW(load_policy({d.write("m.policy", text)}, sm, diags));
+    for (const auto& diag : diags.all()) {
+      CHECK_MESSAGE(diag.code != "internal", diag.message);
+      CHECK(!diag.message.empty());
+    }
+    with_errors += diags.has_errors();
+  }
+  CHECK(with_errors > 100); // the mutations really do break things
+}
