@@ -40,6 +40,24 @@ auto key(const Diagnostic& d) {
 }
 } // namespace
 
+void Diagnostics::apply_severities(const std::map<std::string, std::string>& by_code) {
+  std::vector<Diagnostic> kept;
+  for (Diagnostic& d : diags_) {
+    auto it = by_code.find(d.code);
+    if (it == by_code.end() || d.severity == Severity::Error) {
+      kept.push_back(std::move(d));
+      continue;
+    }
+    if (it->second == "off")
+      continue;
+    d.severity = it->second == "error"     ? Severity::Error
+                 : it->second == "warning" ? Severity::Warning
+                                           : Severity::Note;
+    kept.push_back(std::move(d));
+  }
+  diags_ = std::move(kept);
+}
+
 void Diagnostics::normalize() {
   std::stable_sort(diags_.begin(), diags_.end(),
                    [](const Diagnostic& a, const Diagnostic& b) { return key(a) < key(b); });

@@ -5,6 +5,7 @@
 #include "source.h"
 
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ public:
   bool has_errors() const;
   size_t count(Severity s) const;
   const std::vector<Diagnostic>& all() const { return diags_; }
+  /// Applies per-code severities ("error", "warning", "note", "off") from the manifest's
+  /// [checks]. Only findings that are not errors by default can be changed: an override can
+  /// make a warning fatal or quiet, but never hide an error.
+  void apply_severities(const std::map<std::string, std::string>& by_code);
   /// Sorts by (file, line, col, severity, code, message) and drops exact duplicates.
   void normalize();
   /// Renders clang-style text: "file:line:col: error: message [code]", the source line, a caret

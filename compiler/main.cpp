@@ -166,6 +166,8 @@ struct Session {
 };
 
 int finish(Session& s, int code_if_clean) {
+  if (s.manifest)
+    s.diags.apply_severities(s.manifest->checks);
   s.diags.normalize();
   s.diags.render_text(std::cerr, s.sm);
   if (s.unreadable)

@@ -242,3 +242,15 @@ TEST_CASE("robustness: mutated policies never crash the front end") {
   }
   CHECK(with_errors > 100); // the mutations really do break things
 }
+
+TEST_CASE("diagnostics: [checks] severities change findings but never hide errors") {
+  Diagnostics d;
+  d.warning("expired", {1, 1, 1, 1}, "a");
+  d.warning("no-family", {1, 2, 1, 1}, "b");
+  d.error("unbound", {1, 3, 1, 1}, "c");
+  d.apply_severities({{"expired", "error"}, {"no-family", "off"}, {"unbound", "off"}});
+  d.normalize();
+  CHECK(codes(d) == "expired@1:1 unbound@3:1");
+  CHECK(d.all()[0].severity == Severity::Error);
+  CHECK(d.all()[1].severity == Severity::Error);
+}
