@@ -48,10 +48,10 @@ public:
   std::vector<PolicyFile> files; ///< in merge order
   bool unreadable = false;
 
-  void load_root(const fs::path& p) {
+  void load_root(const fs::path& p, SourceLoc named_at) {
     auto text = read_file(p);
     if (!text) {
-      diags_.error("unreadable", SourceLoc{}, "cannot read policy file '" + p.string() + "'");
+      diags_.error("unreadable", named_at, "cannot read policy file '" + p.string() + "'");
       unreadable = true;
       return;
     }
@@ -159,24 +159,21 @@ void resolve(Policy& p, Diagnostics& diags) {
   auto check_endpoint = [&](const Endpoint& e) {
     const Role* r = p.find_role(e.role);
     if (!r) {
-      SourceLoc l = e.loc;
-      l.len = static_cast<uint32_t>(e.role.size());
-      diags.error("unknown-role", l, "unknown role '" + e.role + "'" + suggest(e.role, role_names));
+      diags.error("unknown-role", e.role_loc,
+                  "unknown role '" + e.role + "'" + suggest(e.role, role_names));
       return;
     }
     if (!e.iface.empty() && !r->find_interface(e.iface)) {
       std::vector<std::string> names;
       for (const auto& i : r->interfaces)
         names.push_back(i.name);
-      SourceLoc l = e.loc;
-      l.col += static_cast<uint32_t>(e.role.size() + 1);
-      l.len = static_cast<uint32_t>(e.iface.size());
       std::string msg = "role '" + r->name + "' has no interface '" + e.iface + "'";
       if (names.empty())
         msg += "; it declares none, so write just '" + r->name + "'";
       else
         msg += suggest(e.iface, names);
-      diags.error("unknown-interface", l, msg).notes.push_back({r->loc, "role declared here"});
+      diags.error("unknown-interface", e.iface_loc, msg)
+          .notes.push_back({r->loc, "role declared here"});
     }
   };
   for (const Flow& f : p.flows) {
@@ -194,11 +191,12 @@ void resolve(Policy& p, Diagnostics& diags) {
 
 } // namespace
 
-LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags) {
+LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags,
+                       const std::vector<SourceLoc>& named_at) {
   LoadResult out;
   Loader loader(sm, diags);
-  for (const auto& p : paths)
-    loader.load_root(p);
+  for (size_t i = 0; i < paths.size(); ++i)
+    loader.load_root(paths[i], i < named_at.size() ? named_at[i] : SourceLoc{});
   out.unreadable = loader.unreadable;
   if (diags.has_errors())
     return out; // syntax or import errors: names cannot be judged reliably

@@ -17,9 +17,11 @@ struct LoadResult {
 };
 
 /// Loads the given files (in order) and everything they import. Imported files come before the
-/// file that imports them, each file once. Diagnostics go to `diags`.
+/// file that imports them, each file once. Diagnostics go to `diags`. `named_at` (parallel to
+/// `files`, may be shorter) says where each file was named, e.g. in a manifest, so an
+/// unreadable one is reported there.
 LoadResult load_policy(const std::vector<std::filesystem::path>& files, SourceManager& sm,
-                       Diagnostics& diags);
+                       Diagnostics& diags, const std::vector<SourceLoc>& named_at = {});
 
 /// Reads a whole file; nullopt when it cannot be read.
 std::optional<std::string> read_file(const std::filesystem::path& p);

@@ -187,24 +187,29 @@ bool load(Session& s, const Args& a) {
     }
   }
   std::vector<fs::path> files;
+  std::vector<SourceLoc> locs;
   if (auto m = single(a, "--manifest")) {
     s.manifest = read_manifest(*m, s.sm, s.diags);
     if (!s.manifest) {
       s.unreadable = true;
       return true;
     }
-    for (const auto& p : s.manifest->policies)
-      files.push_back((s.manifest->dir / p).lexically_normal());
+    if (s.diags.has_errors())
+      return true; // manifest structure errors: do not guess further
+    for (size_t i = 0; i < s.manifest->policies.size(); ++i) {
+      files.push_back((s.manifest->dir / s.manifest->policies[i]).lexically_normal());
+      locs.push_back(s.manifest->policy_locs[i]);
+    }
   }
-  for (const auto& p : a.positional)
+  for (const auto& p : a.positional) {
     files.push_back(p);
+    locs.push_back(SourceLoc{});
+  }
   if (files.empty()) {
     std::cerr << "portolan: no policy files: name some, or a --manifest that lists them\n";
     return false;
   }
-  if (s.diags.has_errors())
-    return true; // manifest structure errors: do not guess further
-  s.loaded = load_policy(files, s.sm, s.diags);
+  s.loaded = load_policy(files, s.sm, s.diags, locs);
   s.unreadable = s.unreadable || s.loaded.unreadable;
   if (s.loaded.ok && s.manifest)
     validate_manifest(*s.manifest, s.loaded.policy, backend_names(), s.diags);

@@ -17,14 +17,16 @@ class Reader {
 public:
   Reader(uint32_t file, Diagnostics& diags) : file_(file), diags_(diags) {}
 
-  SourceLoc at(const toml::source_region& r, uint32_t len = 1) const {
+  /// The region's extent when it sits on one line (toml++ counts characters), else its start.
+  SourceLoc at(const toml::source_region& r) const {
+    uint32_t len = 1;
+    if (r.end.line == r.begin.line && r.end.column > r.begin.column)
+      len = static_cast<uint32_t>(r.end.column - r.begin.column);
     return SourceLoc{file_, static_cast<uint32_t>(r.begin.line),
                      static_cast<uint32_t>(r.begin.column), len};
   }
-  SourceLoc at(const toml::key& k) const {
-    return at(k.source(), static_cast<uint32_t>(std::max<size_t>(1, k.str().size())));
-  }
-  SourceLoc at(const toml::node& n, uint32_t len = 1) const { return at(n.source(), len); }
+  SourceLoc at(const toml::key& k) const { return at(k.source()); }
+  SourceLoc at(const toml::node& n) const { return at(n.source()); }
 
   void error(SourceLoc loc, std::string msg) { diags_.error("manifest", loc, std::move(msg)); }
 
@@ -52,7 +54,7 @@ public:
                                                          const std::string& key) {
     std::vector<std::pair<std::string, SourceLoc>> out;
     if (auto s = n.value<std::string>()) {
-      out.emplace_back(*s, at(n, static_cast<uint32_t>(s->size() + 2)));
+      out.emplace_back(*s, at(n));
       return out;
     }
     const toml::array* a = n.as_array();
@@ -62,7 +64,7 @@ public:
     }
     for (const toml::node& e : *a) {
       if (auto s = e.value<std::string>())
-        out.emplace_back(*s, at(e, static_cast<uint32_t>(s->size() + 2)));
+        out.emplace_back(*s, at(e));
       else
         error(at(e), "'" + key + "' must contain only strings");
     }
@@ -163,8 +165,10 @@ public:
     } else if (between) {
       tg.scope = Scope::Between;
       tg.scope_loc = at(*between);
-      for (auto& [z, l] : strings(*between, "between"))
+      for (auto& [z, l] : strings(*between, "between")) {
         tg.between.push_back(z);
+        tg.between_locs.push_back(l);
+      }
       if (tg.between.size() != 2 || tg.between[0] == tg.between[1])
         error(tg.scope_loc, "'between' must name two different zones");
     } else {
@@ -349,9 +353,9 @@ void validate_manifest(const Manifest& m, const Policy& p,
                   "target '" + t.name + "' enforces on unknown role '" + t.host + "'" +
                       hint(t.host, roles));
     if (t.scope == Scope::Between)
-      for (const auto& z : t.between)
-        if (!p.zone_index.count(z))
-          diags.error("unknown-zone", t.scope_loc,
+      for (size_t i = 0; i < t.between.size(); ++i)
+        if (const std::string& z = t.between[i]; !p.zone_index.count(z))
+          diags.error("unknown-zone", t.between_locs[i],
                       "target '" + t.name + "' names unknown zone '" + z + "'" + hint(z, zones));
     if (!t.output.empty()) {
       fs::path o(t.output);

@@ -43,7 +43,8 @@ struct Target {
   Scope scope = Scope::Host;
   std::string host;                 ///< Scope::Host: the role whose host firewall this is
   std::vector<std::string> between; ///< Scope::Between: two zones
-  std::string output;               ///< as written in the manifest
+  std::vector<SourceLoc> between_locs;
+  std::string output; ///< as written in the manifest
   std::map<std::string, OptionValue> options;
   SourceLoc loc, backend_loc, env_loc, scope_loc, output_loc;
 };

@@ -79,7 +79,7 @@ struct Date {
 
 struct Endpoint {
   std::string role, iface; ///< iface empty: the whole role
-  SourceLoc loc;
+  SourceLoc loc, role_loc, iface_loc;
   std::string str() const { return iface.empty() ? role : role + "." + iface; }
 };
 

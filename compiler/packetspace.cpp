@@ -577,10 +577,10 @@ void BoxList::insert_plain(const PacketBox& b) {
     chunks_.push_back(Chunk{b, {b}});
     return;
   }
-  auto it = std::upper_bound(chunks_.begin(), chunks_.end(), b, [](const PacketBox& x,
-                                                                   const Chunk& c) {
-    return canonical_less(x, c.boxes.front());
-  });
+  auto it =
+      std::upper_bound(chunks_.begin(), chunks_.end(), b, [](const PacketBox& x, const Chunk& c) {
+        return canonical_less(x, c.boxes.front());
+      });
   size_t c = it == chunks_.begin() ? 0 : static_cast<size_t>(it - chunks_.begin()) - 1;
   Chunk& ch = chunks_[c];
   ch.boxes.insert(std::upper_bound(ch.boxes.begin(), ch.boxes.end(), b, canonical_less), b);

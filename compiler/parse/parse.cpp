@@ -93,6 +93,24 @@ public:
       return;
     SourceLoc loc{file_, static_cast<uint32_t>(line), static_cast<uint32_t>(col + 1),
                   char_len(offending)};
+    if (offending && offending->getType() == antlr4::Token::EOF) {
+      // "Unexpected end of file" reads best right after the last token, not past the end.
+      if (auto* parser = dynamic_cast<antlr4::Parser*>(recognizer)) {
+        antlr4::Token* last = nullptr;
+        auto* ts = parser->getTokenStream();
+        for (size_t i = offending->getTokenIndex(); i-- > 0;) {
+          antlr4::Token* t = ts->get(i);
+          if (t->getChannel() == antlr4::Token::DEFAULT_CHANNEL) {
+            last = t;
+            break;
+          }
+        }
+        if (last)
+          loc = SourceLoc{file_, static_cast<uint32_t>(last->getLine()),
+                          static_cast<uint32_t>(last->getCharPositionInLine()) + char_len(last) + 1,
+                          1};
+      }
+    }
     if (!offending) {
       diags_.error("syntax", loc, "unexpected character");
       return;
@@ -193,7 +211,9 @@ private:
           break;
         default: {
           SourceLoc l = loc_of(file_, t);
-          l.col += static_cast<uint32_t>(i - 1);
+          for (size_t k = 0; k + 1 < i; ++k) // characters before the backslash
+            if ((static_cast<unsigned char>(raw[k]) & 0xC0) != 0x80)
+              ++l.col;
           l.len = 2;
           diags_.error("syntax", l,
                        std::string("unknown escape '\\") + n +
@@ -353,6 +373,9 @@ private:
     out.role = name(e->role);
     out.iface = name(e->iface);
     out.loc = loc_of(file_, e);
+    out.role_loc = loc_of(file_, e->role);
+    if (e->iface)
+      out.iface_loc = loc_of(file_, e->iface);
     return out;
   }
 
@@ -402,8 +425,10 @@ private:
           out.tags.push_back(id->getText());
       } else if (auto* w = dynamic_cast<PortolanParser::WhenAttrContext*>(a)) {
         if (out.when)
-          diags_.error("duplicate-definition", loc_of(file_, w->ident()),
-                       "flow already has a 'when' condition");
+          diags_
+              .error("duplicate-definition", loc_of(file_, w->ident()),
+                     "flow already has a 'when' condition")
+              .notes.push_back({out.when_loc, "first defined here"});
         out.when = name(w->ident());
         out.when_loc = loc_of(file_, w->ident());
       } else if (auto* s = dynamic_cast<PortolanParser::SuppressAttrContext*>(a)) {
