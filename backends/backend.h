@@ -4,6 +4,7 @@
 #include "common/ruleset.h"
 
 #include "diagnostic.h"
+#include "manifest.h"
 
 #include <memory>
 #include <string>
@@ -22,6 +23,8 @@ public:
   virtual ~Backend() = default;
   /// The name used in the manifest's `backend = "..."`.
   virtual std::string name() const = 0;
+  /// The kinds of target this vendor can enforce (a host firewall, a perimeter, or both).
+  virtual std::vector<Scope> scopes() const { return {Scope::Host, Scope::Between}; }
   /// Backend-specific option keys accepted in [targets.options].
   virtual std::vector<std::string> options() const { return {}; }
   /// Prints the rule set. Whatever the vendor cannot express is reported as an error at the

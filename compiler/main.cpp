@@ -224,6 +224,16 @@ void compile_targets(Session& s, const std::vector<const Target*>& targets,
     auto backend = make_backend(t->backend);
     if (!backend)
       continue;
+    auto scopes = backend->scopes();
+    if (std::find(scopes.begin(), scopes.end(), t->scope) == scopes.end()) {
+      s.diags.error("unsupported-scope", t->scope_loc,
+                    "backend '" + t->backend + "' cannot enforce " +
+                        (t->scope == Scope::Host ? "a host target ('host = ...')"
+                                                 : "a perimeter target ('between = [...]')") +
+                        "; it enforces only " +
+                        (t->scope == Scope::Host ? "perimeter targets" : "host targets"));
+      continue;
+    }
     RuleSet rs = lower_target(ctx, *t, backend->options(), s.diags);
     auto files = backend->emit(rs, s.diags);
     if (out)

@@ -56,45 +56,6 @@ std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
 
 namespace {
 
-struct Bound {
-  bool any = false;
-  std::vector<Prefix> v4, v6;
-};
-
-/// Addresses of an endpoint: an interface's own binding, else its role's; a whole role is the
-/// union of the role's and all its interfaces' bindings. nullopt: nothing is bound.
-std::optional<Bound> bind_endpoint(const Policy& p, const Environment& env, const Endpoint& e) {
-  std::vector<const Binding*> found;
-  auto look = [&](const std::string& key) {
-    auto it = env.bind.find(key);
-    if (it != env.bind.end())
-      found.push_back(&it->second);
-    return it != env.bind.end();
-  };
-  if (!e.iface.empty()) {
-    if (!look(e.str()))
-      look(e.role);
-  } else {
-    look(e.role);
-    if (const Role* r = p.find_role(e.role))
-      for (const Interface& i : r->interfaces)
-        look(e.role + "." + i.name);
-  }
-  if (found.empty())
-    return std::nullopt;
-  Bound b;
-  for (const Binding* x : found) {
-    b.any = b.any || x->any;
-    for (const Prefix& pr : x->prefixes)
-      (pr.family() == Family::V4 ? b.v4 : b.v6).push_back(pr);
-  }
-  for (auto* v : {&b.v4, &b.v6}) {
-    std::sort(v->begin(), v->end());
-    v->erase(std::unique(v->begin(), v->end()), v->end());
-  }
-  return b;
-}
-
 std::string set_name(const std::string& endpoint) {
   std::string s;
   for (char c : endpoint)
@@ -134,6 +95,68 @@ std::vector<L4Match> l4_of(const Service& s) {
 }
 
 } // namespace
+
+std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env,
+                                        const Endpoint& e) {
+  std::vector<const Binding*> found;
+  auto look = [&](const std::string& key) {
+    auto it = env.bind.find(key);
+    if (it != env.bind.end())
+      found.push_back(&it->second);
+    return it != env.bind.end();
+  };
+  if (!e.iface.empty()) {
+    if (!look(e.str()))
+      look(e.role);
+  } else {
+    look(e.role);
+    if (const Role* r = p.find_role(e.role))
+      for (const Interface& i : r->interfaces)
+        look(e.role + "." + i.name);
+  }
+  if (found.empty())
+    return std::nullopt;
+  BoundAddrs b;
+  for (const Binding* x : found) {
+    b.any = b.any || x->any;
+    for (const Prefix& pr : x->prefixes)
+      (pr.family() == Family::V4 ? b.v4 : b.v6).push_back(pr);
+  }
+  for (auto* v : {&b.v4, &b.v6}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  return b;
+}
+
+std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
+                                 const Environment& env, Diagnostics* diags) {
+  std::vector<Term> out;
+  for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
+    const Flow& f = ctx.policy.flows[fi];
+    if (!flow_active(f, env, ctx.today_override, diags))
+      continue;
+    std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
+    if (f.bidirectional)
+      dirs.push_back({fi, &f.dst, &f.src, true, {}});
+    for (Term& t : dirs) {
+      if (target.scope == Scope::Host) {
+        if (t.dst->role == target.host)
+          t.chains.push_back(Chain::Input);
+        if (t.src->role == target.host)
+          t.chains.push_back(Chain::Output);
+      } else {
+        std::string zs = ctx.policy.zone_of(*t.src), zd = ctx.policy.zone_of(*t.dst);
+        const auto& z = target.between;
+        if (z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
+          t.chains.push_back(Chain::Forward);
+      }
+      if (!t.chains.empty())
+        out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target,
                      const std::vector<std::string>& backend_options, Diagnostics& diags) {
@@ -179,7 +202,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
 
   std::map<std::string, int> set_index; // endpoint -> set
   std::map<std::string, int> name_use;
-  auto addr_ref = [&](const Endpoint& e, const Bound& b) -> AddrRef {
+  auto addr_ref = [&](const Endpoint& e, const BoundAddrs& b) -> AddrRef {
     if (b.any)
       return AddrRef{-1};
     auto it = set_index.find(e.str());
@@ -201,78 +224,53 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
   };
 
   std::vector<Rule> denies, allows;
-  for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
-    const Flow& f = ctx.policy.flows[fi];
-    if (!flow_active(f, env, ctx.today_override, &diags))
+  for (const Term& term : enforced_terms(ctx, target, env, &diags)) {
+    const Flow& f = ctx.policy.flows[term.flow];
+    auto bs = bind_endpoint(ctx.policy, env, *term.src);
+    auto bd = bind_endpoint(ctx.policy, env, *term.dst);
+    bool unbound = false;
+    for (auto [e, b] : {std::pair{term.src, &bs}, std::pair{term.dst, &bd}}) {
+      if (!*b) {
+        diags
+            .error("unbound", e->loc,
+                   "'" + e->str() + "' has no address in environment '" + env.name +
+                       "', but target '" + target.name + "' enforces this flow")
+            .notes.push_back({target.loc, "target declared here"});
+        unbound = true;
+      }
+    }
+    if (unbound)
       continue;
-    struct Dir {
-      const Endpoint *s, *d;
-      bool reverse;
-    };
-    std::vector<Dir> dirs{{&f.src, &f.dst, false}};
-    if (f.bidirectional)
-      dirs.push_back({&f.dst, &f.src, true});
-    for (const Dir& dir : dirs) {
-      std::vector<Chain> chains;
-      if (target.scope == Scope::Host) {
-        if (dir.d->role == target.host)
-          chains.push_back(Chain::Input);
-        if (dir.s->role == target.host)
-          chains.push_back(Chain::Output);
-      } else {
-        std::string zs = ctx.policy.zone_of(*dir.s), zd = ctx.policy.zone_of(*dir.d);
-        const auto& z = target.between;
-        if (zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
-          chains.push_back(Chain::Forward);
-      }
-      if (chains.empty())
+    AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
+    bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
+    bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+    for (const ServiceRef& sr : f.services) {
+      const Service* svc = ctx.policy.find_service(sr.name);
+      if (!svc)
         continue;
-      auto bs = bind_endpoint(ctx.policy, env, *dir.s);
-      auto bd = bind_endpoint(ctx.policy, env, *dir.d);
-      bool unbound = false;
-      for (auto [e, b] : {std::pair{dir.s, &bs}, std::pair{dir.d, &bd}}) {
-        if (!*b) {
-          diags
-              .error("unbound", e->loc,
-                     "'" + e->str() + "' has no address in environment '" + env.name +
-                         "', but target '" + target.name + "' enforces this flow")
-              .notes.push_back({target.loc, "target declared here"});
-          unbound = true;
-        }
-      }
-      if (unbound)
-        continue;
-      AddrRef sref = addr_ref(*dir.s, *bs), dref = addr_ref(*dir.d, *bd);
-      bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
-      bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
-      for (const ServiceRef& sr : f.services) {
-        const Service* svc = ctx.policy.find_service(sr.name);
-        if (!svc)
+      for (L4Match& m : l4_of(*svc)) {
+        bool v4 = fam4 && m.proto != kProtoIcmpV6;
+        bool v6 = fam6 && m.proto != kProtoIcmp;
+        if (!v4 && !v6) {
+          diags.warning("no-family", sr.loc,
+                        "service '" + svc->name + "' matches no packet between '" +
+                            term.src->str() + "' and '" + term.dst->str() + "' in environment '" +
+                            env.name + "': their addresses share no IP family with it");
           continue;
-        for (L4Match& m : l4_of(*svc)) {
-          bool v4 = fam4 && m.proto != kProtoIcmpV6;
-          bool v6 = fam6 && m.proto != kProtoIcmp;
-          if (!v4 && !v6) {
-            diags.warning("no-family", sr.loc,
-                          "service '" + svc->name + "' matches no packet between '" + dir.s->str() +
-                              "' and '" + dir.d->str() + "' in environment '" + env.name +
-                              "': their addresses share no IP family with it");
-            continue;
-          }
-          for (Chain c : chains) {
-            Rule r;
-            r.chain = c;
-            r.action = f.action;
-            r.src = sref;
-            r.dst = dref;
-            r.v4 = v4;
-            r.v6 = v6;
-            r.l4 = m;
-            r.flow = fi;
-            r.reverse = dir.reverse;
-            r.trace = trace_of(ctx, f.loc);
-            (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
-          }
+        }
+        for (Chain c : term.chains) {
+          Rule r;
+          r.chain = c;
+          r.action = f.action;
+          r.src = sref;
+          r.dst = dref;
+          r.v4 = v4;
+          r.v6 = v6;
+          r.l4 = m;
+          r.flow = term.flow;
+          r.reverse = term.reverse;
+          r.trace = trace_of(ctx, f.loc);
+          (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
         }
       }
     }

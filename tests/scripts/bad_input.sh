@@ -4,7 +4,7 @@
 # (or the code in NAME.exit). A crash (exit >= 128) always fails.
 # PORTOLAN_REGEN=1 rewrites NAME.err.
 set -uo pipefail
-portolan=$1 dir=$2 name=$3
+portolan=$(realpath "$1") dir=$2 name=$3
 cd "$dir"
 if [ -f "$name.toml" ]; then args=(--manifest "$name.toml"); else args=("$name.policy"); fi
 actual=$("$portolan" check "${args[@]}" 2>&1 >/dev/null)

@@ -290,7 +290,7 @@ public:
   Interval addr_range(Family f) {
     int bits = f == Family::V4 ? 32 : 128;
     if (pick_int(0, 1) == 0) { // a prefix
-      int len = choose(std::vector<int>{0, 8, 23, 24, 26, 28, 29, 30, 31, bits, bits, bits});
+      int len = choose(std::vector<int>{0, 0, 8, 23, 24, 24, 26, 28, 28, 29, 30, 31, bits});
       if (f == Family::V6 && len > 0 && len < 24)
         len += 96;
       u128 a = addr(f);
@@ -304,7 +304,7 @@ public:
   }
 
   std::pair<int, int> range(const std::vector<int>& pool, int full_hi) {
-    if (pick_int(0, 4) == 0)
+    if (pick_int(0, 4) <= 1)
       return {0, full_hi};
     int x = choose(pool), y = choose(pool);
     if (pick_int(0, 1) == 0)
@@ -323,20 +323,113 @@ public:
     return s;
   }
 
-  Model model() {
+  static PacketSet box_of(const Spec& s) {
+    return PacketSet::box(AddrRange{u128_to_addr(s.fam, s.slo), u128_to_addr(s.fam, s.shi)},
+                          AddrRange{u128_to_addr(s.fam, s.dlo), u128_to_addr(s.fam, s.dhi)},
+                          static_cast<uint8_t>(s.plo), static_cast<uint8_t>(s.phi),
+                          static_cast<uint16_t>(s.splo), static_cast<uint16_t>(s.sphi),
+                          static_cast<uint16_t>(s.dplo), static_cast<uint16_t>(s.dphi));
+  }
+
+  static Model build(std::vector<Spec> specs) {
     Model m;
-    int n = pick_int(0, 4);
-    for (int i = 0; i < n; ++i) {
-      Spec s = spec();
-      m.boxes.push_back(s);
-      m.set = m.set.unite(
-          PacketSet::box(AddrRange{u128_to_addr(s.fam, s.slo), u128_to_addr(s.fam, s.shi)},
-                         AddrRange{u128_to_addr(s.fam, s.dlo), u128_to_addr(s.fam, s.dhi)},
-                         static_cast<uint8_t>(s.plo), static_cast<uint8_t>(s.phi),
-                         static_cast<uint16_t>(s.splo), static_cast<uint16_t>(s.sphi),
-                         static_cast<uint16_t>(s.dplo), static_cast<uint16_t>(s.dphi)));
-    }
+    m.boxes = std::move(specs);
+    for (const Spec& s : m.boxes)
+      m.set = m.set.unite(box_of(s));
     return m;
+  }
+
+  Model model() {
+    std::vector<Spec> specs;
+    int n = pick_int(0, 4);
+    for (int i = 0; i < n; ++i)
+      specs.push_back(spec());
+    return build(specs);
+  }
+
+  /// A model related to `base`, so that subsets and equal sets come up often: a shrunk copy
+  /// (subset, or partly overlapping), an extended copy (superset), the same boxes cut in two
+  /// (equal, built differently), or an unrelated model.
+  Model related(const Model& base) {
+    std::vector<Spec> specs;
+    switch (pick_int(0, 3)) {
+    case 0:
+      for (Spec s : base.boxes) {
+        if (pick_int(0, 3) == 0)
+          continue;
+        shrink(s);
+        specs.push_back(s);
+      }
+      if (pick_int(0, 1) == 0) // no longer a subset, but overlapping
+        specs.push_back(spec());
+      break;
+    case 1:
+      specs = base.boxes;
+      specs.push_back(spec());
+      break;
+    case 2:
+      for (const Spec& s : base.boxes) {
+        Spec lo = s, hi = s;
+        if (split(lo, hi)) {
+          specs.push_back(hi);
+          specs.push_back(lo);
+        } else {
+          specs.push_back(s);
+        }
+      }
+      break;
+    default:
+      return model();
+    }
+    return build(specs);
+  }
+
+  /// Narrows lo..hi to a random non-empty middle part.
+  template <class T>
+  void narrow(T& lo, T& hi) {
+    T span = hi - lo;
+    T a = lo + span / static_cast<T>(pick_int(2, 5));
+    T b = hi - span / static_cast<T>(pick_int(2, 5));
+    if (a <= b)
+      lo = a, hi = b;
+  }
+
+  void shrink(Spec& s) {
+    switch (pick_int(0, 4)) {
+    case 0:
+      return narrow(s.slo, s.shi);
+    case 1:
+      return narrow(s.dlo, s.dhi);
+    case 2:
+      return narrow(s.plo, s.phi);
+    case 3:
+      return narrow(s.splo, s.sphi);
+    default:
+      return narrow(s.dplo, s.dphi);
+    }
+  }
+
+  /// Cuts a box in two along a random dimension: lo keeps the lower part, hi the upper.
+  bool split(Spec& lo, Spec& hi) {
+    auto cut = [](auto& lo_lo, auto& lo_hi, auto& hi_lo) {
+      if (lo_lo == lo_hi)
+        return false;
+      lo_hi = lo_lo + (lo_hi - lo_lo) / 2;
+      hi_lo = lo_hi + 1;
+      return true;
+    };
+    switch (pick_int(0, 4)) {
+    case 0:
+      return cut(lo.slo, lo.shi, hi.slo);
+    case 1:
+      return cut(lo.dlo, lo.dhi, hi.dlo);
+    case 2:
+      return cut(lo.plo, lo.phi, hi.plo);
+    case 3:
+      return cut(lo.splo, lo.sphi, hi.splo);
+    default:
+      return cut(lo.dplo, lo.dphi, hi.dplo);
+    }
   }
 
   /// A concrete packet: ports only for tcp/udp/sctp, type/code <= 255 for ICMP, else zero.
@@ -390,7 +483,9 @@ TEST_CASE("packetspace: algebraic laws and brute-force membership (seeded)") {
   const PacketSet all = PacketSet::all();
   const int kCases = 300, kSamples = 48;
   for (int iter = 0; iter < kCases; ++iter) {
-    Model ma = g.model(), mb = g.model(), mc = g.model();
+    Model ma = g.model();
+    Model mb = g.related(ma);
+    Model mc = g.pick_int(0, 1) ? g.related(ma) : g.related(mb);
     const PacketSet &a = ma.set, &b = mb.set, &c = mc.set;
     INFO("seed " << seed << " case " << iter);
     INFO("A = " << a.str());
