@@ -145,7 +145,9 @@ private:
   /// One body per IP family the rule needs (one when family does not matter).
   static std::vector<std::string> rule_bodies(const RuleSet& rs, const Rule& r) {
     std::string l4 = l4_text(r.l4);
-    bool l4_pins = r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6;
+    // `icmp type`/`icmpv6 type` carry nft's implicit family check; a bare `meta l4proto icmp`
+    // does not, and would also match IPv6 packets whose next header is 1.
+    bool l4_pins = (r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6) && r.l4.icmp_type;
     std::vector<std::string> out;
     if (r.src.any() && r.dst.any()) {
       if (r.v4 && r.v6)

@@ -88,7 +88,7 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
   };
   for (int i = 0; i < 6; ++i) {
     int lo = r.in(1, 60) * 100;
-    switch (r.in(0, 6)) {
+    switch (r.in(0, 9)) {
     case 0:
       svc("tcp " + std::to_string(lo));
       break;
@@ -107,6 +107,15 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
       break;
     case 5:
       svc(opt.ipv6 ? "icmpv6 type 128" : "icmp type 0");
+      break;
+    case 6:
+      svc("icmp");
+      break;
+    case 7:
+      svc(r.chance(0.5) ? "proto 47" : "any");
+      break;
+    case 8:
+      svc("tcp");
       break;
     default:
       svc("udp " + std::to_string(lo) + " sport 1024-65535");
@@ -133,7 +142,7 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
   m += "[environments.test.bind]\n";
   for (int i = 0; i < opt.roles; ++i)
     m += "r" + std::to_string(i) + " = " +
-         (i == 0 && r.chance(0.3) ? "\"any\"" : addresses(r, opt.ipv6)) + "\n";
+         (i <= 1 && r.chance(0.3) ? "\"any\"" : addresses(r, opt.ipv6)) + "\n";
   m += "\"srv.a\" = " + addresses(r, opt.ipv6) + "\n";
   m += "\"srv.b\" = " + addresses(r, opt.ipv6) + "\n";
   for (const auto& b : opt.backends) {

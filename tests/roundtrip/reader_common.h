@@ -1,0 +1,51 @@
+// Shared pieces of the round-trip readers: tokenising vendor text and turning matches into
+// packet sets with first-match semantics.
+#pragma once
+
+#include "common/ruleset.h"
+#include "packetspace.h"
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace portolan::roundtrip {
+
+/// Packets each chain lets open a connection, as read back from vendor text.
+using ChainPackets = std::map<Chain, PacketSet>;
+
+/// Thrown when text outside the emitted subset shows up: the reader refuses to guess.
+struct ReadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Splits on blanks, keeping "quoted strings" (with their quotes) and { } , as tokens.
+std::vector<std::string> tokenize(const std::string& line);
+
+/// One match in the five dimensions; an unset dimension matches everything.
+struct Match {
+  std::optional<std::vector<AddrRange>> src, dst;
+  std::optional<Family> family;
+  std::optional<uint8_t> proto;
+  std::vector<PortRange> sports, dports; ///< empty: all
+  PacketSet packets() const;
+};
+
+/// First-match evaluation with a default drop: what the accepted rules let through.
+class FirstMatch {
+public:
+  void rule(const PacketSet& m, bool accept);
+  const PacketSet& allowed() const { return allowed_; }
+  /// For a chain whose policy accepts: what no rule decided passes too.
+  PacketSet allowed_with_default_accept() const { return allowed_.unite(covered_.complement()); }
+
+private:
+  PacketSet covered_, allowed_;
+};
+
+std::vector<PortRange> parse_ports(const std::string& text, char range_sep);
+std::vector<AddrRange> parse_prefixes(const std::vector<std::string>& texts);
+
+} // namespace portolan::roundtrip
