@@ -6,54 +6,6 @@
 
 namespace portolan {
 
-namespace fs = std::filesystem;
-
-const char* chain_name(Chain c) {
-  switch (c) {
-  case Chain::Input:
-    return "input";
-  case Chain::Output:
-    return "output";
-  case Chain::Forward:
-    return "forward";
-  }
-  return "forward";
-}
-
-bool flow_active(const Flow& f, const Environment& env, const std::optional<Date>& today,
-                 Diagnostics* diags) {
-  if (f.when && !env.features.count(*f.when))
-    return false;
-  if (f.expires) {
-    std::optional<Date> t = today ? today : env.today;
-    if (!t) {
-      if (diags)
-        diags->error("no-today", f.expires_loc,
-                     "cannot judge this expiry: environment '" + env.name +
-                         "' has no 'today'; set it in the manifest or pass --today");
-      return false;
-    }
-    if (*f.expires <= *t) {
-      if (diags)
-        diags->warning("expired", f.expires_loc,
-                       "flow expired on " + f.expires->str() + " (today is " + t->str() +
-                           " in environment '" + env.name + "') and is not emitted");
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
-  if (!loc.valid())
-    return "?";
-  fs::path p(ctx.sm.file(loc.file).path);
-  fs::path rel = p.lexically_relative(ctx.manifest.dir.empty() ? fs::path(".") : ctx.manifest.dir);
-  std::string s =
-      rel.empty() || *rel.begin() == ".." ? p.filename().generic_string() : rel.generic_string();
-  return s + ":" + std::to_string(loc.line);
-}
-
 namespace {
 
 std::string set_name(const std::string& endpoint) {
@@ -95,68 +47,6 @@ std::vector<L4Match> l4_of(const Service& s) {
 }
 
 } // namespace
-
-std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env,
-                                        const Endpoint& e) {
-  std::vector<const Binding*> found;
-  auto look = [&](const std::string& key) {
-    auto it = env.bind.find(key);
-    if (it != env.bind.end())
-      found.push_back(&it->second);
-    return it != env.bind.end();
-  };
-  if (!e.iface.empty()) {
-    if (!look(e.str()))
-      look(e.role);
-  } else {
-    look(e.role);
-    if (const Role* r = p.find_role(e.role))
-      for (const Interface& i : r->interfaces)
-        look(e.role + "." + i.name);
-  }
-  if (found.empty())
-    return std::nullopt;
-  BoundAddrs b;
-  for (const Binding* x : found) {
-    b.any = b.any || x->any;
-    for (const Prefix& pr : x->prefixes)
-      (pr.family() == Family::V4 ? b.v4 : b.v6).push_back(pr);
-  }
-  for (auto* v : {&b.v4, &b.v6}) {
-    std::sort(v->begin(), v->end());
-    v->erase(std::unique(v->begin(), v->end()), v->end());
-  }
-  return b;
-}
-
-std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
-                                 const Environment& env, Diagnostics* diags) {
-  std::vector<Term> out;
-  for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
-    const Flow& f = ctx.policy.flows[fi];
-    if (!flow_active(f, env, ctx.today_override, diags))
-      continue;
-    std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
-    if (f.bidirectional)
-      dirs.push_back({fi, &f.dst, &f.src, true, {}});
-    for (Term& t : dirs) {
-      if (target.scope == Scope::Host) {
-        if (t.dst->role == target.host)
-          t.chains.push_back(Chain::Input);
-        if (t.src->role == target.host)
-          t.chains.push_back(Chain::Output);
-      } else {
-        std::string zs = ctx.policy.zone_of(*t.src), zd = ctx.policy.zone_of(*t.dst);
-        const auto& z = target.between;
-        if (z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
-          t.chains.push_back(Chain::Forward);
-      }
-      if (!t.chains.empty())
-        out.push_back(std::move(t));
-    }
-  }
-  return out;
-}
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target,
                      const std::vector<std::string>& backend_options, Diagnostics& diags) {

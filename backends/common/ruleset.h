@@ -2,6 +2,7 @@
 // (lower.cpp) decides what is allowed; each backend only prints a RuleSet.
 #pragma once
 
+#include "bind.h"
 #include "manifest.h"
 #include "model.h"
 #include "net.h"
@@ -32,9 +33,6 @@ struct L4Match {
   std::optional<uint8_t> icmp_type, icmp_code;
   std::string service; ///< the policy's service name, for comments
 };
-
-enum class Chain { Input, Output, Forward };
-const char* chain_name(Chain c);
 
 /// One directional, single-service rule.
 struct Rule {

@@ -4,7 +4,7 @@
 
 #include "backend.h"
 #include "common/lower.h"
-#include "common/semantics.h"
+#include "semantics.h"
 #include "load.h"
 #include "manifest.h"
 

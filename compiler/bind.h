@@ -1,0 +1,60 @@
+// Binding: what a target enforces in its environment — which flows are in force, which
+// directions land in which chain, and which addresses each endpoint has. Shared by lowering,
+// the checks and the reference semantics.
+#pragma once
+
+#include "diagnostic.h"
+#include "manifest.h"
+#include "model.h"
+#include "net.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portolan {
+
+enum class Chain { Input, Output, Forward };
+const char* chain_name(Chain c);
+
+struct LowerContext {
+  const Policy& policy;
+  const Manifest& manifest;
+  const SourceManager& sm;
+  std::optional<Date> today_override; ///< --today
+};
+
+/// Whether a flow is in force in `env`: its feature is on and it has not expired.
+/// Reports expired flows (warning) and undecidable expiry (error) to `diags`.
+bool flow_active(const Flow& f, const Environment& env, const std::optional<Date>& today,
+                 Diagnostics* diags);
+
+/// The file:line a flow is traced to in generated configs (path relative to the manifest).
+std::string trace_of(const LowerContext& ctx, const SourceLoc& loc);
+
+/// The addresses bound to an endpoint in one environment.
+struct BoundAddrs {
+  bool any = false;
+  std::vector<Prefix> v4, v6; ///< sorted, unique
+};
+
+/// Addresses of an endpoint: an interface's own binding, else its role's; a whole role is the
+/// union of the role's and all its interfaces' bindings. nullopt: nothing is bound.
+std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env, const Endpoint& e);
+
+/// One direction of one active flow that a target enforces, and the chains it lands in.
+struct Term {
+  size_t flow = 0;
+  const Endpoint* src = nullptr;
+  const Endpoint* dst = nullptr;
+  bool reverse = false;
+  std::vector<Chain> chains;
+};
+
+/// The flow selection every target shares: active flows (feature on, not expired), each
+/// direction, kept where the target enforces it (host: to or from the role; perimeter: crossing
+/// its two zones). Policy order. Expiry findings go to `diags` when given.
+std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
+                                 const Environment& env, Diagnostics* diags);
+
+} // namespace portolan
