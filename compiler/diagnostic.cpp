@@ -100,7 +100,7 @@ static void render_one(std::ostream& out, const SourceManager& sm, const SourceL
                        const char* sev, const std::string& message, const std::string& code) {
   if (loc.valid())
     out << sm.where(loc) << ": ";
-  else
+  else if (std::string_view(sev) != "note")
     out << "portolan: ";
   out << sev << ": " << message;
   if (!code.empty())

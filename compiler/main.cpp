@@ -1,14 +1,18 @@
 // The `portolan` command line: check and build. Exit codes: 0 clean, 1 errors in the policy or
 // manifest, 2 bad usage or unreadable input.
 #include "backend.h"
+#include "checks/check.h"
 #include "common/lower.h"
 #include "load.h"
 #include "manifest.h"
+#include "report.h"
+#include "semantics.h"
 #include "version.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -32,8 +36,9 @@ const char* kMainHelp = R"(usage: portolan <command> [options]
 Portolan compiles firewall policies to vendor configurations.
 
 commands:
-  check   parse a policy (and a manifest), report errors and warnings
+  check   parse and analyse a policy (and a manifest): errors, conflicts, gaps
   build   write the configuration of every target in a manifest
+  query   which flow decides a packet, in each target that sees it
 
 Run 'portolan <command> --help' for a command's options.
   --version   print the version
@@ -163,13 +168,22 @@ struct Session {
   LoadResult loaded;
   std::optional<Date> today;
   bool unreadable = false;
+  bool analysis_ran = false;
 };
 
-int finish(Session& s, int code_if_clean) {
+int finish(Session& s, int code_if_clean, const std::string& format = "text") {
+  if (s.loaded.ok)
+    apply_suppressions(s.loaded.policy, s.diags,
+                       judged_codes(s.manifest.has_value(), s.analysis_ran));
   if (s.manifest)
     s.diags.apply_severities(s.manifest->checks);
   s.diags.normalize();
-  s.diags.render_text(std::cerr, s.sm);
+  if (format == "json")
+    std::cout << render_json(s.diags, s.sm);
+  else if (format == "sarif")
+    std::cout << render_sarif(s.diags, s.sm);
+  else
+    s.diags.render_text(std::cerr, s.sm);
   if (s.unreadable)
     return kExitUsage;
   if (s.diags.has_errors())
@@ -177,15 +191,28 @@ int finish(Session& s, int code_if_clean) {
   return code_if_clean;
 }
 
+bool load_files(Session& s, const Args& a);
+
 /// Loads manifest (optional) and policies. Returns false on a usage problem already reported.
 bool load(Session& s, const Args& a) {
   if (auto t = single(a, "--today")) {
+    if (*t == "now") {
+      std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      gmtime_r(&now, &tm);
+      s.today = Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+      return load_files(s, a);
+    }
     s.today = Date::parse(*t);
     if (!s.today) {
-      std::cerr << "portolan: --today needs a date YYYY-MM-DD, not '" << *t << "'\n";
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << *t << "'\n";
       return false;
     }
   }
+  return load_files(s, a);
+}
+
+bool load_files(Session& s, const Args& a) {
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
   if (auto m = single(a, "--manifest")) {
@@ -242,13 +269,35 @@ void compile_targets(Session& s, const std::vector<const Target*>& targets,
   }
 }
 
+int list_checks() {
+  std::cout << "pipeline:\n";
+  for (const auto& c : all_checks()) {
+    std::cout << "  " << c->name() << ":";
+    for (const auto& code : c->codes())
+      std::cout << " " << code;
+    std::cout << "\ncodes:\n";
+  }
+  for (const CheckInfo& c : check_catalog())
+    std::cout << "  " << c.code << " (" << severity_name(c.severity) << ", " << c.stage
+              << "): " << c.title << "\n";
+  return kExitClean;
+}
+
 int cmd_check(int argc, char** argv) {
-  auto a = parse_args(argc, argv, 2, {"--manifest", "--env", "--today"});
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--list-checks")
+      return list_checks();
+  auto a = parse_args(argc, argv, 2, {"--manifest", "--env", "--today", "--format"});
   if (!a)
     return kExitUsage;
   if (a->help) {
     std::cout << kCheckHelp;
     return kExitClean;
+  }
+  std::string format = single(*a, "--format").value_or("text");
+  if (format != "text" && format != "json" && format != "sarif") {
+    std::cerr << "portolan: --format is text, json or sarif, not '" << format << "'\n";
+    return kExitUsage;
   }
   Session s;
   if (!load(s, *a))
@@ -265,7 +314,18 @@ int cmd_check(int argc, char** argv) {
         targets.push_back(&t);
     compile_targets(s, targets, nullptr, {});
   }
-  return finish(s, kExitClean);
+  if (s.loaded.ok && !s.diags.has_errors()) { // analysis of a broken input is only noise
+    AnalysisContext ctx{s.loaded.policy, s.manifest ? &*s.manifest : nullptr, s.sm, s.today, {},
+                        s.diags};
+    if (s.manifest) {
+      ctx.targets = build_views(s.loaded.policy, *s.manifest, s.sm, s.today);
+      if (auto env = single(*a, "--env"))
+        std::erase_if(ctx.targets, [&](const TargetView& v) { return v.target->env != *env; });
+    }
+    run_checks(ctx, s.manifest ? s.manifest->checks : std::map<std::string, std::string>{});
+    s.analysis_ran = true;
+  }
+  return finish(s, kExitClean, format);
 }
 
 int cmd_build(int argc, char** argv) {

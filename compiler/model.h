@@ -109,7 +109,8 @@ struct Flow {
   SourceLoc expires_loc;
   std::vector<std::string> tags;
   std::vector<Suppression> suppressions;
-  SourceLoc loc; ///< the `flow` keyword
+  SourceLoc loc;         ///< the `flow` keyword
+  uint32_t end_line = 0; ///< last line of the flow's text (its ';' or '}')
 
   /// "access: pic_partner <-> edge.access via sip_mtls" (deny flows say so).
   std::string summary() const;

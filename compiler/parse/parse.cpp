@@ -394,6 +394,8 @@ private:
   Flow flow(PortolanParser::FlowDeclContext* f) {
     Flow out;
     out.loc = loc_of(file_, f->FLOW()->getSymbol());
+    if (f->getStop())
+      out.end_line = static_cast<uint32_t>(f->getStop()->getLine());
     out.action =
         f->action && f->action->getType() == PortolanLexer::DENY ? Action::Deny : Action::Allow;
     out.group = name(f->group);

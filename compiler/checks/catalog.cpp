@@ -1,0 +1,129 @@
+#include "catalog.h"
+
+namespace portolan {
+
+const std::vector<CheckInfo>& check_catalog() {
+  using S = Severity;
+  static const std::vector<CheckInfo> table{
+      // Front end.
+      {"syntax", S::Error, "syntax", "Syntax error",
+       "The text does not follow the grammar of the policy language.",
+       "Fix the text at the location; the message says what was expected."},
+      {"encoding", S::Error, "syntax", "Invalid UTF-8", "Policy files must be UTF-8 text.",
+       "Re-save the file as UTF-8."},
+      {"port-range", S::Error, "syntax", "Port out of range", "Ports are 1-65535.",
+       "Use a port between 1 and 65535."},
+      {"reversed-range", S::Error, "syntax", "Reversed port range",
+       "A range must start at its lower port.", "Write the range as low-high."},
+      {"out-of-range", S::Error, "syntax", "Number out of range",
+       "ICMP types and codes and IP protocol numbers are 0-255.", "Use a value from 0 to 255."},
+      {"icmp-code-without-type", S::Error, "syntax", "ICMP code without type",
+       "An ICMP code is only meaningful for one ICMP type.", "Write 'type N code M'."},
+      {"invalid-date", S::Error, "syntax", "Invalid date", "Dates are YYYY-MM-DD and must exist.",
+       "Use a real calendar date."},
+      {"suppression-reason", S::Error, "syntax", "Suppression without a reason",
+       "Every suppression must say why the finding is acceptable.",
+       "Write: suppress CODE \"reason\";"},
+      {"import-missing", S::Error, "names", "Imported file missing",
+       "An imported file cannot be read.", "Fix the path; it is relative to the importing file."},
+      {"import-cycle", S::Error, "names", "Import cycle", "A file imports itself through others.",
+       "Move the shared declarations into a file that imports nothing of the cycle."},
+      {"duplicate-definition", S::Error, "names", "Duplicate definition",
+       "A zone, role, interface, service or feature is defined twice.",
+       "Rename or remove one of the definitions."},
+      {"unknown-zone", S::Error, "names", "Unknown zone", "A zone that is not declared.",
+       "Declare the zone or fix the name."},
+      {"unknown-role", S::Error, "names", "Unknown role",
+       "A role (or a manifest binding key) that the policy does not declare.",
+       "Declare the role or fix the name."},
+      {"unknown-interface", S::Error, "names", "Unknown interface",
+       "An interface the role does not declare.", "Declare the interface or fix the name."},
+      {"unknown-service", S::Error, "names", "Unknown service", "A service that is not declared.",
+       "Declare the service or fix the name."},
+      {"unknown-feature", S::Error, "names", "Unknown feature", "A feature that is not declared.",
+       "Declare the feature or fix the name."},
+      // Manifest and binding.
+      {"manifest", S::Error, "manifest", "Manifest error",
+       "A structural problem in portolan.toml: invalid TOML, unknown key, wrong type, bad address.",
+       "Fix the manifest at the location."},
+      {"unknown-backend", S::Error, "manifest", "Unknown backend",
+       "A target names a backend Portolan does not have.", "Use one of the listed backends."},
+      {"unsupported-scope", S::Error, "manifest", "Backend cannot enforce this target",
+       "Some vendors only filter a host (Windows, AWS) or only a perimeter (ASA).",
+       "Use host = ... or between = [...] as the backend supports."},
+      {"unreadable", S::Error, "manifest", "Unreadable file",
+       "A file named on the command line or in the manifest cannot be read.",
+       "Check the path and permissions."},
+      {"unbound", S::Error, "bind", "Endpoint without addresses",
+       "A flow a target enforces has an endpoint with no address in the target's environment.",
+       "Bind the role or interface in [environments.NAME.bind]."},
+      {"no-today", S::Error, "bind", "Expiry cannot be judged",
+       "A flow has an expiry date but the environment fixes no 'today'.",
+       "Set today = YYYY-MM-DD in the environment, or pass --today."},
+      {"expired", S::Warning, "bind", "Expired flow",
+       "The flow's expiry date has passed in the environment; it is not emitted.",
+       "Remove the flow, extend its date, or suppress with a reason if kept for the record."},
+      {"no-family", S::Warning, "bind", "Service matches no packet between the endpoints",
+       "The endpoints share no IP family with the service (e.g. icmp between IPv6-only roles).",
+       "Bind addresses of the right family or use icmpv6/icmp accordingly."},
+      // Analysis: conflicts.
+      {"shadowed", S::Error, "analysis", "Shadowed flow",
+       "Earlier rules in the target's evaluation order cover every packet of the flow, and some of "
+       "them with the other action: the flow never takes effect as written.",
+       "Remove the flow, or narrow the earlier rules listed in the notes."},
+      {"redundant", S::Warning, "analysis", "Redundant flow",
+       "Earlier rules with the same action already cover every packet of the flow.",
+       "Remove the flow or the covering rules."},
+      {"generalization", S::Note, "analysis", "Exception inside a broader flow",
+       "A later flow with the other action covers the whole of an earlier one: usually an "
+       "intended exception (a deny carved out of a broader allow).",
+       "Nothing, if intended; suppress with a reason to record the intent."},
+      {"correlation", S::Warning, "analysis", "Flows partially overlap with different actions",
+       "Two flows overlap in some packets and disagree; the result depends on evaluation order.",
+       "Split one of the flows so they no longer overlap, or make the exception explicit."},
+      {"address-overlap", S::Warning, "analysis", "Overlapping bindings with contradicting flows",
+       "One address is bound to two roles whose flows then disagree about the same packets.",
+       "Give each address to one role, or make the roles' flows agree."},
+      {"service-clash", S::Warning, "analysis", "Two services claim one port",
+       "Two services with different labels share a transport and port towards one endpoint.",
+       "Use one service for the port, or separate the endpoints."},
+      // Analysis: gaps.
+      {"one-way", S::Warning, "analysis", "Two-way requirement present in one direction only",
+       "Flows describe both directions of a service between two endpoints, but in an environment "
+       "only one direction is in force.",
+       "Give both directions the same feature and expiry, or use one <-> flow."},
+      {"unenforced", S::Warning, "analysis", "Flow enforced by no target",
+       "An active flow that no target of its environment enforces.",
+       "Add a target (host or perimeter) that sees the flow, or remove the flow."},
+      {"required-missing", S::Error, "analysis", "Required flow missing",
+       "A flow marked required is disabled (feature off) or expired in an environment.",
+       "Turn on its feature, extend its expiry, or drop 'required' with a reason."},
+      {"unused", S::Warning, "analysis", "Unused definition",
+       "A role, interface, service, feature or zone that no flow uses.", "Remove it or use it."},
+      {"broad", S::Warning, "analysis", "Overly broad flow",
+       "A flow from or to any address over a wide port range or every protocol.",
+       "Narrow the addresses or the service."},
+      {"unused-suppression", S::Warning, "analysis", "Suppression that suppresses nothing",
+       "A suppression whose code never fires where it applies.", "Remove the suppression."},
+      // Backends.
+      {"unrealizable", S::Error, "backend", "Backend cannot express the flow",
+       "The vendor cannot express this flow exactly (e.g. AWS security groups have no deny); "
+       "Portolan refuses rather than widen or drop it.",
+       "Change the flow, or target a backend that can express it."},
+      {"stateless-return", S::Warning, "backend", "Return traffic written out",
+       "The target is stateless, so replies are allowed by explicit return rules.",
+       "Nothing, if intended: review the return rules."},
+      {"internal", S::Error, "internal", "Internal error", "A bug in Portolan.",
+       "Please report it with the input that caused it."},
+  };
+  return table;
+}
+
+const CheckInfo* find_check(std::string_view code) {
+  for (const CheckInfo& c : check_catalog())
+    if (code == c.code)
+      return &c;
+  return nullptr;
+}
+
+} // namespace portolan

@@ -1,0 +1,90 @@
+// The analysis pipeline: checks are small units behind one interface, run in one visible list
+// (pipeline.cpp) over a context built once: the policy, the manifest, and for every target the
+// flows it enforces as exact packet sets in its evaluation order.
+#pragma once
+
+#include "bind.h"
+#include "catalog.h"
+#include "packetspace.h"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace portolan {
+
+/// One flow as a target sees it in one chain: the packets it decides.
+struct FlowPackets {
+  size_t flow = 0;
+  Action action = Action::Allow;
+  PacketSet packets;
+};
+
+/// A target with its flows bound: per chain, in evaluation order (denies, then allows).
+struct TargetView {
+  const Target* target = nullptr;
+  const Environment* env = nullptr;
+  std::map<Chain, std::vector<FlowPackets>> chains;
+};
+
+struct AnalysisContext {
+  const Policy& policy;
+  const Manifest* manifest = nullptr; ///< null: a policy checked without bindings
+  const SourceManager& sm;
+  std::optional<Date> today_override;
+  std::vector<TargetView> targets;
+  Diagnostics& out;
+
+  /// Reports a finding with the catalogue's default severity.
+  Diagnostic& report(const std::string& code, SourceLoc loc, std::string message);
+  /// Environments that at least one target builds for (all of them when there are no targets).
+  std::vector<const Environment*> environments() const;
+};
+
+class Check {
+public:
+  virtual ~Check() = default;
+  /// A name for the pipeline listing (`portolan check --list-checks`).
+  virtual const char* name() const = 0;
+  /// The codes it can report.
+  virtual std::vector<std::string> codes() const = 0;
+  /// Whether it needs bound targets (a manifest).
+  virtual bool needs_targets() const { return false; }
+  virtual void run(AnalysisContext& ctx) const = 0;
+};
+
+/// A readable member of a non-empty set: the engine's lowest packet, moved to an ephemeral
+/// source port and to host addresses (not the network address) where the set allows.
+std::optional<std::string> witness(const PacketSet& s);
+
+/// Builds every target's view (exact packet sets per flow and chain).
+std::vector<TargetView> build_views(const Policy& p, const Manifest& m, const SourceManager& sm,
+                                    const std::optional<Date>& today);
+
+/// The pipeline, in order.
+const std::vector<std::unique_ptr<Check>>& all_checks();
+
+/// Runs every check whose codes are not all "off" in `severities`.
+void run_checks(AnalysisContext& ctx, const std::map<std::string, std::string>& severities);
+
+/// Drops findings matched by a suppression (file level: same file; flow level: inside the
+/// flow's text) and reports suppressions that matched nothing — only for codes in `judged`,
+/// since a suppression of a check that did not run cannot be called unused.
+void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std::string>& judged);
+
+/// The codes a run judged: the front end's always; binding, backend and analysis codes when
+/// there was a manifest (and the analysis ran).
+std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran);
+
+// Factories, one per check file.
+std::unique_ptr<Check> make_anomaly_check();
+std::unique_ptr<Check> make_unused_check();
+std::unique_ptr<Check> make_one_way_check();
+std::unique_ptr<Check> make_required_check();
+std::unique_ptr<Check> make_unenforced_check();
+std::unique_ptr<Check> make_broad_check();
+std::unique_ptr<Check> make_service_clash_check();
+
+} // namespace portolan

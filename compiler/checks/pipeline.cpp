@@ -1,0 +1,195 @@
+#include "check.h"
+
+#include "semantics.h"
+
+#include <algorithm>
+
+namespace portolan {
+
+Diagnostic& AnalysisContext::report(const std::string& code, SourceLoc loc, std::string message) {
+  const CheckInfo* info = find_check(code);
+  return out.add(info ? info->severity : Severity::Warning, code, loc, std::move(message));
+}
+
+std::vector<const Environment*> AnalysisContext::environments() const {
+  std::vector<const Environment*> envs;
+  if (!manifest)
+    return envs;
+  for (const auto& [name, env] : manifest->environments) {
+    bool used = manifest->targets.empty();
+    for (const Target& t : manifest->targets)
+      used = used || t.env == name;
+    if (used)
+      envs.push_back(&env);
+  }
+  return envs;
+}
+
+std::optional<std::string> witness(const PacketSet& s) {
+  auto p = s.pick();
+  if (!p)
+    return std::nullopt;
+  Packet best = *p;
+  auto bump = [](IpAddr a) {
+    for (int i = a.family == Family::V4 ? 3 : 15; i >= 0; --i)
+      if (++a.bytes[static_cast<size_t>(i)] != 0)
+        break;
+    return a;
+  };
+  auto try_set = [&](Packet cand) {
+    if (s.contains(cand))
+      best = cand;
+  };
+  if (best.proto == kProtoTcp || best.proto == kProtoUdp) {
+    Packet c = best;
+    c.sport = 49152;
+    try_set(c);
+  }
+  Packet c = best;
+  c.src = bump(best.src);
+  try_set(c);
+  c = best;
+  c.dst = bump(best.dst);
+  try_set(c);
+  return best.str();
+}
+
+std::vector<TargetView> build_views(const Policy& p, const Manifest& m, const SourceManager& sm,
+                                    const std::optional<Date>& today) {
+  std::vector<TargetView> out;
+  LowerContext ctx{p, m, sm, today};
+  for (const Target& t : m.targets) {
+    auto env = m.environments.find(t.env);
+    if (env == m.environments.end())
+      continue;
+    TargetView v;
+    v.target = &t;
+    v.env = &env->second;
+    // Union of a flow's directions and services per chain, in flow order; then denies first.
+    std::map<Chain, std::map<size_t, PacketSet>> per_flow;
+    for (const Term& term : enforced_terms(ctx, t, env->second, nullptr)) {
+      auto bs = bind_endpoint(p, env->second, *term.src);
+      auto bd = bind_endpoint(p, env->second, *term.dst);
+      if (!bs || !bd)
+        continue;
+      PacketSet set;
+      for (const ServiceRef& sr : p.flows[term.flow].services)
+        if (const Service* svc = p.find_service(sr.name))
+          for (const ServiceSpec& spec : svc->specs)
+            set.add(spec_packets(*bs, *bd, spec));
+      for (Chain c : term.chains)
+        per_flow[c][term.flow].add(set);
+    }
+    for (auto& [chain, flows] : per_flow) {
+      auto& list = v.chains[chain];
+      for (Action a : {Action::Deny, Action::Allow})
+        for (auto& [fi, set] : flows)
+          if (p.flows[fi].action == a)
+            list.push_back(FlowPackets{fi, a, std::move(set)});
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+const std::vector<std::unique_ptr<Check>>& all_checks() {
+  static const std::vector<std::unique_ptr<Check>> list = [] {
+    std::vector<std::unique_ptr<Check>> v;
+    v.push_back(make_unused_check());
+    v.push_back(make_required_check());
+    v.push_back(make_one_way_check());
+    v.push_back(make_unenforced_check());
+    v.push_back(make_broad_check());
+    v.push_back(make_service_clash_check());
+    v.push_back(make_anomaly_check());
+    return v;
+  }();
+  return list;
+}
+
+void run_checks(AnalysisContext& ctx, const std::map<std::string, std::string>& severities) {
+  for (const auto& check : all_checks()) {
+    if (check->needs_targets() && !ctx.manifest)
+      continue;
+    auto codes = check->codes();
+    bool all_off = std::all_of(codes.begin(), codes.end(), [&](const std::string& c) {
+      auto it = severities.find(c);
+      return it != severities.end() && it->second == "off";
+    });
+    if (!all_off)
+      check->run(ctx);
+  }
+}
+
+namespace {
+/// The text span of a flow: from its keyword to the line before the next flow (or end of file).
+struct Span {
+  uint32_t file, first, last;
+};
+} // namespace
+
+std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran) {
+  std::set<std::string> out;
+  for (const CheckInfo& c : check_catalog()) {
+    std::string_view stage = c.stage;
+    bool needs_manifest = stage == "bind" || stage == "backend" || stage == "manifest";
+    if (stage == "analysis") {
+      if (!analysis_ran)
+        continue;
+      bool needs_targets = true;
+      for (const auto& check : all_checks())
+        for (const auto& code : check->codes())
+          if (code == c.code)
+            needs_targets = check->needs_targets();
+      if (needs_targets && !with_manifest)
+        continue;
+    } else if (needs_manifest && !with_manifest) {
+      continue;
+    }
+    out.insert(c.code);
+  }
+  return out;
+}
+
+void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std::string>& judged) {
+  struct Rule {
+    const Suppression* s;
+    Span span;
+    bool used = false;
+  };
+  std::vector<Rule> rules;
+  for (size_t i = 0; i < p.flows.size(); ++i) {
+    const Flow& f = p.flows[i];
+    uint32_t last = f.end_line ? f.end_line : f.loc.line;
+    for (const Suppression& s : f.suppressions)
+      rules.push_back({&s, {f.loc.file, f.loc.line, last}});
+  }
+  for (const Suppression& s : p.suppressions)
+    rules.push_back({&s, {s.loc.file, 0, UINT32_MAX}});
+  if (rules.empty())
+    return;
+  std::vector<Diagnostic> kept;
+  for (const Diagnostic& d : diags.all()) {
+    bool dropped = false;
+    for (Rule& r : rules) {
+      if (r.s->code != d.code || d.loc.file != r.span.file || d.loc.line < r.span.first ||
+          d.loc.line > r.span.last || r.s->reason.empty())
+        continue;
+      r.used = true;
+      dropped = true;
+    }
+    if (!dropped)
+      kept.push_back(d);
+  }
+  Diagnostics fresh;
+  for (Diagnostic& d : kept)
+    fresh.add(d.severity, d.code, d.loc, d.message) = d;
+  for (const Rule& r : rules)
+    if (!r.used && !r.s->reason.empty() && (judged.count(r.s->code) || !find_check(r.s->code)))
+      fresh.add(find_check("unused-suppression")->severity, "unused-suppression", r.s->loc,
+                "suppression of '" + r.s->code + "' matches no finding" +
+                    (find_check(r.s->code) ? "" : " ('" + r.s->code + "' is not a known code)"));
+  diags = std::move(fresh);
+}
+
+} // namespace portolan
