@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,23 @@ manifest binds each environment's addresses and lowers every target without writ
   --today DATE      judge expiry as of DATE (YYYY-MM-DD) instead of the environment's 'today'
 
 exit codes: 0 clean (warnings allowed), 1 errors, 2 bad usage or unreadable input
+)";
+
+const char* kQueryHelp =
+    R"(usage: portolan query --manifest FILE --env NAME --from ADDR --to ADDR [--sport N] PACKET
+
+Which flow decides a packet, in each target of the environment that sees it. PACKET is
+tcp/PORT, udp/PORT, icmp/TYPE[/CODE], icmpv6/TYPE[/CODE] or proto/NUMBER. A host target sees
+packets to (input) or from (output) its role's addresses; a perimeter target sees packets
+between addresses bound in its two zones. The verdict comes from the same packet sets the
+checks use: the first deciding flow (denies come first), or the default deny.
+
+  --manifest FILE   portolan.toml
+  --env NAME        the environment (optional when there is one)
+  --from ADDR       source address
+  --to ADDR         destination address
+  --sport N         source port (default 49152)
+  --today DATE      judge expiry as of DATE (YYYY-MM-DD) or 'now'
 )";
 
 const char* kBuildHelp =
@@ -169,12 +187,14 @@ struct Session {
   std::optional<Date> today;
   bool unreadable = false;
   bool analysis_ran = false;
+  bool judges_suppressions = true; ///< false for query, which judges nothing
 };
 
 int finish(Session& s, int code_if_clean, const std::string& format = "text") {
   if (s.loaded.ok)
     apply_suppressions(s.loaded.policy, s.diags,
-                       judged_codes(s.manifest.has_value(), s.analysis_ran));
+                       s.judges_suppressions ? judged_codes(s.manifest.has_value(), s.analysis_ran)
+                                             : std::set<std::string>{});
   if (s.manifest)
     s.diags.apply_severities(s.manifest->checks);
   s.diags.normalize();
@@ -382,6 +402,170 @@ int cmd_build(int argc, char** argv) {
   return kExitClean;
 }
 
+/// Parses tcp/443, udp/53, icmp/8/0, icmpv6/128, proto/47 into protocol, dport and (ICMP) type.
+std::optional<Packet> parse_packet_spec(const std::string& spec, Packet p) {
+  auto slash = spec.find('/');
+  if (slash == std::string::npos)
+    return std::nullopt;
+  std::string kind = spec.substr(0, slash), rest = spec.substr(slash + 1);
+  auto num = [](const std::string& t, long max) -> std::optional<long> {
+    if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos || t.size() > 6)
+      return std::nullopt;
+    long v = std::stol(t);
+    return v <= max ? std::optional<long>(v) : std::nullopt;
+  };
+  if (kind == "tcp" || kind == "udp") {
+    auto port = num(rest, 65535);
+    if (!port || *port == 0)
+      return std::nullopt;
+    p.proto = kind == "tcp" ? kProtoTcp : kProtoUdp;
+    p.dport = static_cast<uint16_t>(*port);
+    return p;
+  }
+  if (kind == "icmp" || kind == "icmpv6") {
+    auto s2 = rest.find('/');
+    auto type = num(rest.substr(0, s2), 255);
+    auto code = s2 == std::string::npos ? std::optional<long>(0) : num(rest.substr(s2 + 1), 255);
+    if (!type || !code)
+      return std::nullopt;
+    p.proto = kind == "icmp" ? kProtoIcmp : kProtoIcmpV6;
+    p.sport = static_cast<uint16_t>(*type);
+    p.dport = static_cast<uint16_t>(*code);
+    return p;
+  }
+  if (kind == "proto") {
+    auto n = num(rest, 255);
+    if (!n)
+      return std::nullopt;
+    p.proto = static_cast<uint8_t>(*n);
+    p.sport = p.dport = 0;
+    return p;
+  }
+  return std::nullopt;
+}
+
+bool bound_contains(const std::optional<BoundAddrs>& b, const IpAddr& a) {
+  if (!b)
+    return false;
+  if (b->any)
+    return true;
+  for (const Prefix& p : a.family == Family::V4 ? b->v4 : b->v6)
+    if (p.contains(a))
+      return true;
+  return false;
+}
+
+int cmd_query(int argc, char** argv) {
+  auto a =
+      parse_args(argc, argv, 2, {"--manifest", "--env", "--from", "--to", "--sport", "--today"});
+  if (!a)
+    return kExitUsage;
+  if (a->help) {
+    std::cout << kQueryHelp;
+    return kExitClean;
+  }
+  auto from = single(*a, "--from"), to = single(*a, "--to");
+  if (!single(*a, "--manifest") || !from || !to || a->positional.size() != 1) {
+    std::cerr << "portolan: query needs --manifest, --from, --to and one PACKET\n" << kQueryHelp;
+    return kExitUsage;
+  }
+  Packet pkt;
+  auto src = parse_ip(*from), dst = parse_ip(*to);
+  if (!src || !dst || src->family != dst->family) {
+    std::cerr << "portolan: --from and --to must be addresses of one family\n";
+    return kExitUsage;
+  }
+  pkt.src = *src;
+  pkt.dst = *dst;
+  pkt.sport = 49152;
+  if (auto sp = single(*a, "--sport")) {
+    if (sp->empty() || sp->find_first_not_of("0123456789") != std::string::npos ||
+        std::stol(*sp) > 65535) {
+      std::cerr << "portolan: --sport needs a port number\n";
+      return kExitUsage;
+    }
+    pkt.sport = static_cast<uint16_t>(std::stol(*sp));
+  }
+  auto parsed = parse_packet_spec(a->positional[0], pkt);
+  if (!parsed) {
+    std::cerr << "portolan: '" << a->positional[0]
+              << "' is not a packet: write tcp/PORT, udp/PORT, icmp/TYPE[/CODE], "
+                 "icmpv6/TYPE[/CODE] or proto/NUMBER\n";
+    return kExitUsage;
+  }
+  pkt = *parsed;
+  Args policy_args = *a;
+  policy_args.positional.clear(); // the packet, not a policy file
+  Session s;
+  s.judges_suppressions = false;
+  if (!load(s, policy_args))
+    return kExitUsage;
+  if (!s.manifest || !s.loaded.ok || s.diags.has_errors())
+    return finish(s, kExitClean);
+  std::string env = single(*a, "--env").value_or("");
+  if (env.empty() && s.manifest->environments.size() == 1)
+    env = s.manifest->environments.begin()->first;
+  if (!s.manifest->environments.count(env)) {
+    std::cerr << "portolan: the manifest has no environment '" << env << "' (use --env)\n";
+    return kExitUsage;
+  }
+  const Environment& e = s.manifest->environments.at(env);
+  const Policy& p = s.loaded.policy;
+  std::cout << "packet: " << pkt.str() << "\n";
+  int seen = 0;
+  for (const TargetView& v : build_views(p, *s.manifest, s.sm, s.today)) {
+    if (v.target->env != env)
+      continue;
+    std::vector<Chain> chains;
+    if (v.target->scope == Scope::Host) {
+      Endpoint host{v.target->host, "", {}, {}, {}};
+      auto b = bind_endpoint(p, e, host);
+      if (bound_contains(b, pkt.dst))
+        chains.push_back(Chain::Input);
+      if (bound_contains(b, pkt.src))
+        chains.push_back(Chain::Output);
+    } else {
+      std::set<std::string> zs, zd;
+      for (const Role& r : p.roles) {
+        std::vector<Endpoint> eps{Endpoint{r.name, "", {}, {}, {}}};
+        for (const Interface& i : r.interfaces)
+          eps.push_back(Endpoint{r.name, i.name, {}, {}, {}});
+        for (const Endpoint& ep : eps) {
+          auto b = bind_endpoint(p, e, ep);
+          if (bound_contains(b, pkt.src))
+            zs.insert(p.zone_of(ep));
+          if (bound_contains(b, pkt.dst))
+            zd.insert(p.zone_of(ep));
+        }
+      }
+      const auto& z = v.target->between;
+      if ((zs.count(z[0]) && zd.count(z[1])) || (zs.count(z[1]) && zd.count(z[0])))
+        chains.push_back(Chain::Forward);
+    }
+    for (Chain c : chains) {
+      ++seen;
+      std::cout << v.target->name << " (" << chain_name(c) << "): ";
+      const FlowPackets* decider = nullptr;
+      if (auto it = v.chains.find(c); it != v.chains.end())
+        for (const FlowPackets& fp : it->second)
+          if (fp.packets.contains(pkt)) {
+            decider = &fp;
+            break;
+          }
+      if (!decider) {
+        std::cout << "deny (default deny: no flow matches)\n";
+        continue;
+      }
+      const Flow& f = p.flows[decider->flow];
+      std::cout << (decider->action == Action::Allow ? "allow" : "deny") << " by "
+                << s.sm.where(f.loc) << " " << f.summary() << "\n";
+    }
+  }
+  if (seen == 0)
+    std::cout << "no target of environment '" << env << "' sees this packet\n";
+  return finish(s, kExitClean);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -403,6 +587,8 @@ int main(int argc, char** argv) {
       return cmd_check(argc, argv);
     if (cmd == "build")
       return cmd_build(argc, argv);
+    if (cmd == "query")
+      return cmd_query(argc, argv);
     std::cerr << "portolan: unknown command '" << cmd << "'\n" << kMainHelp;
     return kExitUsage;
   } catch (const std::exception& e) {
