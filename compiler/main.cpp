@@ -10,6 +10,7 @@
 #include "version.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -29,6 +30,20 @@ namespace fs = std::filesystem;
 using namespace portolan;
 
 namespace {
+
+/// `--timings`: wall time per stage on stderr, to see where a large policy spends its time.
+struct Timings {
+  bool on = false;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  void mark(const char* stage) {
+    auto now = std::chrono::steady_clock::now();
+    if (on)
+      std::cerr << "timing: " << stage << " "
+                << std::chrono::duration<double, std::milli>(now - last).count() << " ms\n";
+    last = now;
+  }
+};
+Timings g_timings;
 
 constexpr int kExitClean = 0, kExitFindings = 1, kExitUsage = 2;
 
@@ -192,9 +207,12 @@ struct Session {
 
 int finish(Session& s, int code_if_clean, const std::string& format = "text") {
   if (s.loaded.ok)
-    apply_suppressions(s.loaded.policy, s.diags,
-                       s.judges_suppressions ? judged_codes(s.manifest.has_value(), s.analysis_ran)
-                                             : std::set<std::string>{});
+    apply_suppressions(
+        s.loaded.policy, s.diags,
+        s.judges_suppressions
+            ? judged_codes(s.manifest.has_value(), s.analysis_ran,
+                           s.manifest ? s.manifest->checks : std::map<std::string, std::string>{})
+            : std::set<std::string>{});
   if (s.manifest)
     s.diags.apply_severities(s.manifest->checks);
   s.diags.normalize();
@@ -304,9 +322,17 @@ int list_checks() {
 }
 
 int cmd_check(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
   for (int i = 2; i < argc; ++i)
     if (std::string(argv[i]) == "--list-checks")
       return list_checks();
+  std::erase_if(args, [](char* x) {
+    bool t = std::string(x) == "--timings";
+    g_timings.on = g_timings.on || t;
+    return t;
+  });
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   auto a = parse_args(argc, argv, 2, {"--manifest", "--env", "--today", "--format"});
   if (!a)
     return kExitUsage;
@@ -320,8 +346,10 @@ int cmd_check(int argc, char** argv) {
     return kExitUsage;
   }
   Session s;
+  g_timings.mark("start");
   if (!load(s, *a))
     return kExitUsage;
+  g_timings.mark("parse+resolve+manifest");
   if (s.manifest && s.loaded.ok && !s.diags.has_errors()) {
     auto env = single(*a, "--env");
     if (env && !s.manifest->environments.count(*env)) {
@@ -333,19 +361,25 @@ int cmd_check(int argc, char** argv) {
       if (!env || t.env == *env)
         targets.push_back(&t);
     compile_targets(s, targets, nullptr, {});
+    g_timings.mark("lower+emit (all targets)");
   }
   if (s.loaded.ok && !s.diags.has_errors()) { // analysis of a broken input is only noise
-    AnalysisContext ctx{s.loaded.policy, s.manifest ? &*s.manifest : nullptr, s.sm, s.today, {},
-                        s.diags};
+    AnalysisContext ctx{
+        s.loaded.policy, s.manifest ? &*s.manifest : nullptr, s.sm, s.today, {}, s.diags,
+        g_timings.on};
     if (s.manifest) {
       ctx.targets = build_views(s.loaded.policy, *s.manifest, s.sm, s.today);
+      g_timings.mark("target views (packet sets)");
       if (auto env = single(*a, "--env"))
         std::erase_if(ctx.targets, [&](const TargetView& v) { return v.target->env != *env; });
     }
     run_checks(ctx, s.manifest ? s.manifest->checks : std::map<std::string, std::string>{});
+    g_timings.mark("checks");
     s.analysis_ran = true;
   }
-  return finish(s, kExitClean, format);
+  int code = finish(s, kExitClean, format);
+  g_timings.mark("report");
+  return code;
 }
 
 int cmd_build(int argc, char** argv) {

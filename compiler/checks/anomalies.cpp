@@ -4,6 +4,9 @@
 #include "check.h"
 #include "overlap_index.h"
 
+#include <algorithm>
+#include <set>
+
 namespace portolan {
 namespace {
 
@@ -56,6 +59,15 @@ bool bindings_overlap(const Policy& p, const Environment& env, const Endpoint& a
   return false;
 }
 
+/// What evaluation order does to one flow in one chain.
+struct Status {
+  enum Kind { None, Redundant, Shadowed } kind = None;
+  std::vector<size_t> blockers; ///< flow indices
+  std::optional<std::string> witness;
+  std::optional<size_t> later; ///< covered by this later same-action flow (order-free block)
+  std::vector<size_t> denies;  ///< overlapping earlier denies (allows only), for the pairs
+};
+
 class AnomalyCheck : public Check {
 public:
   const char* name() const override { return "anomalies"; }
@@ -66,141 +78,205 @@ public:
 
   void run(AnalysisContext& ctx) const override {
     for (const TargetView& v : ctx.targets)
-      for (const auto& [chain, list] : v.chains)
-        run_chain(ctx, v, chain, list);
+      run_target(ctx, v);
   }
 
 private:
-  void run_chain(AnalysisContext& ctx, const TargetView& v, Chain chain,
-                 const std::vector<FlowPackets>& list) const {
+  struct ChainResult {
+    Chain chain;
+    Status status;
+  };
+
+  void run_target(AnalysisContext& ctx, const TargetView& v) const {
     const Policy& p = ctx.policy;
+    std::map<size_t, std::vector<ChainResult>> by_flow;
+    std::map<size_t, PacketSet> combined; // a flow's packets across all chains
+    for (const auto& [chain, list] : v.chains) {
+      auto statuses = analyse_chain(list);
+      for (size_t k = 0; k < list.size(); ++k) {
+        by_flow[list[k].flow].push_back({chain, std::move(statuses[k])});
+        combined[list[k].flow].add(list[k].packets);
+      }
+    }
+    // A flow never takes effect only if that holds in every chain it reaches; a direction
+    // that is cut off while another still works is an exception, judged as a pair below.
+    std::map<std::pair<size_t, size_t>, Chain> pairs; // (deny flow, allow flow) -> first chain
+    for (const auto& [fi, results] : by_flow) {
+      bool all_covered = std::all_of(results.begin(), results.end(), [](const ChainResult& r) {
+        return r.status.kind != Status::None;
+      });
+      if (all_covered) {
+        report_covered(ctx, v, fi, results);
+        continue;
+      }
+      if (p.flows[fi].action != Action::Allow)
+        continue;
+      for (const ChainResult& r : results)
+        for (size_t d : r.status.denies)
+          pairs.emplace(std::make_pair(d, fi), r.chain);
+    }
+    for (const auto& [pair, chain] : pairs)
+      report_pair(ctx, v, chain, pair.first, pair.second, combined.at(pair.first),
+                  combined.at(pair.second));
+  }
+
+  /// Pass 1: coverage by earlier flows in evaluation order (denies first, so an allow's
+  /// packets inside a deny are decided by that deny). Pass 2: a flow not covered so far but
+  /// inside one later same-action flow that is itself not covered (so duplicates and mutual
+  /// covers name one culprit, not each other).
+  static std::vector<Status> analyse_chain(const std::vector<FlowPackets>& list) {
     std::vector<Bounds> bounds;
     bounds.reserve(list.size());
-    OverlapIndex all, denies;
+    OverlapIndex index;
     for (size_t k = 0; k < list.size(); ++k) {
       bounds.push_back(bounds_of(list[k].packets));
-      all.add(k, bounds.back());
-      if (list[k].action == Action::Deny)
-        denies.add(k, bounds.back());
+      index.add(k, list[k].packets);
     }
-    all.build();
-    denies.build();
-
-    // Coverage in evaluation order: what earlier rules decide, per action.
-    PacketSet covered_deny, covered_allow;
+    index.build();
+    std::vector<Status> out(list.size());
+    std::vector<std::vector<size_t>> later_of(list.size());
     for (size_t k = 0; k < list.size(); ++k) {
       const FlowPackets& fp = list[k];
       if (fp.packets.is_empty())
         continue;
-      const PacketSet& same = fp.action == Action::Deny ? covered_deny : covered_allow;
-      const PacketSet& other = fp.action == Action::Deny ? covered_allow : covered_deny;
-      PacketSet rest = fp.packets.subtract(same);
-      bool covered = rest.is_empty() || rest.subtract(other).is_empty();
-      if (covered) {
-        std::vector<size_t> blockers;
-        for (size_t j : all.query(bounds[k]))
-          if (j < k && list[j].packets.overlaps(fp.packets))
-            blockers.push_back(list[j].flow);
-        const Flow& f = p.flows[fp.flow];
-        if (rest.is_empty()) {
-          auto& d = ctx.report("redundant", flow_loc(f),
-                               std::string("flow is redundant: earlier ") +
-                                   (fp.action == Action::Deny ? "deny" : "allow") +
-                                   " flows already decide all its packets the same way");
-          name_flows(d, p, blockers, "covered by", v, chain);
-          d.witness = witness(fp.packets);
-        } else {
-          auto& d = ctx.report("shadowed", flow_loc(f),
-                               std::string("flow never takes effect as written: earlier rules "
-                                           "decide all its packets, some of them with the "
-                                           "other action (") +
-                                   (fp.action == Action::Deny ? "allow" : "deny") + ")");
-          name_flows(d, p, blockers, "covered by", v, chain);
-          d.witness = witness(rest);
+      std::vector<size_t> denies, allows; // earlier, exactly overlapping
+      for (size_t j : index.query(list[k].packets)) {
+        if (j == k)
+          continue;
+        if (j > k) {
+          later_of[k].push_back(j);
+          continue;
+        }
+        if (!list[j].packets.overlaps(fp.packets))
+          continue;
+        (list[j].action == Action::Deny ? denies : allows).push_back(j);
+      }
+      Status& st = out[k];
+      if (denies.empty() && allows.empty())
+        continue;
+      // Subtract what earlier rules decide from the flow's own (shrinking) remainder: no
+      // union of the earlier flows is ever built.
+      PacketSet rest = fp.packets;
+      std::vector<size_t> blockers;
+      for (size_t j : denies) {
+        if (rest.is_empty())
+          break;
+        if (rest.overlaps(list[j].packets)) {
+          blockers.push_back(list[j].flow);
+          rest = rest.subtract(list[j].packets);
         }
       }
-      // Every deny precedes every allow, so order within each block changes no verdict: a
-      // flow inside one later flow of the same action is as redundant as one inside earlier
-      // flows.
-      if (!covered)
-        if (auto j = later_cover(list, bounds, all, k)) {
-          const Flow& f = p.flows[fp.flow];
-          auto& d = ctx.report("redundant", flow_loc(f),
-                               "flow is redundant: a later " +
-                                   std::string(fp.action == Action::Deny ? "deny" : "allow") +
-                                   " flow decides all its packets the same way, and order "
-                                   "among " +
-                                   (fp.action == Action::Deny ? "denies" : "allows") +
-                                   " does not matter");
-          name_flows(d, p, {list[*j].flow}, "covered by", v, chain);
-          d.witness = witness(fp.packets);
-          covered = true;
+      bool denied_part = fp.action == Action::Allow && !blockers.empty();
+      for (size_t j : allows) {
+        if (rest.is_empty())
+          break;
+        if (rest.overlaps(list[j].packets)) {
+          blockers.push_back(list[j].flow);
+          rest = rest.subtract(list[j].packets);
         }
-      // Different-action pairs: a later allow against the denies before it.
-      if (fp.action == Action::Allow && !covered)
-        pairs(ctx, v, chain, list, bounds, denies, k);
-      (fp.action == Action::Deny ? covered_deny : covered_allow).add(fp.packets);
-    }
-  }
-
-  static std::optional<size_t> later_cover(const std::vector<FlowPackets>& list,
-                                           const std::vector<Bounds>& bounds,
-                                           const OverlapIndex& all, size_t k) {
-    const Bounds& b = bounds[k];
-    for (size_t j : all.query(b)) {
-      if (j <= k || list[j].action != list[k].action)
-        continue;
-      bool box_covers = true;
-      for (int f = 0; f < 2; ++f)
-        if (b.has[f])
-          box_covers = box_covers && bounds[j].has[f] && bounds[j].box[f].covers(b.box[f]);
-      if (box_covers && list[k].packets.subset_of(list[j].packets))
-        return j;
-    }
-    return std::nullopt;
-  }
-
-  void pairs(AnalysisContext& ctx, const TargetView& v, Chain chain,
-             const std::vector<FlowPackets>& list, const std::vector<Bounds>& bounds,
-             const OverlapIndex& denies, size_t k) const {
-    const Policy& p = ctx.policy;
-    const FlowPackets& allow = list[k];
-    const Flow& af = p.flows[allow.flow];
-    for (size_t j : denies.query(bounds[k])) {
-      if (j >= k)
-        continue;
-      const FlowPackets& deny = list[j];
-      PacketSet both = deny.packets.intersect(allow.packets);
-      if (both.is_empty())
-        continue;
-      const Flow& df = p.flows[deny.flow];
-      bool src_side = bindings_overlap(p, *v.env, df.src, af.src) ||
-                      bindings_overlap(p, *v.env, df.dst, af.dst) ||
-                      bindings_overlap(p, *v.env, df.src, af.dst) ||
-                      bindings_overlap(p, *v.env, df.dst, af.src);
-      if (src_side) {
-        auto& d = ctx.report("address-overlap", flow_loc(af),
-                             "flow disagrees with deny flow " + describe(df) +
-                                 " because their roles are bound to overlapping addresses in "
-                                 "environment '" +
-                                 v.env->name + "'");
-        name_flows(d, p, {deny.flow}, "denied by", v, chain);
-        d.witness = witness(both);
-        continue;
       }
-      if (deny.packets.subset_of(allow.packets)) {
-        auto& d =
-            ctx.report("generalization", flow_loc(df),
-                       "deny flow is an exception inside the broader allow flow " + describe(af));
-        name_flows(d, p, {allow.flow}, "generalized by", v, chain);
-        d.witness = witness(both);
+      if (fp.action == Action::Allow)
+        for (size_t j : denies)
+          st.denies.push_back(list[j].flow);
+      if (!rest.is_empty())
+        continue;
+      st.blockers = std::move(blockers);
+      if (denied_part) {
+        st.kind = Status::Shadowed;
+        PacketSet hit;
+        for (size_t j : denies)
+          hit.add(list[j].packets.intersect(fp.packets));
+        st.witness = witness(hit);
       } else {
-        auto& d = ctx.report("correlation", flow_loc(af),
-                             "flow partially overlaps deny flow " + describe(df) +
-                                 "; the overlap is denied because denies come first");
-        name_flows(d, p, {deny.flow}, "overlaps", v, chain);
-        d.witness = witness(both);
+        st.kind = Status::Redundant;
+        st.witness = witness(fp.packets);
       }
+    }
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (out[k].kind != Status::None || list[k].packets.is_empty())
+        continue;
+      for (size_t j : later_of[k]) {
+        if (list[j].action != list[k].action || out[j].kind != Status::None)
+          continue;
+        bool box_covers = true;
+        for (int f = 0; f < 2; ++f)
+          if (bounds[k].has[f])
+            box_covers =
+                box_covers && bounds[j].has[f] && bounds[j].box[f].covers(bounds[k].box[f]);
+        if (box_covers && list[k].packets.subset_of(list[j].packets)) {
+          out[k].kind = Status::Redundant;
+          out[k].later = list[j].flow;
+          out[k].blockers = {list[j].flow};
+          out[k].witness = witness(list[k].packets);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  static void report_covered(AnalysisContext& ctx, const TargetView& v, size_t fi,
+                             const std::vector<ChainResult>& results) {
+    const Policy& p = ctx.policy;
+    const Flow& f = p.flows[fi];
+    bool shadowed = std::any_of(results.begin(), results.end(), [](const ChainResult& r) {
+      return r.status.kind == Status::Shadowed;
+    });
+    const ChainResult& lead =
+        *std::find_if(results.begin(), results.end(), [&](const ChainResult& r) {
+          return !shadowed || r.status.kind == Status::Shadowed;
+        });
+    const char* action = f.action == Action::Deny ? "deny" : "allow";
+    Diagnostic* d = nullptr;
+    if (shadowed)
+      d = &ctx.report("shadowed", flow_loc(f),
+                      "flow never takes effect as written: deny flows evaluated before it "
+                      "decide all its packets");
+    else if (lead.status.later)
+      d = &ctx.report("redundant", flow_loc(f),
+                      std::string("flow is redundant: a later ") + action +
+                          " flow decides all its packets the same way, and order among " + action +
+                          "s does not matter");
+    else
+      d = &ctx.report("redundant", flow_loc(f),
+                      std::string("flow is redundant: earlier ") + action +
+                          " flows already decide all its packets the same way");
+    for (const ChainResult& r : results)
+      name_flows(*d, p, r.status.blockers, shadowed ? "decided by" : "covered by", v, r.chain);
+    d->witness = lead.status.witness;
+  }
+
+  static void report_pair(AnalysisContext& ctx, const TargetView& v, Chain chain, size_t deny,
+                          size_t allow, const PacketSet& dset, const PacketSet& aset) {
+    const Policy& p = ctx.policy;
+    const Flow& df = p.flows[deny];
+    const Flow& af = p.flows[allow];
+    PacketSet both = dset.intersect(aset);
+    if (both.is_empty())
+      return;
+    auto add_notes = [&](Diagnostic& d, size_t other, const std::string& verb) {
+      d.notes.push_back({flow_loc(p.flows[other]), verb + " " + describe(p.flows[other])});
+      d.notes.push_back({SourceLoc{}, "judged " + where(v, chain)});
+      d.witness = witness(both);
+    };
+    if (bindings_overlap(p, *v.env, df.src, af.src) ||
+        bindings_overlap(p, *v.env, df.dst, af.dst)) {
+      auto& d = ctx.report("address-overlap", flow_loc(af),
+                           "flow disagrees with deny flow " + describe(df) +
+                               " because their roles are bound to overlapping addresses in "
+                               "environment '" +
+                               v.env->name + "'");
+      add_notes(d, deny, "denied by");
+    } else if (dset.subset_of(aset)) {
+      auto& d =
+          ctx.report("generalization", flow_loc(df),
+                     "deny flow is an exception inside the broader allow flow " + describe(af));
+      add_notes(d, allow, "generalized by");
+    } else {
+      auto& d = ctx.report("correlation", flow_loc(af),
+                           "flow partially overlaps deny flow " + describe(df) +
+                               "; the overlap is denied because denies come first");
+      add_notes(d, deny, "overlaps");
     }
   }
 };

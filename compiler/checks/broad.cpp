@@ -23,6 +23,17 @@ std::string wide(const ServiceSpec& spec) {
   return "";
 }
 
+/// `any`, or a binding that spells it out with a /0 prefix.
+bool covers_everything(const BoundAddrs& b) {
+  if (b.any)
+    return true;
+  for (const auto* fam : {&b.v4, &b.v6})
+    for (const Prefix& p : *fam)
+      if (p.len == 0)
+        return true;
+  return false;
+}
+
 class BroadCheck : public Check {
 public:
   const char* name() const override { return "broad"; }
@@ -37,7 +48,7 @@ public:
           continue;
         std::string side;
         for (const Endpoint* e : {&f.src, &f.dst})
-          if (auto b = bind_endpoint(p, *env, *e); b && b->any)
+          if (auto b = bind_endpoint(p, *env, *e); b && covers_everything(*b))
             side = e->str();
         if (side.empty())
           continue;
@@ -48,7 +59,7 @@ public:
           for (const ServiceSpec& spec : s->specs)
             if (std::string w = wide(spec); !w.empty()) {
               ctx.report("broad", sr.loc,
-                         "'" + side + "' is bound to any address in environment '" + env->name +
+                         "'" + side + "' is bound to every address in environment '" + env->name +
                              "' and service '" + s->name + "' opens " + w);
               break;
             }

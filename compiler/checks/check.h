@@ -36,6 +36,7 @@ struct AnalysisContext {
   std::optional<Date> today_override;
   std::vector<TargetView> targets;
   Diagnostics& out;
+  bool timings = false; ///< print each check's wall time on stderr
 
   /// Reports a finding with the catalogue's default severity.
   Diagnostic& report(const std::string& code, SourceLoc loc, std::string message);
@@ -76,7 +77,8 @@ void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std:
 
 /// The codes a run judged: the front end's always; binding, backend and analysis codes when
 /// there was a manifest (and the analysis ran).
-std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran);
+std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
+                                   const std::map<std::string, std::string>& severities);
 
 // Factories, one per check file.
 std::unique_ptr<Check> make_anomaly_check();

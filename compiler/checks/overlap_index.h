@@ -1,6 +1,7 @@
-// Finds which flows' packet sets may overlap a query without comparing all pairs: flows are
-// indexed by their per-family bounding box, sorted by the start of the destination range, with
-// the maximum end per block so whole blocks that end too early are skipped.
+// Finds which flows' packet sets may overlap a query without comparing all pairs. Every box of
+// every flow is indexed on its own (a two-way flow's bounding box would span from one role's
+// addresses to the other's and match nearly everything), sorted by the start of the
+// destination range, with a segment tree of range ends to skip what ends too early.
 #pragma once
 
 #include "packetspace.h"
@@ -34,10 +35,10 @@ inline Bounds bounds_of(const PacketSet& s) {
 
 class OverlapIndex {
 public:
-  void add(size_t id, const Bounds& b) {
+  void add(size_t id, const PacketSet& s) {
     for (int f = 0; f < 2; ++f)
-      if (b.has[f])
-        entries_[f].push_back({b.box[f], id});
+      for (const PacketBox& b : s.boxes(f == 0 ? Family::V4 : Family::V6))
+        entries_[f].push_back({b, id});
   }
 
   void build() {
@@ -47,36 +48,36 @@ public:
         return a.box.iv[PacketBox::kDst].lo < b.box.iv[PacketBox::kDst].lo ||
                (a.box.iv[PacketBox::kDst].lo == b.box.iv[PacketBox::kDst].lo && a.id < b.id);
       });
-      block_max_[f].clear();
-      for (size_t i = 0; i < e.size(); i += kBlock) {
-        u128 m = 0;
-        for (size_t j = i; j < std::min(e.size(), i + kBlock); ++j)
-          m = std::max(m, e[j].box.iv[PacketBox::kDst].hi);
-        block_max_[f].push_back(m);
-      }
+      // A segment tree of the largest destination end in each range of entries.
+      size_t n = 1;
+      while (n < e.size())
+        n <<= 1;
+      size_[f] = n;
+      max_hi_[f].assign(2 * n, 0);
+      for (size_t i = 0; i < e.size(); ++i)
+        max_hi_[f][n + i] = e[i].box.iv[PacketBox::kDst].hi;
+      for (size_t i = n - 1; i > 0; --i)
+        max_hi_[f][i] = std::max(max_hi_[f][2 * i], max_hi_[f][2 * i + 1]);
     }
   }
 
-  /// Ids whose bounding box overlaps `q` in some family, ascending and unique.
-  std::vector<size_t> query(const Bounds& q) const {
+  /// Ids whose bounding box overlaps `q` in some family, ascending and unique. Entries are
+  /// sorted by destination start, so only a prefix can overlap; within it the tree skips every
+  /// range whose destinations all end before the query starts: O(log n + matches).
+  std::vector<size_t> query(const PacketSet& q) const {
     std::vector<size_t> out;
     for (int f = 0; f < 2; ++f) {
-      if (!q.has[f])
+      if (entries_[f].empty())
         continue;
       const auto& e = entries_[f];
-      const PacketBox& qb = q.box[f];
-      u128 qlo = qb.iv[PacketBox::kDst].lo, qhi = qb.iv[PacketBox::kDst].hi;
-      size_t end = static_cast<size_t>(std::upper_bound(e.begin(), e.end(), qhi,
-                                                        [](u128 v, const Entry& x) {
-                                                          return v < x.box.iv[PacketBox::kDst].lo;
-                                                        }) -
-                                       e.begin());
-      for (size_t blk = 0; blk * kBlock < end; ++blk) {
-        if (block_max_[f][blk] < qlo)
-          continue;
-        for (size_t j = blk * kBlock; j < std::min(end, (blk + 1) * kBlock); ++j)
-          if (e[j].box.overlaps(qb))
-            out.push_back(e[j].id);
+      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6)) {
+        u128 qlo = qb.iv[PacketBox::kDst].lo, qhi = qb.iv[PacketBox::kDst].hi;
+        size_t end = static_cast<size_t>(std::upper_bound(e.begin(), e.end(), qhi,
+                                                          [](u128 v, const Entry& x) {
+                                                            return v < x.box.iv[PacketBox::kDst].lo;
+                                                          }) -
+                                         e.begin());
+        visit(f, 1, 0, size_[f], end, qlo, qb, out);
       }
     }
     std::sort(out.begin(), out.end());
@@ -85,13 +86,29 @@ public:
   }
 
 private:
-  static constexpr size_t kBlock = 32;
   struct Entry {
     PacketBox box;
     size_t id;
   };
+
+  void visit(int f, size_t node, size_t lo, size_t hi, size_t end, u128 qlo, const PacketBox& qb,
+             std::vector<size_t>& out) const {
+    if (lo >= end || max_hi_[f][node] < qlo)
+      return;
+    if (hi - lo == 1) {
+      const Entry& x = entries_[f][lo];
+      if (x.box.overlaps(qb))
+        out.push_back(x.id);
+      return;
+    }
+    size_t mid = (lo + hi) / 2;
+    visit(f, 2 * node, lo, mid, end, qlo, qb, out);
+    visit(f, 2 * node + 1, mid, hi, end, qlo, qb, out);
+  }
+
   std::vector<Entry> entries_[2];
-  std::vector<u128> block_max_[2];
+  std::vector<u128> max_hi_[2];
+  size_t size_[2] = {0, 0};
 };
 
 } // namespace portolan

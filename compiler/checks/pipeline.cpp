@@ -3,6 +3,8 @@
 #include "semantics.h"
 
 #include <algorithm>
+#include <chrono>
+#include <iostream>
 
 namespace portolan {
 
@@ -112,12 +114,23 @@ void run_checks(AnalysisContext& ctx, const std::map<std::string, std::string>& 
     if (check->needs_targets() && !ctx.manifest)
       continue;
     auto codes = check->codes();
+    // "off" silences a code only where [checks] may change it: never for an error.
     bool all_off = std::all_of(codes.begin(), codes.end(), [&](const std::string& c) {
       auto it = severities.find(c);
-      return it != severities.end() && it->second == "off";
+      const CheckInfo* info = find_check(c);
+      return it != severities.end() && it->second == "off" && info &&
+             info->severity != Severity::Error;
     });
-    if (!all_off)
-      check->run(ctx);
+    if (all_off)
+      continue;
+    auto start = std::chrono::steady_clock::now();
+    check->run(ctx);
+    if (ctx.timings)
+      std::cerr << "timing:   check " << check->name() << " "
+                << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             start)
+                       .count()
+                << " ms\n";
   }
 }
 
@@ -128,9 +141,13 @@ struct Span {
 };
 } // namespace
 
-std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran) {
+std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
+                                   const std::map<std::string, std::string>& severities) {
   std::set<std::string> out;
   for (const CheckInfo& c : check_catalog()) {
+    if (auto it = severities.find(c.code);
+        it != severities.end() && it->second == "off" && c.severity != Severity::Error)
+      continue; // turned off here; another manifest sharing the policy may run it
     std::string_view stage = c.stage;
     bool needs_manifest = stage == "bind" || stage == "backend" || stage == "manifest";
     if (stage == "analysis") {

@@ -15,6 +15,15 @@ public:
     // endpoint -> services used towards it (first use), in flow order.
     std::map<std::string, std::vector<const ServiceRef*>> towards;
     std::set<std::pair<std::string, std::string>> reported;
+    // Service pairs are few (services x services) while flows are many: compare each pair once.
+    std::map<std::pair<const Service*, const Service*>, std::optional<std::string>> memo;
+    auto clash = [&](const Service* a, const Service* b) -> const std::optional<std::string>& {
+      auto key = std::make_pair(a, b);
+      auto it = memo.find(key);
+      if (it == memo.end())
+        it = memo.emplace(key, shared_port(*a, *b)).first;
+      return it->second;
+    };
     for (const Flow& f : p.flows) {
       std::vector<const Endpoint*> dsts{&f.dst};
       if (f.bidirectional)
@@ -29,7 +38,7 @@ public:
             const Service* o = p.find_service(prev->name);
             if (!o || o->name == s->name || o->label == s->label)
               continue;
-            if (auto port = shared_port(*o, *s);
+            if (const auto& port = clash(o, s);
                 port && reported.insert({o->name + "/" + s->name, d->str()}).second) {
               ctx.report("service-clash", sr.loc,
                          "services '" + o->name + "' (\"" + o->label + "\") and '" + s->name +
