@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
     }
     man << "]\n";
   }
-  const char* pairs[][2] = {{"internet", "dmz"}, {"dmz", "corp"}, {"corp", "datacenter"}};
+  // A perimeter target between every pair of zones, so every flow across zones is enforced.
+  const char* pairs[][2] = {{"internet", "dmz"},  {"internet", "corp"}, {"internet", "datacenter"},
+                            {"dmz", "corp"},      {"dmz", "datacenter"}, {"corp", "datacenter"}};
   for (auto& p : pairs)
     man << "\n[[targets]]\nname = \"" << p[0] << "-" << p[1] << "\"\nbackend = \"nftables\"\n"
         << "between = [\"" << p[0] << "\", \"" << p[1] << "\"]\noutput = \"" << p[0] << "-" << p[1]

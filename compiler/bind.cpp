@@ -86,6 +86,20 @@ std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env,
   return b;
 }
 
+const std::optional<BoundAddrs>& BindCache::operator()(const Endpoint& e) {
+  int32_t id = policy_.endpoint_id(e);
+  if (id < 0) {
+    auto it = by_name_.find(e.str());
+    if (it == by_name_.end())
+      it = by_name_.emplace(e.str(), bind_endpoint(policy_, env_, e)).first;
+    return it->second;
+  }
+  auto& slot = slots_[static_cast<size_t>(id)];
+  if (!slot)
+    slot = bind_endpoint(policy_, env_, e);
+  return *slot;
+}
+
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
                                  const Environment& env, Diagnostics* diags) {
   std::vector<Term> out;
@@ -103,7 +117,7 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
         if (t.src->role == target.host)
           t.chains.push_back(Chain::Output);
       } else {
-        std::string zs = ctx.policy.zone_of(*t.src), zd = ctx.policy.zone_of(*t.dst);
+        const std::string &zs = ctx.policy.zone_of(*t.src), &zd = ctx.policy.zone_of(*t.dst);
         const auto& z = target.between;
         if (z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
           t.chains.push_back(Chain::Forward);

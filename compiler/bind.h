@@ -8,6 +8,7 @@
 #include "model.h"
 #include "net.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,21 @@ struct BoundAddrs {
 /// Addresses of an endpoint: an interface's own binding, else its role's; a whole role is the
 /// union of the role's and all its interfaces' bindings. nullopt: nothing is bound.
 std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env, const Endpoint& e);
+
+/// bind_endpoint, computed once per endpoint of one environment: lowering, the target views
+/// and the checks ask for the same endpoints once per flow.
+class BindCache {
+public:
+  BindCache(const Policy& p, const Environment& env)
+      : policy_(p), env_(env), slots_(p.endpoint_count()) {}
+  const std::optional<BoundAddrs>& operator()(const Endpoint& e);
+
+private:
+  const Policy& policy_;
+  const Environment& env_;
+  std::vector<std::optional<std::optional<BoundAddrs>>> slots_;
+  std::map<std::string, std::optional<BoundAddrs>> by_name_; ///< unresolved endpoints (tests)
+};
 
 /// One direction of one active flow that a target enforces, and the chains it lands in.
 struct Term {

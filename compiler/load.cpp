@@ -219,6 +219,8 @@ LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Di
   }
   resolve(p, diags);
   out.ok = !diags.has_errors();
+  if (out.ok)
+    p.index_endpoints();
   return out;
 }
 

@@ -59,14 +59,53 @@ const Service* Policy::find_service(const std::string& n) const {
   return it == service_index.end() ? nullptr : &services[it->second];
 }
 
-std::string Policy::zone_of(const Endpoint& e) const {
-  const Role* r = find_role(e.role);
+const std::string& Policy::zone_of(const Endpoint& e) const {
+  static const std::string none;
+  const Role* r = e.role_id >= 0 ? &roles[static_cast<size_t>(e.role_id)] : find_role(e.role);
   if (!r)
-    return {};
-  if (!e.iface.empty())
-    if (const Interface* i = r->find_interface(e.iface); i && !i->zone.empty())
+    return none;
+  if (!e.iface.empty()) {
+    const Interface* i = e.role_id >= 0 && e.iface_id >= 0
+                             ? &r->interfaces[static_cast<size_t>(e.iface_id)]
+                             : r->find_interface(e.iface);
+    if (i && !i->zone.empty())
       return i->zone;
+  }
   return r->zone;
+}
+
+void Policy::index_endpoints() {
+  endpoint_base_.clear();
+  int32_t next = 0;
+  for (const Role& r : roles) {
+    endpoint_base_.push_back(next);
+    next += 1 + static_cast<int32_t>(r.interfaces.size());
+  }
+  endpoint_count_ = static_cast<size_t>(next);
+  auto resolve = [&](Endpoint& e) {
+    auto it = role_index.find(e.role);
+    if (it == role_index.end())
+      return;
+    e.role_id = static_cast<int32_t>(it->second);
+    const Role& r = roles[it->second];
+    for (size_t i = 0; i < r.interfaces.size(); ++i)
+      if (r.interfaces[i].name == e.iface)
+        e.iface_id = static_cast<int32_t>(i);
+  };
+  for (Flow& f : flows) {
+    resolve(f.src);
+    resolve(f.dst);
+    for (ServiceRef& s : f.services)
+      if (auto it = service_index.find(s.name); it != service_index.end())
+        s.service_id = static_cast<int32_t>(it->second);
+  }
+}
+
+int32_t Policy::endpoint_id(const Endpoint& e) const {
+  if (e.role_id < 0 || static_cast<size_t>(e.role_id) >= endpoint_base_.size() ||
+      (!e.iface.empty() && e.iface_id < 0))
+    return -1;
+  return endpoint_base_[static_cast<size_t>(e.role_id)] + 1 + e.iface_id;
 }
 
 } // namespace portolan

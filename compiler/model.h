@@ -80,6 +80,8 @@ struct Date {
 struct Endpoint {
   std::string role, iface; ///< iface empty: the whole role
   SourceLoc loc, role_loc, iface_loc;
+  int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
+  int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
   std::string str() const { return iface.empty() ? role : role + "." + iface; }
 };
 
@@ -93,6 +95,7 @@ struct Suppression {
 struct ServiceRef {
   std::string name;
   SourceLoc loc;
+  int32_t service_id = -1; ///< set by the loader: index into Policy::services
 };
 
 struct Flow {
@@ -153,8 +156,22 @@ struct Policy {
 
   const Role* find_role(const std::string& n) const;
   const Service* find_service(const std::string& n) const;
+  /// The service a resolved reference names (by index; by name when unresolved).
+  const Service* service_of(const ServiceRef& r) const {
+    return r.service_id >= 0 ? &services[static_cast<size_t>(r.service_id)] : find_service(r.name);
+  }
+  /// A dense id per endpoint (each role, and each of its interfaces), for per-endpoint caches;
+  /// -1 when the endpoint is unresolved.
+  int32_t endpoint_id(const Endpoint& e) const;
+  size_t endpoint_count() const { return endpoint_count_; }
+  /// Fills the ids above; the loader calls it after resolving names.
+  void index_endpoints();
   /// The zone of an endpoint: the interface's, else the role's ("" when neither says).
-  std::string zone_of(const Endpoint& e) const;
+  const std::string& zone_of(const Endpoint& e) const;
+
+private:
+  std::vector<int32_t> endpoint_base_;
+  size_t endpoint_count_ = 0;
 };
 
 } // namespace portolan

@@ -73,15 +73,16 @@ TargetPackets expected_packets(const LowerContext& ctx, const Target& target) {
   if (env_it == ctx.manifest.environments.end())
     return out;
   std::map<Chain, PacketSet> allow, deny;
+  BindCache bound(ctx.policy, env_it->second);
   for (const Term& t : enforced_terms(ctx, target, env_it->second, nullptr)) {
     const Flow& f = ctx.policy.flows[t.flow];
-    auto bs = bind_endpoint(ctx.policy, env_it->second, *t.src);
-    auto bd = bind_endpoint(ctx.policy, env_it->second, *t.dst);
+    const auto& bs = bound(*t.src);
+    const auto& bd = bound(*t.dst);
     if (!bs || !bd)
       continue; // an error for lowering; nothing is allowed
     PacketSet flow_set;
     for (const ServiceRef& sr : f.services)
-      if (const Service* svc = ctx.policy.find_service(sr.name))
+      if (const Service* svc = ctx.policy.service_of(sr))
         for (const ServiceSpec& spec : svc->specs)
           flow_set.add(spec_packets(*bs, *bd, spec));
     for (Chain c : t.chains)

@@ -114,10 +114,11 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
   };
 
   std::vector<Rule> denies, allows;
+  BindCache bound(ctx.policy, env);
   for (const Term& term : enforced_terms(ctx, target, env, &diags)) {
     const Flow& f = ctx.policy.flows[term.flow];
-    auto bs = bind_endpoint(ctx.policy, env, *term.src);
-    auto bd = bind_endpoint(ctx.policy, env, *term.dst);
+    const auto& bs = bound(*term.src);
+    const auto& bd = bound(*term.dst);
     bool unbound = false;
     for (auto [e, b] : {std::pair{term.src, &bs}, std::pair{term.dst, &bd}}) {
       if (!*b) {
@@ -135,7 +136,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
     bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
     bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
     for (const ServiceRef& sr : f.services) {
-      const Service* svc = ctx.policy.find_service(sr.name);
+      const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
         continue;
       for (L4Match& m : l4_of(*svc)) {

@@ -43,17 +43,18 @@ public:
   void run(AnalysisContext& ctx) const override {
     const Policy& p = ctx.policy;
     for (const Environment* env : ctx.environments()) {
+      BindCache bound(p, *env);
       for (const Flow& f : p.flows) {
         if (f.action != Action::Allow || !flow_active(f, *env, ctx.today_override, nullptr))
           continue;
         std::string side;
         for (const Endpoint* e : {&f.src, &f.dst})
-          if (auto b = bind_endpoint(p, *env, *e); b && covers_everything(*b))
+          if (const auto& b = bound(*e); b && covers_everything(*b))
             side = e->str();
         if (side.empty())
           continue;
         for (const ServiceRef& sr : f.services) {
-          const Service* s = p.find_service(sr.name);
+          const Service* s = p.service_of(sr);
           if (!s)
             continue;
           for (const ServiceSpec& spec : s->specs)

@@ -69,14 +69,15 @@ std::vector<TargetView> build_views(const Policy& p, const Manifest& m, const So
     v.env = &env->second;
     // Union of a flow's directions and services per chain, in flow order; then denies first.
     std::map<Chain, std::map<size_t, PacketSet>> per_flow;
+    BindCache bound(p, env->second);
     for (const Term& term : enforced_terms(ctx, t, env->second, nullptr)) {
-      auto bs = bind_endpoint(p, env->second, *term.src);
-      auto bd = bind_endpoint(p, env->second, *term.dst);
+      const auto& bs = bound(*term.src);
+      const auto& bd = bound(*term.dst);
       if (!bs || !bd)
         continue;
       PacketSet set;
       for (const ServiceRef& sr : p.flows[term.flow].services)
-        if (const Service* svc = p.find_service(sr.name))
+        if (const Service* svc = p.service_of(sr))
           for (const ServiceSpec& spec : svc->specs)
             set.add(spec_packets(*bs, *bd, spec));
       for (Chain c : term.chains)

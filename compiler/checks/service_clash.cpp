@@ -31,11 +31,11 @@ public:
       for (const Endpoint* d : dsts)
         for (const ServiceRef& sr : f.services) {
           auto& list = towards[d->str()];
-          const Service* s = p.find_service(sr.name);
+          const Service* s = p.service_of(sr);
           if (!s)
             continue;
           for (const ServiceRef* prev : list) {
-            const Service* o = p.find_service(prev->name);
+            const Service* o = p.service_of(*prev);
             if (!o || o->name == s->name || o->label == s->label)
               continue;
             if (const auto& port = clash(o, s);
