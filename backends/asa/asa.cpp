@@ -1,18 +1,361 @@
-// Placeholder until the asa backend lands: it refuses to emit anything.
+// Cisco ASA (9.x, unified IPv4/IPv6 ACLs): a configuration fragment to paste or copy into the
+// running configuration. Each endpoint becomes one network object-group per IP family, each
+// port list a service object-group, and each of the target's two zones an extended ACL applied
+// inbound on that zone's interface (nameif). Traffic from zone A to zone B is filtered by A's
+// ACL; every deny flow is repeated in both ACLs so it holds whichever interface a packet enters.
 #include "asa.h"
+
+#include "common/text.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+#include <set>
 
 namespace portolan {
 namespace {
-class Placeholder : public Backend {
+
+constexpr size_t kRemarkMax = 100; // access-list ... remark: up to 100 characters
+constexpr size_t kNameMax = 64;    // object and object-group names
+constexpr size_t kNameifMax = 48;  // interface names (nameif)
+constexpr size_t kDescriptionMax = 200;
+
+/// Policy text for a remark, description or comment: plain_text, and no '?' (typed at the ASA
+/// CLI it asks for help instead of being entered), so non-ASCII code points become '.'.
+std::string asa_text(std::string_view s, size_t max) {
+  std::string t = plain_text(s, "?", '.', max);
+  std::replace(t.begin(), t.end(), '?', '.');
+  return t;
+}
+
+bool valid_nameif(const std::string& s) {
+  if (s.empty() || s.size() > kNameifMax || !std::isalpha(static_cast<unsigned char>(s[0])))
+    return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::string lower(std::string s) {
+  for (char& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// "255.255.255.128" for a /25.
+std::string v4_mask(uint8_t len) {
+  uint32_t m = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+  return std::to_string(m >> 24) + "." + std::to_string((m >> 16) & 255) + "." +
+         std::to_string((m >> 8) & 255) + "." + std::to_string(m & 255);
+}
+
+std::string network_object(const Prefix& p) {
+  if (p.is_host())
+    return "network-object host " + p.addr.str();
+  if (p.family() == Family::V4)
+    return "network-object " + p.addr.str() + " " + v4_mask(p.len);
+  return "network-object " + p.str_with_len();
+}
+
+std::string port_arg(const PortRange& r) {
+  return r.lo == r.hi ? "eq " + std::to_string(r.lo)
+                      : "range " + std::to_string(r.lo) + " " + std::to_string(r.hi);
+}
+
+/// Names unique in the ASA's shared object namespace and within its length limit.
+class Names {
+public:
+  std::string take(const std::string& base) {
+    std::string n = base.substr(0, kNameMax);
+    for (int k = 2; used_.count(n); ++k) {
+      std::string suffix = "_" + std::to_string(k);
+      n = base.substr(0, kNameMax - suffix.size()) + suffix;
+    }
+    used_.insert(n);
+    return n;
+  }
+
+private:
+  std::set<std::string> used_;
+};
+
+/// Why an ASA ACE cannot say exactly what this rule matches; empty when it can.
+std::string unrealizable(const Rule& r) {
+  if (r.chain != Chain::Forward)
+    return "the ASA backend filters traffic through the firewall only, not its own " +
+           std::string(chain_name(r.chain));
+  const L4Match& m = r.l4;
+  bool icmp_fields = m.icmp_type || m.icmp_code;
+  bool ports = !m.dports.empty() || !m.sports.empty();
+  for (const auto* list : {&m.dports, &m.sports})
+    for (const PortRange& p : *list)
+      if (p.lo > p.hi)
+        return "port range " + port_text(p, "-") + " is reversed";
+  if (!m.proto)
+    return ports || icmp_fields ? "ports or ICMP fields without a protocol" : "";
+  uint8_t p = *m.proto;
+  if (p == 0)
+    return "protocol 0 is the ASA's 'ip' (every protocol)";
+  if (p == kProtoTcp || p == kProtoUdp)
+    return icmp_fields ? "ICMP type or code on a tcp/udp rule" : "";
+  if (ports)
+    return "ports on protocol " + std::to_string(p) + " (ACEs match ports on tcp and udp only)";
+  if (icmp_fields && p != kProtoIcmp && p != kProtoIcmpV6)
+    return "ICMP type or code on protocol " + std::to_string(p);
+  if (m.icmp_code && !m.icmp_type)
+    return "an ICMP code without a type (an ACE's code follows its type)";
+  return "";
+}
+
+class AsaBackend : public Backend {
 public:
   std::string name() const override { return "asa"; }
+  std::vector<Scope> scopes() const override { return {Scope::Between}; }
+  std::vector<std::string> options() const override { return {"nameif", "log", "inspect_icmp"}; }
+
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    diags.error("unrealizable", rs.target->backend_loc, "the asa backend is not implemented yet");
-    return {};
+    const Target& t = *rs.target;
+    if (t.scope != Scope::Between || t.between.size() != 2) {
+      diags.error("unrealizable", t.scope_loc, "the asa backend enforces perimeter targets only");
+      return {};
+    }
+    const bool log = bool_option(t, "log", false, diags);
+    const bool inspect_icmp = bool_option(t, "inspect_icmp", true, diags);
+    std::map<std::string, std::string> nameif = nameifs(t, diags);
+
+    Names names;
+    std::map<std::string, std::string> acl; // zone -> ACL name
+    for (const std::string& z : t.between)
+      acl[z] = names.take(nameif[z] + "_access_in");
+
+    // Network groups: one per endpoint and family, named now, printed only when used.
+    std::vector<std::array<std::string, 2>> net(rs.sets.size());
+    for (size_t i = 0; i < rs.sets.size(); ++i)
+      for (int f = 0; f < 2; ++f)
+        if (!(f == 0 ? rs.sets[i].v4 : rs.sets[i].v6).empty())
+          net[i][static_cast<size_t>(f)] = names.take(rs.sets[i].name + (f ? "_v6" : "_v4"));
+    std::vector<std::array<bool, 2>> net_used(rs.sets.size(), {false, false});
+
+    // Service groups for port lists, shared by identical lists.
+    struct Svc {
+      std::string name, proto;
+      std::vector<PortRange> ports;
+    };
+    std::vector<Svc> svcs;
+    auto ports_arg = [&](const L4Match& m, const std::vector<PortRange>& ports, bool src) {
+      if (ports.empty())
+        return std::string();
+      if (ports.size() == 1)
+        return " " + port_arg(ports[0]);
+      std::string proto = m.proto == kProtoTcp ? "tcp" : "udp";
+      for (const Svc& s : svcs)
+        if (s.proto == proto && s.ports == ports)
+          return " object-group " + s.name;
+      svcs.push_back({names.take(m.service + "_" + proto + (src ? "_src" : "")), proto, ports});
+      return " object-group " + svcs.back().name;
+    };
+
+    // ACEs per ACL, in RuleSet order; denies go to every ACL.
+    std::map<std::string, std::vector<std::string>> lines; // zone -> remark and ACE lines
+    std::map<std::string, std::string> last_group;
+    bool icmp_allowed = false;
+    for (const Rule& r : rs.rules) {
+      const Flow& f = rs.policy->flows[r.flow];
+      if (std::string why = unrealizable(r); !why.empty()) {
+        diags.error("unrealizable", f.loc,
+                    "the asa backend cannot express service '" + r.l4.service + "' of flow '" +
+                        f.summary() + "': " + why);
+        continue;
+      }
+      const Endpoint& src_ep = r.reverse ? f.dst : f.src;
+      std::string zone = rs.policy->zone_of(src_ep);
+      if (r.action == Action::Allow && !acl.count(zone)) {
+        diags.error("unrealizable", f.loc,
+                    "flow '" + f.summary() + "' starts in zone '" + zone +
+                        "', which is not one of the target's zones");
+        continue;
+      }
+      std::vector<std::string> aces;
+      for (int fam : {4, 6}) {
+        if ((fam == 4 && (!r.v4 || r.l4.proto == kProtoIcmpV6)) ||
+            (fam == 6 && (!r.v6 || r.l4.proto == kProtoIcmp)))
+          continue;
+        auto addr = [&](const AddrRef& ref) -> std::string {
+          if (ref.any())
+            return fam == 4 ? "any4" : "any6";
+          size_t i = static_cast<size_t>(ref.set);
+          const std::string& g = net[i][fam == 4 ? 0 : 1];
+          if (g.empty())
+            return "";
+          net_used[i][fam == 4 ? 0 : 1] = true;
+          return "object-group " + g;
+        };
+        std::string s = addr(r.src), d = addr(r.dst);
+        if (s.empty() || d.empty())
+          continue; // an endpoint without addresses in this family
+        const L4Match& m = r.l4;
+        std::string proto = !m.proto                  ? "ip"
+                            : m.proto == kProtoTcp    ? "tcp"
+                            : m.proto == kProtoUdp    ? "udp"
+                            : m.proto == kProtoIcmp   ? "icmp"
+                            : m.proto == kProtoIcmpV6 ? "icmp6"
+                                                      : std::to_string(*m.proto);
+        std::string ace = std::string(r.action == Action::Allow ? "permit " : "deny ") + proto +
+                          " " + s + ports_arg(m, m.sports, true) + " " + d +
+                          ports_arg(m, m.dports, false);
+        if (m.icmp_type) {
+          ace += " " + std::to_string(*m.icmp_type);
+          if (m.icmp_code)
+            ace += " " + std::to_string(*m.icmp_code);
+        }
+        if (log && r.action == Action::Deny)
+          ace += " log";
+        aces.push_back(ace);
+        icmp_allowed = icmp_allowed || (r.action == Action::Allow &&
+                                        (m.proto == kProtoIcmp || m.proto == kProtoIcmpV6));
+      }
+      if (aces.empty())
+        continue;
+      std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+      for (const std::string& z : t.between) {
+        if (r.action == Action::Allow && z != zone)
+          continue;
+        auto& out = lines[z];
+        if (what != last_group[z]) {
+          out.push_back("remark " + asa_text(what, kRemarkMax));
+          if (!f.note.empty())
+            out.push_back("remark - " + asa_text(f.note, kRemarkMax - 2));
+          last_group[z] = what;
+        }
+        for (const std::string& a : aces)
+          out.push_back("extended " + a);
+      }
+    }
+
+    Emitter e("");
+    for (const auto& l : generated_banner())
+      e.line("! " + l);
+    for (const auto& l : rs.header)
+      e.line("! " + asa_text(l, 1024));
+    for (const std::string& z : t.between)
+      e.line("! zone " + z + ": interface (nameif) " + nameif[z] + ", ACL " + acl[z]);
+    e.line("!");
+    e.line(
+        "! Replaces this target's ACLs and object-groups. On a first load the 'no object-group'");
+    e.line("! lines report groups that do not exist yet; that is harmless.");
+    for (const std::string& z : t.between)
+      e.line("clear configure access-list " + acl[z]);
+    for (size_t i = 0; i < rs.sets.size(); ++i)
+      for (size_t f = 0; f < 2; ++f)
+        if (net_used[i][f])
+          e.line("no object-group network " + net[i][f]);
+    for (const Svc& s : svcs)
+      e.line("no object-group service " + s.name);
+    e.line("!");
+    for (size_t i = 0; i < rs.sets.size(); ++i)
+      for (size_t f = 0; f < 2; ++f) {
+        if (!net_used[i][f])
+          continue;
+        e.line("object-group network " + net[i][f]);
+        e.line(" description " + asa_text(rs.sets[i].endpoint, kDescriptionMax));
+        for (const Prefix& p : f == 0 ? rs.sets[i].v4 : rs.sets[i].v6)
+          e.line(" " + network_object(p));
+      }
+    for (const Svc& s : svcs) {
+      e.line("object-group service " + s.name + " " + s.proto);
+      for (const PortRange& p : s.ports)
+        e.line(" port-object " + port_arg(p));
+    }
+    for (const std::string& z : t.between) {
+      e.line("!");
+      for (const std::string& l : lines[z])
+        e.line("access-list " + acl[z] + " " + l);
+      // Explicit, so the ACL exists even without rules (an interface without an ACL would let
+      // traffic from a higher security level through) and the implicit deny is visible.
+      e.line("access-list " + acl[z] + " remark default deny");
+      e.line("access-list " + acl[z] + " extended deny ip any any" + (log ? " log" : ""));
+    }
+    e.line("!");
+    for (const std::string& z : t.between)
+      e.line("access-group " + acl[z] + " in interface " + nameif[z]);
+    if (icmp_allowed && inspect_icmp) {
+      e.line("!");
+      e.line("! ICMP is connectionless to the ASA: inspection lets echo replies and errors back.");
+      e.line("policy-map global_policy");
+      e.line(" class inspection_default");
+      e.line("  inspect icmp");
+    }
+    return {OutputFile{"", e.take()}};
+  }
+
+private:
+  static bool bool_option(const Target& t, const std::string& key, bool def, Diagnostics& diags) {
+    auto it = t.options.find(key);
+    if (it == t.options.end())
+      return def;
+    if (auto* b = std::get_if<bool>(&it->second.value))
+      return *b;
+    diags.error("manifest", it->second.loc, "option '" + key + "' must be true or false");
+    return def;
+  }
+
+  /// zone -> nameif: the zone's own name unless the `nameif` option maps it.
+  static std::map<std::string, std::string> nameifs(const Target& t, Diagnostics& diags) {
+    std::map<std::string, std::string> out;
+    for (const std::string& z : t.between)
+      out[z] = z;
+    auto it = t.options.find("nameif");
+    SourceLoc loc = it == t.options.end() ? t.scope_loc : it->second.loc;
+    if (it != t.options.end()) {
+      auto* list = std::get_if<std::vector<std::string>>(&it->second.value);
+      if (!list) {
+        diags.error("manifest", loc,
+                    "option 'nameif' must be an array of \"zone=nameif\" strings, e.g. "
+                    "[\"internet=outside\"]");
+      } else {
+        std::set<std::string> seen;
+        for (const std::string& item : *list) {
+          auto eq = item.find('=');
+          std::string zone = item.substr(0, eq);
+          std::string nif = eq == std::string::npos ? "" : item.substr(eq + 1);
+          if (eq == std::string::npos || zone.empty() || nif.empty()) {
+            diags.error("manifest", loc,
+                        "option 'nameif': '" + plain_text(item, "", '\'', 80) +
+                            "' is not \"zone=nameif\"");
+          } else if (std::find(t.between.begin(), t.between.end(), zone) == t.between.end()) {
+            diags.error("manifest", loc,
+                        "option 'nameif': zone '" + plain_text(zone, "", '\'', 80) +
+                            "' is not one of this target's zones ('" + t.between[0] + "', '" +
+                            t.between[1] + "')");
+          } else if (!seen.insert(zone).second) {
+            diags.error("manifest", loc, "option 'nameif': zone '" + zone + "' is mapped twice");
+          } else {
+            out[zone] = nif;
+          }
+        }
+      }
+    }
+    for (const std::string& z : t.between)
+      if (!valid_nameif(out[z]))
+        diags.error("manifest", loc,
+                    "interface name '" + plain_text(out[z], "", '\'', 80) + "' for zone '" + z +
+                        "' is not a valid ASA nameif (a letter, then up to 47 letters, digits, "
+                        "'_', '-' or '.'); map the zone with option nameif = [\"" +
+                        z + "=NAME\"]");
+    if (lower(out[t.between[0]]) == lower(out[t.between[1]]))
+      diags.error("manifest", loc,
+                  "zones '" + t.between[0] + "' and '" + t.between[1] +
+                      "' map to the same interface '" + out[t.between[0]] +
+                      "'; each zone needs its own nameif");
+    return out;
   }
 };
+
 } // namespace
+
 std::unique_ptr<Backend> make_asa_backend() {
-  return std::make_unique<Placeholder>();
+  return std::make_unique<AsaBackend>();
 }
+
 } // namespace portolan

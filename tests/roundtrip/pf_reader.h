@@ -1,0 +1,30 @@
+// Reads back the pf.conf subset the pf backend writes and says which packets it lets open a
+// connection, with pf's own evaluation rules (last matching rule wins, `quick` stops at the
+// first, no match passes), so round-trip tests compare the text itself with the policy.
+#pragma once
+
+#include "reader_common.h"
+
+#include <string_view>
+
+namespace portolan::roundtrip {
+
+struct PfRead {
+  /// Packets that may open a connection. Forward is what passes both the inbound and the
+  /// outbound evaluation of a routed packet; Input and Output are present only when no rule
+  /// mentions `self` (whose addresses the text does not give).
+  ChainPackets allowed;
+  int rules = 0;    ///< filter rules read, the fixed ones included
+  int nd_rules = 0; ///< the IPv6 neighbour-discovery pass (left out of `allowed`)
+  int tables = 0;
+};
+
+/// The fixed IPv6 neighbour-discovery rule of host targets. It is infrastructure, not policy
+/// (expected_packets does not describe it), so the reader recognises it and leaves it out.
+inline constexpr std::string_view kPfNdRule =
+    "pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state";
+
+/// Throws ReadError ("line N: why") on anything outside the emitted subset.
+PfRead read_pf(std::string_view text);
+
+} // namespace portolan::roundtrip
