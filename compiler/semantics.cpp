@@ -45,7 +45,10 @@ Dims dims_of(const ServiceSpec& spec) {
     if (im->code)
       d.dports = {{*im->code, *im->code}};
   } else if (auto* pr = std::get_if<ProtoMatch>(&spec)) {
+    // proto 1 and proto 58 are ICMP and ICMPv6: like icmp/icmpv6 they keep to their family.
     d.proto_lo = d.proto_hi = pr->number;
+    d.v4 = pr->number != kProtoIcmpV6;
+    d.v6 = pr->number != kProtoIcmp;
   }
   return d;
 }

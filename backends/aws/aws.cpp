@@ -1,18 +1,578 @@
-// Placeholder until the aws backend lands: it refuses to emit anything.
+// AWS security groups as Terraform JSON (.tf.json). A security group only adds allowed traffic:
+// there is no deny and no order, everything else is dropped, and replies are allowed (stateful).
+// So an allow rule maps to rules of its own, a deny flow is accepted only where default deny
+// already drops all of its packets, and source ports (which groups cannot match) are errors.
+//
+// Rules are separate aws_vpc_security_group_ingress_rule / _egress_rule resources, one per
+// (address prefix, port range), each with its own description; the provider recommends them
+// over inline blocks, which cannot carry per-rule descriptions reliably and would need every
+// attribute of every block spelled out in JSON.
 #include "aws.h"
+
+#include "common/text.h"
+#include "packetspace.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
 
 namespace portolan {
 namespace {
-class Placeholder : public Backend {
-public:
-  std::string name() const override { return "aws"; }
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    diags.error("unrealizable", rs.target->backend_loc, "the aws backend is not implemented yet");
-    return {};
+
+constexpr size_t kTextMax = 255;      // EC2 names and descriptions
+constexpr size_t kRulesPerGroup = 60; // default quota, per direction and per IP family
+
+// ---------------------------------------------------------------------------------------------
+// A small ordered JSON tree: the output is built as a value and printed once, so quoting and
+// nesting are right by construction.
+
+struct Json {
+  enum class Kind { Int, Str, Arr, Obj } kind = Kind::Obj;
+  int64_t i = 0;
+  std::string s;
+  std::vector<Json> arr;
+  std::vector<std::pair<std::string, Json>> obj;
+
+  static Json num(int64_t v) {
+    Json j;
+    j.kind = Kind::Int;
+    j.i = v;
+    return j;
+  }
+  static Json str(std::string v) {
+    Json j;
+    j.kind = Kind::Str;
+    j.s = std::move(v);
+    return j;
+  }
+  static Json list(std::vector<Json> v) {
+    Json j;
+    j.kind = Kind::Arr;
+    j.arr = std::move(v);
+    return j;
+  }
+  Json& set(std::string key, Json v) {
+    obj.emplace_back(std::move(key), std::move(v));
+    return obj.back().second;
   }
 };
-} // namespace
-std::unique_ptr<Backend> make_aws_backend() {
-  return std::make_unique<Placeholder>();
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[(c >> 4) & 0xf];
+      out += hex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
+
+void print(const Json& j, std::string& out, int depth) {
+  std::string pad(static_cast<size_t>(depth) * 2, ' ');
+  switch (j.kind) {
+  case Json::Kind::Int:
+    out += std::to_string(j.i);
+    return;
+  case Json::Kind::Str:
+    out += json_quote(j.s);
+    return;
+  case Json::Kind::Arr: {
+    std::string inline_text;
+    for (size_t k = 0; k < j.arr.size(); ++k) {
+      inline_text += k ? ", " : "";
+      print(j.arr[k], inline_text, depth + 1);
+    }
+    if (inline_text.size() <= 72 || inline_text.find('\n') != std::string::npos) {
+      out += "[" + inline_text + "]";
+      return;
+    }
+    out += "[\n"; // long lists of scalars: one per line
+    for (size_t k = 0; k < j.arr.size(); ++k) {
+      out += pad + "  ";
+      print(j.arr[k], out, depth + 1);
+      out += k + 1 < j.arr.size() ? ",\n" : "\n";
+    }
+    out += pad + "]";
+    return;
+  }
+  case Json::Kind::Obj:
+    if (j.obj.empty()) {
+      out += "{}";
+      return;
+    }
+    out += "{\n";
+    for (size_t k = 0; k < j.obj.size(); ++k) {
+      out += pad + "  " + json_quote(j.obj[k].first) + ": ";
+      print(j.obj[k].second, out, depth + 1);
+      out += k + 1 < j.obj.size() ? ",\n" : "\n";
+    }
+    out += pad + "}";
+    return;
+  }
+}
+
+/// Terraform reads most JSON strings as templates: "${" and "%{" would start an interpolation
+/// or a directive. Doubling the first character is Terraform's escape for a literal one.
+std::string tf_literal(std::string_view s) {
+  std::string out;
+  for (size_t k = 0; k < s.size(); ++k) {
+    if ((s[k] == '$' || s[k] == '%') && k + 1 < s.size() && s[k + 1] == '{')
+      out += s[k];
+    out += s[k];
+  }
+  return out;
+}
+
+/// Text for an EC2 name or description: at most 255 characters from the set EC2 accepts for
+/// security group rule descriptions (a-z A-Z 0-9, space and ._-:/()#,@[]+=;{}!$*), which is
+/// also valid for group names and descriptions. Anything else becomes a space.
+std::string aws_text(std::string_view s, size_t max = kTextMax) {
+  static const std::string forbidden = [] {
+    const std::string allowed = "._-:/()#,@[]+=;{}!$*";
+    std::string f;
+    for (char c = 0x21; c < 0x7f; ++c)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && allowed.find(c) == std::string::npos)
+        f += c;
+    return f;
+  }();
+  // plain_text turns non-ASCII into '?', which the second pass turns into a space.
+  return plain_text(plain_text(s), forbidden, ' ', max);
+}
+
+/// A Terraform identifier: letters, digits, '_' and '-', starting with a letter or '_'.
+std::string tf_label(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
+    out = "t_" + out;
+  return out;
+}
+
+/// "->" and "<->" are outside EC2's character set; say them in words.
+std::string aws_summary(const Flow& f, bool reverse) {
+  std::string s = f.summary();
+  for (auto [from, to] : {std::pair{" <-> ", " to and from "}, std::pair{" -> ", " to "}})
+    if (auto p = s.find(from); p != std::string::npos)
+      s.replace(p, std::string(from).size(), to);
+  return s + (reverse ? " (reverse)" : "");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The packets one rule matches, for the deny check.
+PacketSet rule_packets(const RuleSet& rs, const Rule& r) {
+  uint8_t plo = r.l4.proto ? *r.l4.proto : 0, phi = r.l4.proto ? *r.l4.proto : 255;
+  std::vector<PortRange> sp{{0, 65535}}, dp{{0, 65535}};
+  if (r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6) {
+    if (r.l4.icmp_type)
+      sp = {{*r.l4.icmp_type, *r.l4.icmp_type}};
+    if (r.l4.icmp_code)
+      dp = {{*r.l4.icmp_code, *r.l4.icmp_code}};
+  } else {
+    if (!r.l4.sports.empty())
+      sp = r.l4.sports;
+    if (!r.l4.dports.empty())
+      dp = r.l4.dports;
+  }
+  PacketSet out;
+  for (Family f : {Family::V4, Family::V6}) {
+    if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
+      continue;
+    auto prefixes = [&](AddrRef ref) {
+      if (ref.any())
+        return std::vector<Prefix>{f == Family::V4 ? any_v4() : any_v6()};
+      const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
+      return f == Family::V4 ? s.v4 : s.v6;
+    };
+    for (const Prefix& a : prefixes(r.src))
+      for (const Prefix& b : prefixes(r.dst))
+        for (const PortRange& x : sp)
+          for (const PortRange& y : dp)
+            out.add(PacketSet::box(a, b, plo, phi, x.lo, x.hi, y.lo, y.hi));
+  }
+  return out;
+}
+
+/// One security group rule (one remote prefix, one port range).
+struct SgRule {
+  bool ingress = true;
+  std::string protocol; ///< "tcp", "udp", "icmp", "icmpv6", "-1" or a number
+  std::optional<int> from, to;
+  Prefix remote;
+  std::vector<std::string> why; ///< trace + summary of each flow that needs it
+  std::string label;
+};
+
+/// One security group: the rules whose local side has the same addresses.
+struct Group {
+  bool any = false;
+  std::vector<Prefix> v4, v6;
+  std::vector<std::string> endpoints;
+  std::string label, name;
+  std::vector<SgRule> rules;
+  std::map<std::string, size_t> by_label;
+};
+
+std::string port_label(const SgRule& r) {
+  auto v = [](const std::optional<int>& p) {
+    return !p ? std::string() : *p < 0 ? std::string("any") : std::to_string(*p);
+  };
+  if (!r.from)
+    return "";
+  if (r.protocol == "tcp" || r.protocol == "udp")
+    return "_" + v(r.from) + (r.from == r.to ? "" : "_" + v(r.to));
+  return "_" + v(r.from) + "_" + v(r.to);
+}
+
+/// "192_0_2_0_25", "2001_db8_10___48"; "any_v4" / "any_v6" for the whole family.
+std::string cidr_label(const Prefix& p) {
+  if (p.len == 0)
+    return p.family() == Family::V4 ? "any_v4" : "any_v6";
+  std::string s = p.str_with_len();
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '.' || c == ':' || c == '/'; }, '_');
+  return s;
+}
+
+std::string proto_label(const std::string& p) {
+  if (p == "-1")
+    return "all";
+  return std::isdigit(static_cast<unsigned char>(p[0])) ? "p" + p : p;
+}
+
+class AwsBackend : public Backend {
+public:
+  std::string name() const override { return "aws"; }
+  std::vector<Scope> scopes() const override { return {Scope::Host}; }
+  std::vector<std::string> options() const override { return {"vpc_id"}; }
+
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+    const Target& t = *rs.target;
+    if (t.scope != Scope::Host) {
+      diags.error("unsupported-scope", t.scope_loc,
+                  "backend 'aws' enforces only host targets ('host = ...')");
+      return {};
+    }
+    bool ok = true;
+    std::optional<std::string> vpc_id;
+    if (auto it = t.options.find("vpc_id"); it != t.options.end()) {
+      auto* s = std::get_if<std::string>(&it->second.value);
+      bool valid = s && s->size() > 4 && s->size() <= 64 && s->rfind("vpc-", 0) == 0 &&
+                   std::all_of(s->begin() + 4, s->end(), [](char c) {
+                     return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+                   });
+      if (!valid) {
+        diags.error("manifest", it->second.loc,
+                    "option 'vpc_id' must be a VPC id such as \"vpc-0123456789abcdef0\"");
+        ok = false;
+      } else {
+        vpc_id = *s;
+      }
+    }
+    if (!rs.loopback) {
+      auto it = t.options.find("loopback");
+      diags.error("unrealizable", it != t.options.end() ? it->second.loc : t.loc,
+                  "loopback traffic never reaches a security group, so 'loopback = false' "
+                  "cannot be enforced; remove the option");
+      ok = false;
+    }
+
+    // Deny flows: harmless when no packet the target allows matches them.
+    std::map<Chain, PacketSet> allowed;
+    for (const Rule& r : rs.rules)
+      if (r.action == Action::Allow)
+        allowed[r.chain].add(rule_packets(rs, r));
+    std::set<size_t> reported;
+    std::vector<std::string> harmless;
+    for (const Rule& r : rs.rules) {
+      const Flow& f = rs.policy->flows[r.flow];
+      if (r.action == Action::Deny) {
+        PacketSet overlap = rule_packets(rs, r).intersect(allowed[r.chain]);
+        if (!overlap.is_empty() && reported.insert(r.flow).second) {
+          auto& d = diags.error("unrealizable", f.loc,
+                                "AWS security groups cannot deny: this flow drops packets that "
+                                "other flows of target '" +
+                                    t.name +
+                                    "' allow, and a security group can only add allowed "
+                                    "traffic; narrow the allow flows instead");
+          if (auto p = overlap.pick())
+            d.witness = p->str();
+          ok = false;
+        }
+      } else if (!r.l4.sports.empty() && reported.insert(r.flow).second) {
+        diags.error("unrealizable", f.loc,
+                    "AWS security groups match destination ports only, but service '" +
+                        r.l4.service + "' also requires source ports");
+        ok = false;
+      }
+    }
+    if (!ok)
+      return {};
+    std::set<size_t> noted;
+    for (const Rule& r : rs.rules)
+      if (r.action == Action::Deny && noted.insert(r.flow).second)
+        harmless.push_back(r.trace + " " + rs.policy->flows[r.flow].summary() +
+                           ": nothing emitted; no packet this target allows matches it, so "
+                           "default deny already drops it");
+
+    std::vector<Group> groups = build_groups(rs);
+    for (const Group& g : groups)
+      for (bool in : {true, false})
+        for (Family fam : {Family::V4, Family::V6}) {
+          size_t n = static_cast<size_t>(
+              std::count_if(g.rules.begin(), g.rules.end(), [&](const SgRule& r) {
+                return r.ingress == in && r.remote.family() == fam;
+              }));
+          if (n > kRulesPerGroup)
+            diags.warning("quota", t.loc,
+                          "security group '" + g.name + "' gets " + std::to_string(n) + " " +
+                              (in ? "inbound" : "outbound") +
+                              (fam == Family::V4 ? " IPv4" : " IPv6") +
+                              " rules; AWS allows 60 by default (an adjustable quota)");
+        }
+    return {OutputFile{"", render(rs, groups, harmless, vpc_id)}};
+  }
+
+private:
+  static std::vector<Group> build_groups(const RuleSet& rs) {
+    std::vector<Group> groups;
+    const std::string base = tf_label(rs.target->name);
+    auto group_of = [&](AddrRef local) -> Group& {
+      Group key;
+      if (local.any()) {
+        key.any = true;
+        key.endpoints = {rs.target->host};
+      } else {
+        const AddrSet& s = rs.sets[static_cast<size_t>(local.set)];
+        key.v4 = s.v4;
+        key.v6 = s.v6;
+        key.endpoints = {s.endpoint};
+      }
+      for (Group& g : groups)
+        if (g.any == key.any && g.v4 == key.v4 && g.v6 == key.v6) {
+          if (std::find(g.endpoints.begin(), g.endpoints.end(), key.endpoints[0]) ==
+              g.endpoints.end())
+            g.endpoints.push_back(key.endpoints[0]);
+          return g;
+        }
+      key.label = base + "_" + tf_label(key.endpoints[0]);
+      // "gw.int" and a role "gw_int" would get the same label: number the later one.
+      for (size_t n = 2; std::any_of(groups.begin(), groups.end(),
+                                     [&](const Group& g) { return g.label == key.label; });
+           ++n)
+        key.label = base + "_" + tf_label(key.endpoints[0]) + "_" + std::to_string(n);
+      key.name = aws_text("portolan-" + rs.target->name + "-" + key.endpoints[0]);
+      groups.push_back(std::move(key));
+      return groups.back();
+    };
+    // A group for every local side, in rule order, before any rule is added.
+    for (const Rule& r : rs.rules)
+      if (r.action == Action::Allow && r.chain != Chain::Forward)
+        group_of(r.chain == Chain::Input ? r.dst : r.src);
+    if (groups.empty()) {
+      // Nothing is allowed: one group without rules still closes the host when attached.
+      Group g;
+      g.endpoints = {rs.target->host};
+      g.label = base + "_" + tf_label(rs.target->host);
+      g.name = aws_text("portolan-" + rs.target->name + "-" + rs.target->host);
+      groups.push_back(std::move(g));
+    }
+
+    auto add = [&](Group& g, SgRule r, const std::string& why) {
+      r.label = g.label + (r.ingress ? "_in_" : "_out_") + proto_label(r.protocol) + port_label(r) +
+                "_" + cidr_label(r.remote);
+      auto same = [&](const SgRule& o) {
+        return o.ingress == r.ingress && o.protocol == r.protocol && o.from == r.from &&
+               o.to == r.to && o.remote == r.remote;
+      };
+      // Labels are unique by construction; the suffix only guards against a future clash.
+      const std::string base_label = r.label;
+      for (int n = 2; g.by_label.count(r.label) && !same(g.rules[g.by_label.at(r.label)]); ++n)
+        r.label = base_label + "_" + std::to_string(n);
+      auto [it, fresh] = g.by_label.emplace(r.label, g.rules.size());
+      if (fresh)
+        g.rules.push_back(std::move(r));
+      SgRule& kept = g.rules[it->second];
+      // AWS rejects duplicate rules: one rule serves every flow that needs it.
+      if (std::find(kept.why.begin(), kept.why.end(), why) == kept.why.end())
+        kept.why.push_back(why);
+    };
+
+    if (rs.icmpv6_nd)
+      for (Group& g : groups)
+        for (bool in : {true, false})
+          for (int type = 133; type <= 136 && (g.any || !g.v6.empty()); ++type) {
+            SgRule r;
+            r.ingress = in;
+            r.protocol = "icmpv6";
+            r.from = type;
+            r.to = -1;
+            r.remote = any_v6();
+            add(g, r, "IPv6 neighbour discovery (option icmpv6_nd)");
+          }
+
+    for (const Rule& r : rs.rules) {
+      if (r.action != Action::Allow || r.chain == Chain::Forward)
+        continue;
+      bool in = r.chain == Chain::Input;
+      Group& g = group_of(in ? r.dst : r.src);
+      AddrRef remote = in ? r.src : r.dst;
+      std::string why = r.trace + " " + aws_summary(rs.policy->flows[r.flow], r.reverse);
+      std::vector<Prefix> prefixes;
+      for (Family f : {Family::V4, Family::V6}) {
+        if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
+          continue;
+        if (remote.any()) {
+          prefixes.push_back(f == Family::V4 ? any_v4() : any_v6());
+        } else {
+          const AddrSet& s = rs.sets[static_cast<size_t>(remote.set)];
+          for (const Prefix& p : f == Family::V4 ? s.v4 : s.v6)
+            prefixes.push_back(p);
+        }
+      }
+      std::vector<std::pair<std::optional<int>, std::optional<int>>> ports;
+      std::string protocol;
+      if (!r.l4.proto) {
+        protocol = "-1";
+        ports = {{std::nullopt, std::nullopt}};
+      } else if (*r.l4.proto == kProtoTcp || *r.l4.proto == kProtoUdp) {
+        protocol = *r.l4.proto == kProtoTcp ? "tcp" : "udp";
+        if (r.l4.dports.empty())
+          ports = {{0, 65535}};
+        for (const PortRange& p : r.l4.dports)
+          ports.push_back({p.lo, p.hi});
+      } else if (*r.l4.proto == kProtoIcmp || *r.l4.proto == kProtoIcmpV6) {
+        protocol = *r.l4.proto == kProtoIcmp ? "icmp" : "icmpv6";
+        // For ICMP, from_port is the type and to_port the code; -1 means any.
+        ports = {{r.l4.icmp_type ? int{*r.l4.icmp_type} : -1,
+                  r.l4.icmp_code ? int{*r.l4.icmp_code} : -1}};
+      } else {
+        protocol = std::to_string(*r.l4.proto);
+        ports = {{std::nullopt, std::nullopt}}; // AWS ignores ports for other protocols
+      }
+      for (const Prefix& p : prefixes)
+        for (const auto& [from, to] : ports) {
+          SgRule sr;
+          sr.ingress = in;
+          sr.protocol = protocol;
+          sr.from = from;
+          sr.to = to;
+          sr.remote = p;
+          add(g, sr, why);
+        }
+    }
+    return groups;
+  }
+
+  static std::string render(const RuleSet& rs, const std::vector<Group>& groups,
+                            const std::vector<std::string>& harmless,
+                            const std::optional<std::string>& vpc_id) {
+    const Target& t = *rs.target;
+    Json root;
+    std::vector<Json> comments;
+    for (const auto& l : generated_banner())
+      comments.push_back(Json::str(l));
+    for (const auto& l : rs.header)
+      comments.push_back(Json::str(plain_text(l)));
+    comments.push_back(Json::str("Security groups allow only: no deny, no order; replies to "
+                                 "allowed connections are allowed (stateful)."));
+    std::string last;
+    for (const Rule& r : rs.rules) {
+      const Flow& f = rs.policy->flows[r.flow];
+      std::string what = r.trace + " " + f.summary();
+      if (what != last && r.action == Action::Allow)
+        comments.push_back(Json::str(plain_text(what + (f.note.empty() ? "" : ": " + f.note))));
+      last = what;
+    }
+    for (const auto& h : harmless)
+      comments.push_back(Json::str(plain_text(h)));
+    root.set("//", Json::list(std::move(comments)));
+
+    if (!vpc_id) {
+      Json& var = root.set("variable", Json()).set("vpc_id", Json());
+      var.set("type", Json::str("string"));
+      var.set("description",
+              Json::str(plain_text("The VPC of the security groups of target " + t.name)));
+    }
+
+    Json& res = root.set("resource", Json());
+    Json& sgs = res.set("aws_security_group", Json());
+    for (const Group& g : groups) {
+      Json& sg = sgs.set(g.label, Json());
+      std::string eps;
+      for (const auto& e : g.endpoints)
+        eps += (eps.empty() ? "" : ", ") + e;
+      sg.set("//", Json::str(plain_text("Attach to the network interfaces of " + eps + "; output " +
+                                        g.label + " lists their addresses.")));
+      sg.set("name", Json::str(tf_literal(g.name)));
+      sg.set("description",
+             Json::str(tf_literal(aws_text("Portolan " + t.name + ": host " + t.host +
+                                           ", addresses of " + eps + ", environment " + rs.env))));
+      sg.set("vpc_id", Json::str(vpc_id ? *vpc_id : "${var.vpc_id}"));
+      sg.set("tags", Json()).set("Name", Json::str(tf_literal(g.name)));
+    }
+    for (bool in : {true, false}) {
+      Json rules;
+      for (const Group& g : groups)
+        for (const SgRule& r : g.rules) {
+          if (r.ingress != in)
+            continue;
+          Json& j = rules.set(r.label, Json());
+          j.set("security_group_id", Json::str("${aws_security_group." + g.label + ".id}"));
+          std::string why;
+          for (const auto& w : r.why)
+            why += (why.empty() ? "" : "; ") + w;
+          j.set("description", Json::str(tf_literal(aws_text(why))));
+          j.set("ip_protocol", Json::str(r.protocol));
+          if (r.from) {
+            j.set("from_port", Json::num(*r.from));
+            j.set("to_port", Json::num(*r.to));
+          }
+          j.set(r.remote.family() == Family::V4 ? "cidr_ipv4" : "cidr_ipv6",
+                Json::str(r.remote.str_with_len()));
+        }
+      if (!rules.obj.empty())
+        res.set(in ? "aws_vpc_security_group_ingress_rule" : "aws_vpc_security_group_egress_rule",
+                std::move(rules));
+    }
+
+    Json& outputs = root.set("output", Json());
+    for (const Group& g : groups) {
+      Json& o = outputs.set(g.label, Json());
+      o.set("description", Json::str("Security group id, and the addresses whose network "
+                                     "interfaces it must be attached to"));
+      Json& v = o.set("value", Json());
+      v.set("id", Json::str("${aws_security_group." + g.label + ".id}"));
+      std::vector<Json> attach;
+      if (g.any) {
+        attach.push_back(Json::str(any_v4().str_with_len()));
+        attach.push_back(Json::str(any_v6().str_with_len()));
+      }
+      for (const auto* list : {&g.v4, &g.v6})
+        for (const Prefix& p : *list)
+          attach.push_back(Json::str(p.str_with_len()));
+      v.set("attach_to", Json::list(std::move(attach)));
+    }
+    std::string out;
+    print(root, out, 0);
+    return out + "\n";
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_aws_backend() {
+  return std::make_unique<AwsBackend>();
+}
+
 } // namespace portolan

@@ -1,19 +1,251 @@
-// Placeholder until the windows backend lands: it refuses to emit anything.
+// Windows Defender Firewall: a PowerShell script of New-NetFirewallRule calls. Re-running it is
+// idempotent: it removes its own rule group first, then sets both directions' default to Block
+// and adds one rule per RuleSet rule. Windows applies every Block rule before any Allow rule,
+// which is exactly Portolan's deny-overrides order, so rule order does not matter here.
 #include "windows.h"
+
+#include "common/text.h"
+
+#include <algorithm>
+#include <cctype>
 
 namespace portolan {
 namespace {
-class Placeholder : public Backend {
+
+constexpr size_t kDisplayNameMax = 255;
+constexpr size_t kDescriptionMax = 1024;
+/// Every address of one family, in the range syntax -LocalAddress accepts.
+constexpr const char* kAllV4 = "0.0.0.0-255.255.255.255";
+constexpr const char* kAllV6 = "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+
+/// A single-quoted PowerShell literal. Single quotes expand nothing ($(...), `, $var stay
+/// text); plain_text has already removed line breaks and every non-ASCII character, including
+/// the typographic quotes (U+2018..U+201B) that PowerShell also accepts as quote marks, so
+/// doubling ' is the only escape left to do.
+std::string ps_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s)
+    out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string ps_list(const std::vector<std::string>& items) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i)
+    s += (i ? ", " : "") + ps_quote(items[i]);
+  return s;
+}
+
+std::vector<std::string> port_items(const std::vector<PortRange>& ports) {
+  std::vector<std::string> out;
+  for (const PortRange& p : ports)
+    out.push_back(port_text(p, "-"));
+  return out;
+}
+
+std::string protocol_text(const L4Match& m) {
+  if (!m.proto)
+    return "Any";
+  switch (*m.proto) {
+  case kProtoTcp:
+    return "TCP";
+  case kProtoUdp:
+    return "UDP";
+  case kProtoIcmp:
+    return "ICMPv4";
+  case kProtoIcmpV6:
+    return "ICMPv6";
+  default:
+    return std::to_string(*m.proto);
+  }
+}
+
+/// A group name that is also safe as a -Group query: no wildcard characters, no leading '@'
+/// (Windows reads "@file,-id" as an indirect resource string).
+bool valid_group(const std::string& g) {
+  if (g.empty() || g.size() > 200 || g[0] == '@')
+    return false;
+  return std::all_of(g.begin(), g.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+std::string default_group(const std::string& target) {
+  std::string g = "Portolan ";
+  for (char c : target)
+    g += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+  return g;
+}
+
+class WindowsBackend : public Backend {
 public:
   std::string name() const override { return "windows"; }
+  std::vector<Scope> scopes() const override { return {Scope::Host}; }
+  std::vector<std::string> options() const override { return {"group", "exclusive"}; }
+
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    diags.error("unrealizable", rs.target->backend_loc,
-                "the windows backend is not implemented yet");
-    return {};
+    const Target& t = *rs.target;
+    if (t.scope != Scope::Host) {
+      diags.error("unsupported-scope", t.scope_loc,
+                  "backend 'windows' enforces only host targets ('host = ...')");
+      return {};
+    }
+    std::string group = default_group(t.name);
+    bool exclusive = true;
+    if (auto it = t.options.find("group"); it != t.options.end()) {
+      auto* s = std::get_if<std::string>(&it->second.value);
+      if (!s || !valid_group(*s))
+        diags.error("manifest", it->second.loc,
+                    "option 'group' must be 1 to 200 letters, digits, spaces or '._-', not "
+                    "starting with '@'");
+      else
+        group = *s;
+    }
+    if (auto it = t.options.find("exclusive"); it != t.options.end()) {
+      if (auto* b = std::get_if<bool>(&it->second.value))
+        exclusive = *b;
+      else
+        diags.error("manifest", it->second.loc, "option 'exclusive' must be true or false");
+    }
+    if (!rs.loopback) {
+      // Windows Firewall rules have no effect on loopback traffic, so this cannot be enforced.
+      auto it = t.options.find("loopback");
+      diags.error("unrealizable", it != t.options.end() ? it->second.loc : t.loc,
+                  "Windows Defender Firewall does not filter loopback traffic, so 'loopback = "
+                  "false' cannot be enforced; remove the option");
+      return {};
+    }
+
+    Emitter e("");
+    e.line("#Requires -RunAsAdministrator");
+    e.line("#Requires -Modules NetSecurity");
+    for (const auto& l : generated_banner())
+      e.line("# " + l);
+    for (const auto& l : rs.header)
+      e.line("# " + plain_text(l));
+    e.line("# Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>");
+    e.line("# Windows applies every Block rule before any Allow rule (deny overrides allow), and");
+    e.line("# lets replies to allowed connections back in (stateful). Loopback traffic is not");
+    e.line("# filtered by firewall rules at all, so it needs no rule.");
+    e.line();
+    e.line("$ErrorActionPreference = 'Stop'");
+    e.line("$Group = " + ps_quote(group));
+    e.line();
+    e.line("# Remove this script's rules from an earlier run, so re-running it is idempotent.");
+    e.line("Get-NetFirewallRule -Group $Group -ErrorAction SilentlyContinue | "
+           "Remove-NetFirewallRule");
+    if (exclusive) {
+      e.line("# Option exclusive (default): disable every other enabled rule of the local store,");
+      e.line("# including Windows' built-in ones, so that only this policy allows traffic.");
+      e.line("Get-NetFirewallRule -PolicyStore PersistentStore -Enabled True -ErrorAction "
+             "SilentlyContinue | Where-Object { $_.Group -ne $Group } | Disable-NetFirewallRule");
+    } else {
+      e.line("# Option exclusive = false: other enabled rules still allow what they allow.");
+    }
+    e.line(
+        "# Default deny in both directions (Windows' own default lets all outbound traffic out).");
+    e.line("Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True "
+           "-DefaultInboundAction Block -DefaultOutboundAction Block");
+
+    if (rs.icmpv6_nd) {
+      e.line();
+      e.line("# IPv6 neighbour and router discovery (option icmpv6_nd), without which IPv6 stops.");
+      for (const char* dir : {"Inbound", "Outbound"})
+        e.line("New-NetFirewallRule -DisplayName " +
+               ps_quote(std::string("Portolan IPv6 neighbour discovery ") +
+                        (dir[0] == 'I' ? "in" : "out")) +
+               " -Description " +
+               ps_quote("Portolan " + plain_text(t.name) + ": option icmpv6_nd") +
+               " -Group $Group -Profile Any -Direction " + dir +
+               " -Action Allow -Protocol ICMPv6 -LocalAddress " + ps_quote(kAllV6) +
+               " -IcmpType '133', '134', '135', '136' | Out-Null");
+    }
+
+    std::string last_group;
+    for (const Rule& r : rs.rules) {
+      if (r.chain == Chain::Forward)
+        continue; // host targets forward nothing; Windows does not route unless told to
+      const Flow& f = rs.policy->flows[r.flow];
+      std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+      if (what != last_group) {
+        e.line();
+        e.line("# " + plain_text(what));
+        if (!f.note.empty())
+          e.line("#   " + plain_text(f.note));
+        last_group = what;
+      }
+      if (auto line = rule_line(rs, r))
+        e.line(*line);
+    }
+    return {OutputFile{"", e.take()}};
+  }
+
+private:
+  /// The addresses of one side restricted to the rule's families; nullopt for "any".
+  static std::optional<std::vector<std::string>> side(const RuleSet& rs, AddrRef ref,
+                                                      const Rule& r) {
+    if (ref.any())
+      return std::nullopt;
+    const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
+    std::vector<std::string> out;
+    if (r.v4)
+      for (const Prefix& p : s.v4)
+        out.push_back(p.str());
+    if (r.v6)
+      for (const Prefix& p : s.v6)
+        out.push_back(p.str());
+    return out;
+  }
+
+  static std::optional<std::string> rule_line(const RuleSet& rs, const Rule& r) {
+    bool in = r.chain == Chain::Input;
+    auto local = side(rs, in ? r.dst : r.src, r);
+    auto remote = side(rs, in ? r.src : r.dst, r);
+    if ((local && local->empty()) || (remote && remote->empty()))
+      return std::nullopt; // this family has no address on one side: nothing to match
+    if (!local && !remote && r.v4 != r.v6)
+      // A protocol number matches in both IP families on Windows; pin the family the rule is
+      // for by its local address range.
+      local = std::vector<std::string>{r.v4 ? kAllV4 : kAllV6};
+
+    const Flow& f = rs.policy->flows[r.flow];
+    std::string display = plain_text(r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "") +
+                                         " [" + r.l4.service + "]",
+                                     "", '\'', kDisplayNameMax);
+    std::string desc = plain_text("Portolan " + rs.target->name + ", " + chain_name(r.chain) +
+                                      ": " + (f.note.empty() ? f.summary() : f.note),
+                                  "", '\'', kDescriptionMax);
+    std::string s = "New-NetFirewallRule -DisplayName " + ps_quote(display) + " -Description " +
+                    ps_quote(desc) + " -Group $Group -Profile Any -Direction " +
+                    (in ? "Inbound" : "Outbound") + " -Action " +
+                    (r.action == Action::Allow ? "Allow" : "Block") + " -Protocol " +
+                    protocol_text(r.l4);
+    if (local)
+      s += " -LocalAddress " + ps_list(*local);
+    if (remote)
+      s += " -RemoteAddress " + ps_list(*remote);
+    // dports belong to the side that is connected to: local inbound, remote outbound.
+    const auto& local_ports = in ? r.l4.dports : r.l4.sports;
+    const auto& remote_ports = in ? r.l4.sports : r.l4.dports;
+    if (!local_ports.empty())
+      s += " -LocalPort " + ps_list(port_items(local_ports));
+    if (!remote_ports.empty())
+      s += " -RemotePort " + ps_list(port_items(remote_ports));
+    if (r.l4.icmp_type) {
+      std::string it = std::to_string(*r.l4.icmp_type);
+      if (r.l4.icmp_code)
+        it += ":" + std::to_string(*r.l4.icmp_code);
+      s += " -IcmpType " + ps_quote(it);
+    }
+    return s + " | Out-Null";
   }
 };
+
 } // namespace
+
 std::unique_ptr<Backend> make_windows_backend() {
-  return std::make_unique<Placeholder>();
+  return std::make_unique<WindowsBackend>();
 }
+
 } // namespace portolan

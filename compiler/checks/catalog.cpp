@@ -110,6 +110,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "The vendor cannot express this flow exactly (e.g. AWS security groups have no deny); "
        "Portolan refuses rather than widen or drop it.",
        "Change the flow, or target a backend that can express it."},
+      {"quota", S::Warning, "backend", "Vendor quota exceeded",
+       "More rules than the vendor's default quota allows in one place (AWS: 60 inbound or outbound "
+       "rules per family in one security group).",
+       "Ask the vendor to raise the quota, or group addresses so fewer rules are needed."},
       {"stateless-return", S::Warning, "backend", "Return traffic written out",
        "The target is stateless, so replies are allowed by explicit return rules.",
        "Nothing, if intended: review the return rules."},
