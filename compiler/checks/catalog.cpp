@@ -111,7 +111,8 @@ const std::vector<CheckInfo>& check_catalog() {
        "Portolan refuses rather than widen or drop it.",
        "Change the flow, or target a backend that can express it."},
       {"quota", S::Warning, "backend", "Vendor quota exceeded",
-       "More rules than the vendor's default quota allows in one place (AWS: 60 inbound or outbound "
+       "More rules than the vendor's default quota allows in one place (AWS: 60 inbound or "
+       "outbound "
        "rules per family in one security group).",
        "Ask the vendor to raise the quota, or group addresses so fewer rules are needed."},
       {"stateless-return", S::Warning, "backend", "Return traffic written out",
