@@ -1,6 +1,7 @@
 #include "packetspace.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 namespace portolan {
@@ -65,8 +66,7 @@ void subtract_box(PacketBox a, const PacketBox& b, std::vector<PacketBox>& out) 
   }
 }
 
-/// The order boxes are stored in: lexicographic on (lo, hi) per dimension, src first. Sorting
-/// by src.lo first is what the BoxList scans rely on.
+/// Canonical box order, for output: lexicographic on (lo, hi) per dimension, src first.
 bool canonical_less(const PacketBox& a, const PacketBox& b) {
   for (int d = 0; d < kDims; ++d) {
     if (a.iv[d].lo != b.iv[d].lo)
@@ -77,56 +77,79 @@ bool canonical_less(const PacketBox& a, const PacketBox& b) {
   return false;
 }
 
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/// Hash of a box's intervals on every dimension but m.
+uint64_t hash_except(const PacketBox& b, int m) {
+  uint64_t h = static_cast<uint64_t>(m);
+  for (int d = 0; d < kDims; ++d) {
+    if (d == m)
+      continue;
+    for (u128 x : {b.iv[d].lo, b.iv[d].hi})
+      h = mix(h ^ mix(static_cast<uint64_t>(x) ^ mix(static_cast<uint64_t>(x >> 64))));
+  }
+  return h;
+}
+
 /// Merges, in one pass, boxes that agree on every dimension but `m` and touch along `m`.
-/// Returns whether anything merged. Boxes are disjoint, so equal neighbours never overlap.
+/// Returns whether anything merged. Sorts small keys (a hash of the other dimensions, then the
+/// start along m) rather than the boxes; every merge is checked on the boxes themselves, so a
+/// hash collision can only cost a missed merge.
 bool merge_along(std::vector<PacketBox>& v, int m) {
-  auto less = [m](const PacketBox& a, const PacketBox& b) {
-    for (int d = 0; d < kDims; ++d) {
-      if (d == m)
-        continue;
-      if (a.iv[d].lo != b.iv[d].lo)
-        return a.iv[d].lo < b.iv[d].lo;
-      if (a.iv[d].hi != b.iv[d].hi)
-        return a.iv[d].hi < b.iv[d].hi;
-    }
-    return a.iv[m].lo < b.iv[m].lo;
+  struct Key {
+    uint64_t hash;
+    u128 lo;
+    size_t index;
   };
-  std::sort(v.begin(), v.end(), less);
-  size_t w = 0;
+  std::vector<Key> keys(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    keys[i] = {hash_except(v[i], m), v[i].iv[m].lo, i};
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.lo < b.lo;
+  });
+  std::vector<char> dead(v.size(), 0);
   bool merged = false;
-  for (size_t r = 1; r < v.size(); ++r) {
-    PacketBox& prev = v[w];
-    const PacketBox& cur = v[r];
-    bool same = true;
+  size_t w = 0;
+  for (size_t r = 1; r < keys.size(); ++r) {
+    PacketBox& prev = v[keys[w].index];
+    const PacketBox& cur = v[keys[r].index];
+    bool same = keys[r].hash == keys[w].hash;
     for (int d = 0; d < kDims && same; ++d)
       if (d != m && !(prev.iv[d] == cur.iv[d]))
         same = false;
     if (same && prev.iv[m].hi != kAllOnes && prev.iv[m].hi + 1 == cur.iv[m].lo) {
       prev.iv[m].hi = cur.iv[m].hi;
+      dead[keys[r].index] = 1;
       merged = true;
     } else {
-      v[++w] = cur;
+      w = r;
     }
   }
-  v.resize(w + 1);
+  if (merged) {
+    size_t out = 0;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!dead[i])
+        v[out++] = v[i];
+    v.resize(out);
+  }
   return merged;
 }
 
-/// Merges touching boxes until no single-dimension merge applies, then sorts canonically.
-/// Not a minimal cover, but cheap and enough to stop the usual fragment build-up.
+/// Merges touching boxes until no single-dimension merge applies. Not a minimal cover, but
+/// cheap and enough to stop the usual fragment build-up. Leaves the order unspecified.
 void normalise(std::vector<PacketBox>& v) {
-  if (v.size() > 1) {
-    int quiet = 0;
-    int d = kDims - 1;
-    while (quiet < kDims) {
-      // After merging along d, nothing more merges along d until another dimension changes.
-      quiet = merge_along(v, d) ? 1 : quiet + 1;
-      d = (d + kDims - 1) % kDims;
-      if (v.size() == 1)
-        break;
-    }
+  int quiet = 0;
+  int d = kDims - 1;
+  while (v.size() > 1 && quiet < kDims) {
+    // After merging along d, nothing more merges along d until another dimension changes.
+    quiet = merge_along(v, d) ? 1 : quiet + 1;
+    d = (d + kDims - 1) % kDims;
   }
-  std::sort(v.begin(), v.end(), canonical_less);
 }
 
 PacketBox bounding(const PacketBox* v, size_t n) {
@@ -139,86 +162,100 @@ PacketBox bounding(const PacketBox* v, size_t n) {
   return b;
 }
 
-/// b grown by one in every dimension (saturating), to find the boxes that touch b.
-PacketBox grown(PacketBox b) {
-  for (Interval& i : b.iv) {
-    if (i.lo > 0)
-      --i.lo;
-    if (i.hi != kAllOnes)
-      ++i.hi;
-  }
-  return b;
-}
+/// An exact packet count: a box holds up to 2^(129+129+9+17+17) = 2^301 packets (IPv6), so five
+/// 64-bit limbs, least significant first. Disjoint boxes make counting exact: a box is covered
+/// by disjoint pieces exactly when their overlaps with it add up to its own count, which avoids
+/// cutting it into the (combinatorially many) pieces of the difference.
+struct Count {
+  std::array<uint64_t, 5> limb{};
 
-/// Whether a and b (disjoint) are equal on all dimensions but one, along which they touch;
-/// sets dim to that dimension.
-bool mergeable(const PacketBox& a, const PacketBox& b, int& dim) {
-  dim = -1;
-  for (int d = 0; d < kDims; ++d) {
-    if (a.iv[d] == b.iv[d])
-      continue;
-    if (dim >= 0)
-      return false;
-    dim = d;
+  static Count of(u128 v) {
+    Count c;
+    c.limb[0] = static_cast<uint64_t>(v);
+    c.limb[1] = static_cast<uint64_t>(v >> 64);
+    return c;
   }
-  if (dim < 0)
-    return false;
-  const Interval &x = a.iv[dim], &y = b.iv[dim];
-  return (x.hi != kAllOnes && x.hi + 1 == y.lo) || (y.hi != kAllOnes && y.hi + 1 == x.lo);
-}
-
-/// Appends b minus every box of `others` (disjoint pieces).
-void subtract_all(const PacketBox& b, const std::vector<PacketBox>& others,
-                  std::vector<PacketBox>& out) {
-  std::vector<PacketBox> frags{b}, next;
-  for (const PacketBox& o : others) {
-    next.clear();
-    for (const PacketBox& f : frags) {
-      if (f.overlaps(o))
-        subtract_box(f, o, next);
-      else
-        next.push_back(f);
+  Count& operator+=(const Count& o) {
+    u128 carry = 0;
+    for (size_t i = 0; i < limb.size(); ++i) {
+      u128 sum = static_cast<u128>(limb[i]) + o.limb[i] + carry;
+      limb[i] = static_cast<uint64_t>(sum);
+      carry = sum >> 64;
     }
-    std::swap(frags, next);
-    if (frags.empty())
-      return;
+    return *this;
   }
-  out.insert(out.end(), frags.begin(), frags.end());
+  Count operator*(const Count& o) const {
+    Count r;
+    for (size_t i = 0; i < limb.size(); ++i) {
+      u128 carry = 0;
+      for (size_t j = 0; i + j < limb.size(); ++j) {
+        u128 cur = static_cast<u128>(limb[i]) * o.limb[j] + r.limb[i + j] + carry;
+        r.limb[i + j] = static_cast<uint64_t>(cur);
+        carry = cur >> 64;
+      }
+    }
+    return r;
+  }
+  bool operator==(const Count&) const = default;
+};
+
+/// Number of packets (points) in a box.
+Count count_of(const PacketBox& b) {
+  Count c = Count::of(1);
+  for (const Interval& i : b.iv) {
+    Count len = Count::of(i.hi - i.lo);
+    len += Count::of(1); // hi - lo + 1 can be 2^128
+    c = c * len;
+  }
+  return c;
 }
 
 using detail::BoxList;
+
+/// The boxes of a list in tree order, for loops where order does not matter.
+std::vector<PacketBox> items(const BoxList& l) {
+  std::vector<PacketBox> v;
+  v.reserve(l.size());
+  l.append_to(v);
+  return v;
+}
+
+Count count_of(const BoxList& l) {
+  Count c;
+  for (const PacketBox& b : items(l))
+    c += count_of(b);
+  return c;
+}
+
+/// Cuts `cut` out of a: each box it hits is replaced by its at most ten pieces outside `cut`,
+/// so the work is linear in the boxes hit.
+void cut_out(BoxList& a, const PacketBox& cut, std::vector<PacketBox>& hits,
+             std::vector<PacketBox>& frags) {
+  hits.clear();
+  a.extract_overlapping(cut, hits);
+  for (const PacketBox& h : hits) {
+    frags.clear();
+    subtract_box(h, cut, frags);
+    for (const PacketBox& f : frags)
+      a.insert(f);
+  }
+}
 
 /// a := a - b.
 void remove_list(BoxList& a, const BoxList& b) {
   if (a.empty() || b.empty() || !a.bound().overlaps(b.bound()))
     return;
-  std::vector<PacketBox> hits, frags;
-  if (b.size() <= a.size()) {
-    // Cut each box of b out of a, editing only the boxes it hits.
-    for (const PacketBox& bb : b.flat()) {
-      hits.clear();
-      a.extract_overlapping(bb, hits);
-      for (const PacketBox& h : hits) {
-        frags.clear();
-        subtract_box(h, bb, frags);
-        for (const PacketBox& f : frags)
-          a.insert_merge(f);
-      }
-    }
-    return;
-  }
-  // a is the smaller one: rebuild it.
-  std::vector<PacketBox> out;
-  for (const PacketBox& ab : a.flat()) {
-    hits.clear();
-    b.collect_overlapping(ab, hits);
-    subtract_all(ab, hits, out);
-  }
-  normalise(out);
-  a = BoxList::from_sorted(out);
+  std::vector<PacketBox> cutters, hits, frags;
+  if (b.size() <= a.size())
+    cutters = items(b);
+  else
+    b.collect_overlapping(a.bound(), cutters);
+  for (const PacketBox& c : cutters)
+    cut_out(a, c, hits, frags);
+  a.settle();
 }
 
-/// a := a | b.
+/// a := a | b, as (a - box) + box for each box of b, which stays linear in the boxes hit.
 void add_list(BoxList& a, const BoxList& b) {
   if (b.empty())
     return;
@@ -229,15 +266,11 @@ void add_list(BoxList& a, const BoxList& b) {
     return;
   }
   std::vector<PacketBox> hits, frags;
-  for (const PacketBox& bb : b.flat()) {
-    // Pieces of bb inserted earlier never overlap later boxes of b, so hits are parts of a.
-    hits.clear();
-    a.collect_overlapping(bb, hits);
-    frags.clear();
-    subtract_all(bb, hits, frags);
-    for (const PacketBox& f : frags)
-      a.insert_merge(f);
+  for (const PacketBox& bb : items(b)) {
+    cut_out(a, bb, hits, frags);
+    a.insert(bb);
   }
+  a.settle();
 }
 
 BoxList intersect_list(const BoxList& a, const BoxList& b) {
@@ -246,14 +279,14 @@ BoxList intersect_list(const BoxList& a, const BoxList& b) {
   const BoxList& small = a.size() <= b.size() ? a : b;
   const BoxList& large = a.size() <= b.size() ? b : a;
   std::vector<PacketBox> out, hits;
-  for (const PacketBox& s : small.flat()) {
+  for (const PacketBox& s : items(small)) {
     hits.clear();
     large.collect_overlapping(s, hits);
     for (const PacketBox& h : hits)
       out.push_back(intersection(s, h));
   }
   normalise(out);
-  return BoxList::from_sorted(out);
+  return BoxList::from_boxes(out);
 }
 
 bool subset_list(const BoxList& a, const BoxList& b) {
@@ -261,18 +294,28 @@ bool subset_list(const BoxList& a, const BoxList& b) {
     return true;
   if (b.empty() || !b.bound().covers(a.bound()))
     return false;
-  std::vector<PacketBox> hits, rest;
-  for (const PacketBox& ab : a.flat()) {
+  std::vector<PacketBox> hits;
+  for (const PacketBox& ab : items(a)) {
     hits.clear();
     b.collect_overlapping(ab, hits);
     if (std::any_of(hits.begin(), hits.end(), [&](const PacketBox& h) { return h.covers(ab); }))
       continue;
-    rest.clear();
-    subtract_all(ab, hits, rest);
-    if (!rest.empty())
+    Count covered;
+    for (const PacketBox& h : hits)
+      covered += count_of(intersection(ab, h));
+    if (!(covered == count_of(ab)))
       return false;
   }
   return true;
+}
+
+/// Same packets: equal counts, and one side inside the other.
+bool equal_list(const BoxList& a, const BoxList& b) {
+  if (a.size() == b.size() && a == b)
+    return true;
+  if (a.empty() || b.empty())
+    return a.empty() && b.empty();
+  return count_of(a) == count_of(b) && subset_list(a, b);
 }
 
 bool overlap_list(const BoxList& a, const BoxList& b) {
@@ -280,7 +323,7 @@ bool overlap_list(const BoxList& a, const BoxList& b) {
     return false;
   const BoxList& small = a.size() <= b.size() ? a : b;
   const BoxList& large = a.size() <= b.size() ? b : a;
-  for (const PacketBox& s : small.flat())
+  for (const PacketBox& s : items(small))
     if (large.any_overlap(s))
       return true;
   return false;
@@ -459,189 +502,453 @@ std::string Packet::str() const {
 namespace detail {
 
 namespace {
-/// Chunks are split when they reach twice this size.
-constexpr size_t kChunk = 32;
+
+/// Node capacity. An inner node that falls below kMinFill entries after a removal (or a leaf
+/// that does) is dissolved and its boxes reinserted.
+constexpr size_t kMaxFill = 16;
+constexpr size_t kMinFill = 5;
+
+/// Number of bits needed for x: a cheap integer stand-in for log2 of an interval's size.
+int bit_width(u128 x) {
+  uint64_t hi = static_cast<uint64_t>(x >> 64), lo = static_cast<uint64_t>(x);
+  if (hi)
+    return 128 - __builtin_clzll(hi);
+  return lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/// Log-volume of a box: sum of per-dimension log sizes. Keeps 2^128-wide addresses and
+/// 256-wide protocols comparable, which raw volume would not.
+int log_volume(const PacketBox& b) {
+  int v = 0;
+  for (const Interval& i : b.iv)
+    v += bit_width(i.hi - i.lo);
+  return v;
+}
+
+void expand(PacketBox& into, const PacketBox& b) {
+  for (int d = 0; d < kDims; ++d) {
+    into.iv[d].lo = std::min(into.iv[d].lo, b.iv[d].lo);
+    into.iv[d].hi = std::max(into.iv[d].hi, b.iv[d].hi);
+  }
+}
+
+PacketBox joined(PacketBox a, const PacketBox& b) {
+  expand(a, b);
+  return a;
+}
+
+/// The dimension along which boxes are most spread out relative to their own size: the one a
+/// cut separates best. Shared by node splits and bulk loading.
+int spread_dim(const PacketBox* v, size_t n) {
+  PacketBox bound = bounding(v, n);
+  int best = 0;
+  double best_spread = -1;
+  for (int d = 0; d < kDims; ++d) {
+    double size = 0;
+    for (size_t i = 0; i < n; ++i)
+      size += bit_width(v[i].iv[d].hi - v[i].iv[d].lo);
+    double spread = bit_width(bound.iv[d].hi - bound.iv[d].lo) - size / static_cast<double>(n);
+    if (spread > best_spread) {
+      best_spread = spread;
+      best = d;
+    }
+  }
+  return best;
+}
+
+/// Midpoint of a box along d, without overflow.
+u128 centre(const PacketBox& b, int d) {
+  const Interval& i = b.iv[d];
+  return i.lo / 2 + i.hi / 2 + (i.lo & i.hi & 1);
+}
+
 } // namespace
 
-std::vector<PacketBox> BoxList::flat() const {
-  std::vector<PacketBox> out;
-  out.reserve(size_);
-  for (const Chunk& c : chunks_)
-    out.insert(out.end(), c.boxes.begin(), c.boxes.end());
-  return out;
-}
-
-BoxList BoxList::from_sorted(const std::vector<PacketBox>& v) {
-  BoxList l;
-  for (size_t i = 0; i < v.size(); i += kChunk) {
-    size_t n = std::min(kChunk, v.size() - i);
-    Chunk c;
-    c.boxes.assign(v.begin() + static_cast<std::ptrdiff_t>(i),
-                   v.begin() + static_cast<std::ptrdiff_t>(i + n));
-    c.bound = bounding(c.boxes.data(), n);
-    l.chunks_.push_back(std::move(c));
+int RTree::new_node(bool leaf) {
+  int n;
+  if (!free_.empty()) {
+    n = free_.back();
+    free_.pop_back();
+  } else {
+    n = static_cast<int>(nodes_.size());
+    nodes_.emplace_back();
   }
-  l.size_ = v.size();
-  return l;
+  Node& nd = nodes_[static_cast<size_t>(n)];
+  nd.leaf = leaf;
+  nd.boxes.clear();
+  nd.kids.clear();
+  return n;
 }
 
-// The scans below stop at the first chunk whose lowest src start lies past the query: chunks
-// are in canonical order, which sorts by src.lo first.
+void RTree::free_node(int n) {
+  Node& nd = nodes_[static_cast<size_t>(n)];
+  nd.boxes.clear();
+  nd.kids.clear();
+  free_.push_back(n);
+}
 
-void BoxList::collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const {
-  for (const Chunk& c : chunks_) {
-    if (c.boxes.front().iv[0].lo > q.iv[0].hi)
-      break;
-    if (!c.bound.overlaps(q))
-      continue;
-    for (const PacketBox& b : c.boxes)
-      if (b.overlaps(q))
-        out.push_back(b);
+void RTree::recompute(int n) {
+  Node& nd = nodes_[static_cast<size_t>(n)];
+  if (nd.leaf) {
+    if (!nd.boxes.empty())
+      nd.bound = bounding(nd.boxes.data(), nd.boxes.size());
+    return;
   }
+  if (nd.kids.empty())
+    return;
+  nd.bound = nodes_[static_cast<size_t>(nd.kids[0])].bound;
+  for (int k : nd.kids)
+    expand(nd.bound, nodes_[static_cast<size_t>(k)].bound);
 }
 
-void BoxList::extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out) {
-  for (size_t c = 0; c < chunks_.size();) {
-    Chunk& ch = chunks_[c];
-    if (ch.boxes.front().iv[0].lo > q.iv[0].hi)
-      break;
-    if (!ch.bound.overlaps(q)) {
-      ++c;
+int RTree::choose_kid(int n, const PacketBox& b) const {
+  int best = -1, best_growth = 0, best_volume = 0;
+  for (int k : nodes_[static_cast<size_t>(n)].kids) {
+    const PacketBox& kb = nodes_[static_cast<size_t>(k)].bound;
+    int volume = log_volume(kb);
+    int growth = log_volume(joined(kb, b)) - volume;
+    if (best < 0 || growth < best_growth || (growth == best_growth && volume < best_volume)) {
+      best = k;
+      best_growth = growth;
+      best_volume = volume;
+    }
+  }
+  return best;
+}
+
+/// Splits an overfull node in two halves at the median centre along spread_dim. Returns the
+/// new sibling, holding the upper half.
+int RTree::split(int n) {
+  bool leaf = nodes_[static_cast<size_t>(n)].leaf;
+  std::vector<PacketBox> rects;
+  if (leaf) {
+    rects = nodes_[static_cast<size_t>(n)].boxes;
+  } else {
+    for (int k : nodes_[static_cast<size_t>(n)].kids)
+      rects.push_back(nodes_[static_cast<size_t>(k)].bound);
+  }
+  size_t count = rects.size(), half = count / 2;
+  int d = spread_dim(rects.data(), count);
+  std::vector<size_t> order(count);
+  for (size_t i = 0; i < count; ++i)
+    order[i] = i;
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(half), order.end(),
+                   [&](size_t x, size_t y) { return centre(rects[x], d) < centre(rects[y], d); });
+  int sib = new_node(leaf);
+  Node& a = nodes_[static_cast<size_t>(n)];
+  Node& b = nodes_[static_cast<size_t>(sib)];
+  if (leaf) {
+    std::vector<PacketBox> all = std::move(a.boxes);
+    a.boxes.clear();
+    for (size_t i = 0; i < count; ++i)
+      (i < half ? a.boxes : b.boxes).push_back(all[order[i]]);
+  } else {
+    std::vector<int> all = std::move(a.kids);
+    a.kids.clear();
+    for (size_t i = 0; i < count; ++i)
+      (i < half ? a.kids : b.kids).push_back(all[order[i]]);
+  }
+  recompute(n);
+  recompute(sib);
+  return sib;
+}
+
+/// Splits v[lo, hi) into `leaves` leaves of near-equal size, appending them to out in
+/// spatially coherent order: recursively halve along the dimension where the boxes are most
+/// spread out relative to their own size.
+void RTree::pack_leaves(std::vector<PacketBox>& v, size_t lo, size_t hi, size_t leaves,
+                        std::vector<int>& out) {
+  if (leaves <= 1) {
+    int n = new_node(true);
+    Node& nd = nodes_[static_cast<size_t>(n)];
+    nd.boxes.assign(v.begin() + static_cast<std::ptrdiff_t>(lo),
+                    v.begin() + static_cast<std::ptrdiff_t>(hi));
+    recompute(n);
+    out.push_back(n);
+    return;
+  }
+  size_t left_leaves = leaves / 2;
+  size_t mid = lo + (hi - lo) * left_leaves / leaves;
+  int d = spread_dim(v.data() + lo, hi - lo);
+  std::nth_element(
+      v.begin() + static_cast<std::ptrdiff_t>(lo), v.begin() + static_cast<std::ptrdiff_t>(mid),
+      v.begin() + static_cast<std::ptrdiff_t>(hi),
+      [d](const PacketBox& a, const PacketBox& b) { return centre(a, d) < centre(b, d); });
+  pack_leaves(v, lo, mid, left_leaves, out);
+  pack_leaves(v, mid, hi, leaves - left_leaves, out);
+}
+
+RTree RTree::bulk_load(std::vector<PacketBox> v) {
+  RTree t;
+  if (v.empty())
+    return t;
+  // Leave a quarter of each node free so the next inserts do not split at once.
+  constexpr size_t kPackFill = kMaxFill * 3 / 4;
+  std::vector<int> level;
+  t.pack_leaves(v, 0, v.size(), (v.size() + kPackFill - 1) / kPackFill, level);
+  while (level.size() > 1) {
+    size_t parents = (level.size() + kPackFill - 1) / kPackFill;
+    std::vector<int> up;
+    for (size_t p = 0; p < parents; ++p) {
+      int n = t.new_node(false);
+      size_t from = level.size() * p / parents, to = level.size() * (p + 1) / parents;
+      t.nodes_[static_cast<size_t>(n)].kids.assign(level.begin() +
+                                                       static_cast<std::ptrdiff_t>(from),
+                                                   level.begin() + static_cast<std::ptrdiff_t>(to));
+      t.recompute(n);
+      up.push_back(n);
+    }
+    level = std::move(up);
+  }
+  t.root_ = level[0];
+  t.size_ = v.size();
+  return t;
+}
+
+void RTree::insert(const PacketBox& b) {
+  ++size_;
+  if (root_ < 0) {
+    root_ = new_node(true);
+    nodes_[static_cast<size_t>(root_)].bound = b;
+    nodes_[static_cast<size_t>(root_)].boxes.push_back(b);
+    return;
+  }
+  std::vector<int> path;
+  int n = root_;
+  while (!nodes_[static_cast<size_t>(n)].leaf) {
+    path.push_back(n);
+    expand(nodes_[static_cast<size_t>(n)].bound, b);
+    n = choose_kid(n, b);
+  }
+  Node& leaf = nodes_[static_cast<size_t>(n)];
+  expand(leaf.bound, b);
+  leaf.boxes.push_back(b);
+  if (leaf.boxes.size() <= kMaxFill)
+    return;
+  int child = n, sib = split(n);
+  // Ancestors' bounds already include b, which is all the split's halves add up to.
+  while (!path.empty()) {
+    int parent = path.back();
+    path.pop_back();
+    nodes_[static_cast<size_t>(parent)].kids.push_back(sib);
+    if (nodes_[static_cast<size_t>(parent)].kids.size() <= kMaxFill)
+      return;
+    child = parent;
+    sib = split(parent);
+  }
+  int root = new_node(false);
+  nodes_[static_cast<size_t>(root)].kids = {child, sib};
+  recompute(root);
+  root_ = root;
+}
+
+/// Dissolves the kids of n that fell below kMinFill; their boxes are handed back as orphans
+/// to be reinserted from the top (the R-tree "condense" step).
+void RTree::drop_underfull_kids(int n, std::vector<PacketBox>& orphans) {
+  std::vector<int>& kids = nodes_[static_cast<size_t>(n)].kids;
+  for (size_t i = 0; i < kids.size();) {
+    int k = kids[i];
+    const Node& kn = nodes_[static_cast<size_t>(k)];
+    size_t fill = kn.leaf ? kn.boxes.size() : kn.kids.size();
+    if (fill >= kMinFill) {
+      ++i;
       continue;
     }
-    size_t before = ch.boxes.size();
-    std::erase_if(ch.boxes, [&](const PacketBox& b) {
+    size_t before = orphans.size();
+    append(k, orphans);
+    size_ -= orphans.size() - before;
+    std::vector<int> stack{k};
+    while (!stack.empty()) {
+      int m = stack.back();
+      stack.pop_back();
+      for (int c : nodes_[static_cast<size_t>(m)].kids)
+        stack.push_back(c);
+      free_node(m);
+    }
+    kids.erase(kids.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void RTree::fix_root() {
+  while (root_ >= 0) {
+    Node& r = nodes_[static_cast<size_t>(root_)];
+    if (r.leaf) {
+      if (r.boxes.empty()) {
+        free_node(root_);
+        root_ = -1;
+      }
+      return;
+    }
+    if (r.kids.size() > 1)
+      return;
+    int next = r.kids.empty() ? -1 : r.kids[0];
+    free_node(root_);
+    root_ = next;
+  }
+}
+
+void RTree::reinsert(const std::vector<PacketBox>& orphans) {
+  for (const PacketBox& o : orphans)
+    insert(o);
+}
+
+bool RTree::extract(int n, const PacketBox& q, std::vector<PacketBox>& out,
+                    std::vector<PacketBox>& orphans) {
+  Node& nd = nodes_[static_cast<size_t>(n)];
+  if (!nd.bound.overlaps(q))
+    return false;
+  bool changed = false;
+  if (nd.leaf) {
+    size_t before = nd.boxes.size();
+    std::erase_if(nd.boxes, [&](const PacketBox& b) {
       if (!b.overlaps(q))
         return false;
       out.push_back(b);
       return true;
     });
-    if (ch.boxes.size() == before) {
-      ++c;
-      continue;
-    }
-    size_ -= before - ch.boxes.size();
-    bool dropped = ch.boxes.empty();
-    refresh(c);
-    if (!dropped)
-      ++c;
+    size_ -= before - nd.boxes.size();
+    changed = nd.boxes.size() != before;
+  } else {
+    for (size_t i = 0; i < nodes_[static_cast<size_t>(n)].kids.size(); ++i)
+      changed |= extract(nodes_[static_cast<size_t>(n)].kids[i], q, out, orphans);
+    if (changed)
+      drop_underfull_kids(n, orphans);
   }
+  if (changed)
+    recompute(n);
+  return changed;
 }
 
-bool BoxList::any_overlap(const PacketBox& q) const {
-  for (const Chunk& c : chunks_) {
-    if (c.boxes.front().iv[0].lo > q.iv[0].hi)
-      break;
-    if (!c.bound.overlaps(q))
-      continue;
-    for (const PacketBox& b : c.boxes)
+void RTree::extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out) {
+  if (root_ < 0)
+    return;
+  std::vector<PacketBox> orphans;
+  extract(root_, q, out, orphans);
+  fix_root();
+  reinsert(orphans);
+}
+
+void RTree::collect(int n, const PacketBox& q, std::vector<PacketBox>& out) const {
+  const Node& nd = nodes_[static_cast<size_t>(n)];
+  if (!nd.bound.overlaps(q))
+    return;
+  if (nd.leaf) {
+    for (const PacketBox& b : nd.boxes)
       if (b.overlaps(q))
-        return true;
-  }
-  return false;
-}
-
-void BoxList::insert_merge(PacketBox b) {
-  for (;;) {
-    PacketBox g = grown(b);
-    bool merged = false;
-    for (size_t c = 0; c < chunks_.size() && !merged; ++c) {
-      Chunk& ch = chunks_[c];
-      if (ch.boxes.front().iv[0].lo > g.iv[0].hi)
-        break;
-      if (!ch.bound.overlaps(g))
-        continue;
-      for (size_t i = 0; i < ch.boxes.size(); ++i) {
-        int d;
-        if (!mergeable(b, ch.boxes[i], d))
-          continue;
-        b.iv[d] = {std::min(b.iv[d].lo, ch.boxes[i].iv[d].lo),
-                   std::max(b.iv[d].hi, ch.boxes[i].iv[d].hi)};
-        ch.boxes.erase(ch.boxes.begin() + static_cast<std::ptrdiff_t>(i));
-        --size_;
-        refresh(c);
-        merged = true;
-        break;
-      }
-    }
-    if (!merged) {
-      insert_plain(b);
-      return;
-    }
-  }
-}
-
-void BoxList::insert_plain(const PacketBox& b) {
-  ++size_;
-  if (chunks_.empty()) {
-    chunks_.push_back(Chunk{b, {b}});
+        out.push_back(b);
     return;
   }
-  auto it =
-      std::upper_bound(chunks_.begin(), chunks_.end(), b, [](const PacketBox& x, const Chunk& c) {
-        return canonical_less(x, c.boxes.front());
-      });
-  size_t c = it == chunks_.begin() ? 0 : static_cast<size_t>(it - chunks_.begin()) - 1;
-  Chunk& ch = chunks_[c];
-  ch.boxes.insert(std::upper_bound(ch.boxes.begin(), ch.boxes.end(), b, canonical_less), b);
-  for (int d = 0; d < kDims; ++d) {
-    ch.bound.iv[d].lo = std::min(ch.bound.iv[d].lo, b.iv[d].lo);
-    ch.bound.iv[d].hi = std::max(ch.bound.iv[d].hi, b.iv[d].hi);
-  }
-  if (ch.boxes.size() < 2 * kChunk)
+  for (int k : nd.kids)
+    collect(k, q, out);
+}
+
+void RTree::collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const {
+  if (root_ >= 0)
+    collect(root_, q, out);
+}
+
+bool RTree::any(int n, const PacketBox& q) const {
+  const Node& nd = nodes_[static_cast<size_t>(n)];
+  if (!nd.bound.overlaps(q))
+    return false;
+  if (nd.leaf)
+    return std::any_of(nd.boxes.begin(), nd.boxes.end(),
+                       [&](const PacketBox& b) { return b.overlaps(q); });
+  return std::any_of(nd.kids.begin(), nd.kids.end(), [&](int k) { return any(k, q); });
+}
+
+bool RTree::any_overlap(const PacketBox& q) const {
+  return root_ >= 0 && any(root_, q);
+}
+
+void RTree::append(int n, std::vector<PacketBox>& out) const {
+  const Node& nd = nodes_[static_cast<size_t>(n)];
+  if (nd.leaf) {
+    out.insert(out.end(), nd.boxes.begin(), nd.boxes.end());
     return;
-  Chunk upper;
-  upper.boxes.assign(ch.boxes.begin() + kChunk, ch.boxes.end());
-  ch.boxes.resize(kChunk);
-  upper.bound = bounding(upper.boxes.data(), upper.boxes.size());
-  refresh(c);
-  chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(c + 1), std::move(upper));
-}
-
-void BoxList::refresh(size_t c) {
-  Chunk& ch = chunks_[c];
-  if (ch.boxes.empty())
-    chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(c));
-  else
-    ch.bound = bounding(ch.boxes.data(), ch.boxes.size());
-}
-
-PacketBox BoxList::bound() const {
-  PacketBox b = chunks_.front().bound;
-  for (const Chunk& c : chunks_)
-    for (int d = 0; d < kDims; ++d) {
-      b.iv[d].lo = std::min(b.iv[d].lo, c.bound.iv[d].lo);
-      b.iv[d].hi = std::max(b.iv[d].hi, c.bound.iv[d].hi);
-    }
-  return b;
-}
-
-std::string BoxList::check_chunks() const {
-  size_t n = 0;
-  for (size_t c = 0; c < chunks_.size(); ++c) {
-    const Chunk& ch = chunks_[c];
-    if (ch.boxes.empty())
-      return "empty chunk " + std::to_string(c);
-    for (const PacketBox& b : ch.boxes)
-      if (!ch.bound.covers(b))
-        return "chunk " + std::to_string(c) + " bound misses a box";
-    n += ch.boxes.size();
   }
-  return n == size_ ? "" : "box count out of date";
+  for (int k : nd.kids)
+    append(k, out);
+}
+
+void RTree::append_to(std::vector<PacketBox>& out) const {
+  if (root_ >= 0)
+    append(root_, out);
+}
+
+std::string RTree::check(int n, int depth, int& leaf_depth, size_t& count) const {
+  const Node& nd = nodes_[static_cast<size_t>(n)];
+  std::string where = "node " + std::to_string(n) + ": ";
+  size_t fill = nd.leaf ? nd.boxes.size() : nd.kids.size();
+  if (fill == 0 || fill > kMaxFill || (n != root_ && fill < kMinFill && !nd.leaf))
+    return where + "fill " + std::to_string(fill);
+  PacketBox tight;
+  if (nd.leaf) {
+    if (leaf_depth >= 0 && leaf_depth != depth)
+      return where + "leaves at different depths";
+    leaf_depth = depth;
+    count += fill;
+    tight = bounding(nd.boxes.data(), fill);
+  } else {
+    tight = nodes_[static_cast<size_t>(nd.kids[0])].bound;
+    for (int k : nd.kids) {
+      std::string e = check(k, depth + 1, leaf_depth, count);
+      if (!e.empty())
+        return e;
+      expand(tight, nodes_[static_cast<size_t>(k)].bound);
+    }
+  }
+  return tight == nd.bound ? "" : where + "bound not tight";
+}
+
+std::string RTree::check_tree() const {
+  if (root_ < 0)
+    return size_ == 0 ? "" : "empty tree with nonzero size";
+  int leaf_depth = -1;
+  size_t count = 0;
+  std::string e = check(root_, 0, leaf_depth, count);
+  if (!e.empty())
+    return e;
+  return count == size_ ? "" : "box count out of date";
+}
+
+void BoxList::settle() {
+  // Small lists are cheap to merge every time; large ones once fresh pieces make up half.
+  if (fresh_ == 0 || (size() > 64 && fresh_ * 2 < size()))
+    return;
+  std::vector<PacketBox> v;
+  v.reserve(size());
+  append_to(v);
+  normalise(v);
+  *this = from_boxes(std::move(v));
+}
+
+std::vector<PacketBox> BoxList::flat() const {
+  std::vector<PacketBox> out;
+  out.reserve(size());
+  append_to(out);
+  std::sort(out.begin(), out.end(), canonical_less);
+  return out;
+}
+
+BoxList BoxList::from_boxes(std::vector<PacketBox> v) {
+  BoxList l;
+  l.tree_ = RTree::bulk_load(std::move(v));
+  return l;
 }
 
 } // namespace detail
 
 PacketSet PacketSet::all() {
   PacketSet s;
-  s.v4_ = BoxList::from_sorted({full_box(Family::V4)});
-  s.v6_ = BoxList::from_sorted({full_box(Family::V6)});
+  s.v4_ = BoxList::from_boxes({full_box(Family::V4)});
+  s.v6_ = BoxList::from_boxes({full_box(Family::V6)});
   return s;
 }
 
 PacketSet PacketSet::all_of(Family f) {
   PacketSet s;
-  s.list(f) = BoxList::from_sorted({full_box(f)});
+  s.list(f) = BoxList::from_boxes({full_box(f)});
   return s;
 }
 
@@ -709,7 +1016,7 @@ PacketSet PacketSet::box(const AddrRange& src, const AddrRange& dst, uint8_t pro
     p = end + 1;
   }
   normalise(v);
-  out.list(f) = BoxList::from_sorted(v);
+  out.list(f) = BoxList::from_boxes(v);
   return out;
 }
 
@@ -768,9 +1075,7 @@ bool PacketSet::overlaps(const PacketSet& o) const {
 }
 
 bool PacketSet::operator==(const PacketSet& o) const {
-  if (v4_ == o.v4_ && v6_ == o.v6_)
-    return true;
-  return subset_of(o) && o.subset_of(*this);
+  return equal_list(v4_, o.v4_) && equal_list(v6_, o.v6_);
 }
 
 std::optional<Packet> PacketSet::pick() const {
@@ -806,9 +1111,9 @@ std::optional<Packet> PacketSet::pick() const {
 PacketSet PacketSet::canonical() const {
   PacketSet r;
   if (!v4_.empty())
-    r.v4_ = BoxList::from_sorted(canon(v4_.flat(), 0));
+    r.v4_ = BoxList::from_boxes(canon(v4_.flat(), 0));
   if (!v6_.empty())
-    r.v6_ = BoxList::from_sorted(canon(v6_.flat(), 0));
+    r.v6_ = BoxList::from_boxes(canon(v6_.flat(), 0));
   return r;
 }
 
@@ -831,20 +1136,23 @@ std::string PacketSet::str() const {
 std::string PacketSet::check_invariants() const {
   for (Family f : {Family::V4, Family::V6}) {
     std::string fam = f == Family::V4 ? "v4: " : "v6: ";
-    std::string chunks = list(f).check_chunks();
-    if (!chunks.empty())
-      return fam + chunks;
-    std::vector<PacketBox> v = list(f).flat();
+    std::string tree = list(f).check_tree();
+    if (!tree.empty())
+      return fam + tree;
+    std::vector<PacketBox> v = list(f).flat(), hits;
     for (size_t i = 0; i < v.size(); ++i) {
       for (int d = 0; d < kDims; ++d)
         if (v[i].iv[d].lo > v[i].iv[d].hi || v[i].iv[d].hi > dim_max(f, d))
           return fam + "box " + std::to_string(i) + " dimension " + std::to_string(d) +
                  " out of bounds";
       if (i > 0 && !canonical_less(v[i - 1], v[i]))
-        return fam + "boxes not sorted at " + std::to_string(i);
-      for (size_t j = 0; j < i; ++j)
-        if (v[i].overlaps(v[j]))
-          return fam + "boxes " + std::to_string(j) + " and " + std::to_string(i) + " overlap";
+        return fam + "boxes " + std::to_string(i - 1) + " and " + std::to_string(i) + " equal";
+      // The tree's bounds were just checked, so a query finds every box overlapping v[i].
+      hits.clear();
+      list(f).collect_overlapping(v[i], hits);
+      if (hits.size() != 1)
+        return fam + "box " + v[i].str(f) + " overlaps " + std::to_string(hits.size() - 1) +
+               " other(s)";
     }
   }
   return {};

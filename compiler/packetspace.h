@@ -99,50 +99,108 @@ struct Packet {
 
 namespace detail {
 
-/// The boxes of one family: pairwise disjoint, in canonical order, held in chunks that carry a
-/// bounding box, so an overlap query skips far-away chunks and an edit rewrites one chunk
-/// instead of the whole list. Internal to PacketSet.
-class BoxList {
+/// An R-tree of disjoint boxes, nodes in an index-addressed arena. Internal to BoxList.
+class RTree {
 public:
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
-  /// All boxes, in order.
-  std::vector<PacketBox> flat() const;
-  /// Builds from boxes already disjoint and sorted canonically.
-  static BoxList from_sorted(const std::vector<PacketBox>& v);
+  /// Bounding box of everything; requires !empty().
+  const PacketBox& bound() const { return nodes_[static_cast<size_t>(root_)].bound; }
+  /// A tree over pairwise-disjoint boxes, packed top-down (much cheaper and tighter than
+  /// inserting them one by one).
+  static RTree bulk_load(std::vector<PacketBox> v);
+  /// Inserts a box disjoint from the others.
+  void insert(const PacketBox& b);
   /// Appends copies of the boxes overlapping q.
   void collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const;
+  bool any_overlap(const PacketBox& q) const;
   /// Removes the boxes overlapping q, appending them to out.
   void extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out);
-  bool any_overlap(const PacketBox& q) const;
-  /// Inserts a box disjoint from all others, first merging it with any box it extends along a
-  /// single dimension (repeatedly), so adjacent pieces do not pile up.
-  void insert_merge(PacketBox b);
-  /// Bounding box of everything; requires !empty().
-  PacketBox bound() const;
-  bool operator==(const BoxList& o) const { return size_ == o.size_ && flat() == o.flat(); }
-  /// Empty if chunk bounds and order are consistent, else why not.
-  std::string check_chunks() const;
+  /// Appends all boxes, in tree order.
+  void append_to(std::vector<PacketBox>& out) const;
+  /// Empty if the tree is consistent (tight bounds, fill, uniform depth, count), else why not.
+  std::string check_tree() const;
 
 private:
-  struct Chunk {
+  struct Node {
     PacketBox bound;
-    std::vector<PacketBox> boxes;
+    bool leaf = true;
+    std::vector<PacketBox> boxes; // leaf entries
+    std::vector<int> kids;        // inner-node entries
   };
-  void insert_plain(const PacketBox& b);
-  /// Recomputes the bound of chunk c, dropping it if empty.
-  void refresh(size_t c);
+  int new_node(bool leaf);
+  void free_node(int n);
+  void recompute(int n);
+  int choose_kid(int n, const PacketBox& b) const;
+  int split(int n);
+  void collect(int n, const PacketBox& q, std::vector<PacketBox>& out) const;
+  bool any(int n, const PacketBox& q) const;
+  bool extract(int n, const PacketBox& q, std::vector<PacketBox>& out,
+               std::vector<PacketBox>& orphans);
+  void drop_underfull_kids(int n, std::vector<PacketBox>& orphans);
+  void fix_root();
+  void reinsert(const std::vector<PacketBox>& orphans);
+  void append(int n, std::vector<PacketBox>& out) const;
+  std::string check(int n, int depth, int& leaf_depth, size_t& count) const;
+  void pack_leaves(std::vector<PacketBox>& v, size_t lo, size_t hi, size_t leaves,
+                   std::vector<int>& out);
 
-  std::vector<Chunk> chunks_;
+  std::vector<Node> nodes_;
+  std::vector<int> free_;
+  int root_ = -1;
   size_t size_ = 0;
+};
+
+/// The boxes of one family, pairwise disjoint, in an R-tree: queries and edits cost about
+/// log(size) plus what they touch, so sets built from tens of thousands of rules stay workable.
+/// Touching boxes are merged in batches (see settle()). Internal to PacketSet.
+class BoxList {
+public:
+  bool empty() const { return tree_.empty(); }
+  size_t size() const { return tree_.size(); }
+  /// All boxes, in canonical order (lexicographic on (lo, hi) per dimension).
+  std::vector<PacketBox> flat() const;
+  /// Appends all boxes, in storage order (cheaper than flat() when order does not matter).
+  void append_to(std::vector<PacketBox>& out) const { tree_.append_to(out); }
+  /// Builds from pairwise-disjoint boxes (any order), as they are.
+  static BoxList from_boxes(std::vector<PacketBox> v);
+  /// Appends copies of the boxes overlapping q.
+  void collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const {
+    tree_.collect_overlapping(q, out);
+  }
+  /// Removes the boxes overlapping q, appending them to out.
+  void extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out) {
+    tree_.extract_overlapping(q, out);
+  }
+  bool any_overlap(const PacketBox& q) const { return tree_.any_overlap(q); }
+  /// Inserts a box disjoint from all others.
+  void insert(const PacketBox& b) {
+    tree_.insert(b);
+    ++fresh_;
+  }
+  /// Merges touching boxes once enough pieces arrived since the last time. Batched because a
+  /// merge needs the box's neighbours, and neighbour searches are what these sets make
+  /// expensive; a sort-based pass over the whole list, amortised, is cheaper.
+  void settle();
+  /// Bounding box of everything; requires !empty().
+  const PacketBox& bound() const { return tree_.bound(); }
+  bool operator==(const BoxList& o) const { return size() == o.size() && flat() == o.flat(); }
+  /// Empty if the tree is consistent, else why not.
+  std::string check_tree() const { return tree_.check_tree(); }
+
+private:
+  RTree tree_;
+  size_t fresh_ = 0; // boxes inserted since the last merge pass
 };
 
 } // namespace detail
 
-/// An exact set of packets: per family, a list of pairwise-disjoint boxes. Value type; the
-/// algebra returns new sets, and add()/remove() edit in place for long sequential scans (first-
-/// match residues), touching only the boxes involved. The box decomposition is not unique
-/// (equality is semantic), but str() and canonical() are.
+/// An exact set of packets: per family, pairwise-disjoint boxes indexed by an R-tree. Value type;
+/// the algebra returns new sets, and add()/remove() edit in place for long sequential scans
+/// (first-match residues), touching only the boxes involved. Operations cost roughly (boxes of
+/// the smaller operand) x (log of the larger + boxes hit); nothing cuts one box by many others
+/// (subset and equality count packets exactly instead), so there is no combinatorial blow-up.
+/// The box decomposition is not unique (equality is semantic), but str() and canonical() are.
 class PacketSet {
 public:
   /// The empty set.
@@ -168,9 +226,10 @@ public:
   PacketSet subtract(const PacketSet& o) const;
   /// all() minus this set.
   PacketSet complement() const { return all().subtract(*this); }
-  /// In-place union; cost follows o's size and the boxes it touches, not this set's size.
+  /// In-place union. When o is the smaller set, the cost follows o and the boxes it touches,
+  /// not this set's size.
   PacketSet& add(const PacketSet& o);
-  /// In-place difference; cost follows o's size and the boxes it touches.
+  /// In-place difference; the cost follows the boxes of o within this set's bounds.
   PacketSet& remove(const PacketSet& o);
 
   bool is_empty() const { return v4_.empty() && v6_.empty(); }
@@ -186,17 +245,18 @@ public:
   std::optional<Packet> pick() const;
 
   /// The unique decomposition of this set (sweep src, then dst, proto, sport, dport, merging
-  /// equal neighbouring slices). Costlier than the working form; meant for output and tests.
+  /// equal neighbouring slices). Can be far costlier than the algebra on large sets (and have
+  /// more boxes); meant for output and tests.
   PacketSet canonical() const;
   /// Readable and canonical: equal sets print the same. "{}" when empty, else
-  /// "{box | box | ...}" with IPv4 boxes first.
+  /// "{box | box | ...}" with IPv4 boxes first. Built from canonical(), so mind the cost.
   std::string str() const;
 
   /// The disjoint boxes of one family, sorted; for backends and analyses that emit rules.
   std::vector<PacketBox> boxes(Family f) const { return list(f).flat(); }
   size_t box_count() const { return v4_.size() + v6_.size(); }
-  /// Empty if the representation invariants hold (bounds, order, disjointness, chunk bounds),
-  /// else why not. Quadratic; for tests.
+  /// Empty if the representation invariants hold (bounds, disjointness, index consistency),
+  /// else why not. For tests.
   std::string check_invariants() const;
 
 private:
