@@ -162,23 +162,48 @@ public:
   PolicyFile build(PortolanParser::FileContext* ctx) {
     PolicyFile out;
     out.file_id = file_;
-    for (auto* item : ctx->item()) {
-      if (auto* p = item->policyDecl())
-        out.headers.push_back(policy(p));
-      else if (auto* i = item->importDecl())
+    // Dispatch on each item's only child by rule index: the generated accessors would scan
+    // the children with a dynamic_cast each, several times per item.
+    for (antlr4::tree::ParseTree* child : ctx->children) {
+      auto* item = dynamic_cast<antlr4::ParserRuleContext*>(child);
+      if (!item || item->getRuleIndex() != PortolanParser::RuleItem || item->children.empty())
+        continue;
+      auto* decl = static_cast<antlr4::ParserRuleContext*>(item->children[0]);
+      switch (decl->getRuleIndex()) {
+      case PortolanParser::RulePolicyDecl:
+        out.headers.push_back(policy(static_cast<PortolanParser::PolicyDeclContext*>(decl)));
+        break;
+      case PortolanParser::RuleImportDecl: {
+        auto* i = static_cast<PortolanParser::ImportDeclContext*>(decl);
         out.imports.push_back(Import{unquote(i->path), loc_of(file_, i->path)});
-      else if (auto* z = item->zoneDecl())
+        break;
+      }
+      case PortolanParser::RuleZoneDecl: {
+        auto* z = static_cast<PortolanParser::ZoneDeclContext*>(decl);
         out.zones.push_back(Zone{name(z->name), unquote(z->desc), loc_of(file_, z->name)});
-      else if (auto* r = item->roleDecl())
-        out.roles.push_back(role(r));
-      else if (auto* s = item->serviceDecl())
-        out.services.push_back(service(s));
-      else if (auto* f = item->featureDecl())
+        break;
+      }
+      case PortolanParser::RuleRoleDecl:
+        out.roles.push_back(role(static_cast<PortolanParser::RoleDeclContext*>(decl)));
+        break;
+      case PortolanParser::RuleServiceDecl:
+        out.services.push_back(service(static_cast<PortolanParser::ServiceDeclContext*>(decl)));
+        break;
+      case PortolanParser::RuleFeatureDecl: {
+        auto* f = static_cast<PortolanParser::FeatureDeclContext*>(decl);
         out.features.push_back(Feature{name(f->name), unquote(f->desc), loc_of(file_, f->name)});
-      else if (auto* fl = item->flowDecl())
-        out.flows.push_back(flow(fl));
-      else if (auto* su = item->suppressDecl())
-        out.suppressions.push_back(suppression(su));
+        break;
+      }
+      case PortolanParser::RuleFlowDecl:
+        out.flows.push_back(flow(static_cast<PortolanParser::FlowDeclContext*>(decl)));
+        break;
+      case PortolanParser::RuleSuppressDecl:
+        out.suppressions.push_back(
+            suppression(static_cast<PortolanParser::SuppressDeclContext*>(decl)));
+        break;
+      default:
+        break;
+      }
     }
     return out;
   }
@@ -187,7 +212,10 @@ private:
   uint32_t file_;
   Diagnostics& diags_;
 
-  static std::string name(PortolanParser::IdentContext* c) { return c ? c->getText() : ""; }
+  /// An identifier is one token: take its text instead of concatenating the subtree's.
+  static std::string name(PortolanParser::IdentContext* c) {
+    return c && c->getStart() ? c->getStart()->getText() : "";
+  }
 
   std::string unquote(antlr4::Token* t) {
     if (!t || t->getType() != PortolanLexer::STRING)
@@ -403,29 +431,40 @@ private:
     out.dst = endpoint(f->dst);
     out.bidirectional = f->arrow && f->arrow->getType() == PortolanLexer::BIARROW;
     for (auto* s : f->serviceRef())
-      out.services.push_back(ServiceRef{s->getText(), loc_of(file_, s)});
+      out.services.push_back(ServiceRef{s->getStart()->getText(), loc_of(file_, s)});
     out.note = unquote(f->note);
     if (f->feature) {
       out.when = name(f->feature);
       out.when_loc = loc_of(file_, f->feature);
     }
     for (auto* a : f->flowAttr()) {
-      if (dynamic_cast<PortolanParser::RequiredAttrContext*>(a)) {
+      // The labelled alternatives share one rule index; their first token tells them apart.
+      switch (a->getStart()->getType()) {
+      case PortolanLexer::REQUIRED:
         out.required = true;
-      } else if (auto* e = dynamic_cast<PortolanParser::ExpiresAttrContext*>(a)) {
+        break;
+      case PortolanLexer::EXPIRES: {
+        auto* e = static_cast<PortolanParser::ExpiresAttrContext*>(a);
         out.expires_loc = loc_of(file_, e->DATE()->getSymbol());
         out.expires = Date::parse(e->DATE()->getText());
         if (!out.expires)
           diags_.error("invalid-date", out.expires_loc,
                        "'" + e->DATE()->getText() + "' is not a valid date");
-      } else if (auto* n = dynamic_cast<PortolanParser::NoteAttrContext*>(a)) {
+        break;
+      }
+      case PortolanLexer::NOTE: {
+        auto* n = static_cast<PortolanParser::NoteAttrContext*>(a);
         if (!out.note.empty())
           out.note += " ";
         out.note += unquote(n->STRING()->getSymbol());
-      } else if (auto* t = dynamic_cast<PortolanParser::TagsAttrContext*>(a)) {
-        for (auto* id : t->ident())
-          out.tags.push_back(id->getText());
-      } else if (auto* w = dynamic_cast<PortolanParser::WhenAttrContext*>(a)) {
+        break;
+      }
+      case PortolanLexer::TAGS:
+        for (auto* id : static_cast<PortolanParser::TagsAttrContext*>(a)->ident())
+          out.tags.push_back(name(id));
+        break;
+      case PortolanLexer::WHEN: {
+        auto* w = static_cast<PortolanParser::WhenAttrContext*>(a);
         if (out.when)
           diags_
               .error("duplicate-definition", loc_of(file_, w->ident()),
@@ -433,8 +472,14 @@ private:
               .notes.push_back({out.when_loc, "first defined here"});
         out.when = name(w->ident());
         out.when_loc = loc_of(file_, w->ident());
-      } else if (auto* s = dynamic_cast<PortolanParser::SuppressAttrContext*>(a)) {
-        out.suppressions.push_back(suppression(s->suppressDecl()));
+        break;
+      }
+      case PortolanLexer::SUPPRESS:
+        out.suppressions.push_back(
+            suppression(static_cast<PortolanParser::SuppressAttrContext*>(a)->suppressDecl()));
+        break;
+      default:
+        break;
       }
     }
     return out;
