@@ -46,6 +46,37 @@ std::vector<L4Match> l4_of(const Service& s) {
   return out;
 }
 
+/// The prefixes no other prefix of the list contains: the same addresses, and what interval
+/// sets accept (nft refuses nested intervals as "conflicting").
+std::vector<Prefix> outermost(const std::vector<Prefix>& v) {
+  std::vector<Prefix> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    bool covered = false;
+    for (size_t j = 0; j < v.size() && !covered; ++j)
+      covered = j != i && v[j].contains(v[i]) && (v[j] != v[i] || j < i);
+    if (!covered)
+      out.push_back(v[i]);
+  }
+  return out;
+}
+
+const char* spec_name(const L4Match& m) {
+  if (!m.proto)
+    return "any";
+  switch (*m.proto) {
+  case kProtoTcp:
+    return "tcp";
+  case kProtoUdp:
+    return "udp";
+  case kProtoIcmp:
+    return "icmp";
+  case kProtoIcmpV6:
+    return "icmpv6";
+  default:
+    return "proto";
+  }
+}
+
 } // namespace
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target,
@@ -103,8 +134,8 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
     s.name = set_name(s.endpoint);
     if (int n = name_use[s.name]++; n > 0)
       s.name += "_" + std::to_string(n + 1);
-    s.v4 = b.v4;
-    s.v6 = b.v6;
+    s.v4 = outermost(b.v4);
+    s.v6 = outermost(b.v6);
     rs.has_v4 = rs.has_v4 || !s.v4.empty();
     rs.has_v6 = rs.has_v6 || !s.v6.empty();
     int idx = static_cast<int>(rs.sets.size());
@@ -144,9 +175,10 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
         bool v6 = fam6 && m.proto != kProtoIcmp;
         if (!v4 && !v6) {
           diags.warning("no-family", sr.loc,
-                        "service '" + svc->name + "' matches no packet between '" +
-                            term.src->str() + "' and '" + term.dst->str() + "' in environment '" +
-                            env.name + "': their addresses share no IP family with it");
+                        std::string("the ") + spec_name(m) + " part of service '" + svc->name +
+                            "' matches no packet between '" + term.src->str() + "' and '" +
+                            term.dst->str() + "' in environment '" + env.name +
+                            "': their addresses share no IP family with it");
           continue;
         }
         for (Chain c : term.chains) {

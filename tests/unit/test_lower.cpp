@@ -254,3 +254,19 @@ TEST_CASE("diagnostics: [checks] severities change findings but never hide error
   CHECK(d.all()[0].severity == Severity::Error);
   CHECK(d.all()[1].severity == Severity::Error);
 }
+
+TEST_CASE("lower: nested prefixes of one endpoint become one interval (nft rejects overlaps)") {
+  World w("", "[\"beta\"]");
+  auto& bind = w.manifest->environments.at("e").bind;
+  bind.at("bad").prefixes = {*parse_prefix("192.0.2.0/24").prefix,
+                             *parse_prefix("192.0.2.0/28").prefix,
+                             *parse_prefix("192.0.2.64/26").prefix};
+  RuleSet rs = w.lower("edge");
+  const AddrSet* bad = nullptr;
+  for (const AddrSet& s : rs.sets)
+    if (s.endpoint == "bad")
+      bad = &s;
+  REQUIRE(bad);
+  REQUIRE(bad->v4.size() == 1);
+  CHECK(bad->v4[0].str() == "192.0.2.0/24");
+}

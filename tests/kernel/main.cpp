@@ -1,0 +1,654 @@
+// ptl-kernel: the real-kernel differential test. For each policy and target it lowers and emits
+// the config in-process, builds a world of network namespaces, loads the config into the
+// enforcing namespace, sends real probes and compares every outcome with the packet-space
+// engine's verdict (expected_packets). Run it through tests/kernel/run, which also removes this
+// run's namespaces if the process dies. docs/kernel-tests.md describes the design.
+#include "plan.h"
+#include "world.h"
+
+#include "backend.h"
+#include "common/lower.h"
+#include "load.h"
+#include "manifest.h"
+#include "random_policy.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#ifndef PORTOLAN_SOURCE_DIR
+#define PORTOLAN_SOURCE_DIR "."
+#endif
+
+namespace fs = std::filesystem;
+using namespace portolan;
+using namespace portolan::kernel;
+
+namespace {
+
+constexpr int kSkipExit = 77; // CTest's SKIP_RETURN_CODE for this test
+
+const char* kHelp = R"(usage: ptl-kernel [options]     (normally through tests/kernel/run)
+
+Without options: the CI run. The shipped public-IM policy, the backend feature corpus
+(tests/golden/features) and tests/kernel/corpus on every nftables/iptables target of their
+manifests (all probes), the self-check on them (allow-all and deny-all configs must be caught),
+and random policies 1..200 for each of nftables and iptables, host and perimeter targets
+alternating.
+
+  --seed S             replay one random policy (only that, unless --shipped is also given)
+  --seeds N            random policies per backend (default 200); --seeds 0 for none
+  --first-seed S       first random seed (default 1)
+  --backend B          nftables, iptables or both (default both)
+  --target T           host, perimeter or both (default: alternate with the seed)
+  --shipped            the fixed manifests and the self-check only
+  --no-shipped         skip the fixed manifests;  --no-self-check  skip the self-check
+  --manifest FILE      probe every nftables/iptables target of FILE (instead of the shipped
+                       policy and the feature corpus; repeatable)
+  --max-probes N       probes sampled per random policy and target (default 256; 0: all)
+  --timeout-ms MS      time before a probe counts as dropped (default 250)
+  --jobs N             worlds probed at once (default 4)
+  --time-budget S      give up (and fail) after S seconds (default 540)
+  --prefix P           namespace name prefix (default ptl-PID); tests/kernel/run sets it
+  --source-dir D       the Portolan source tree (for the shipped policy)
+  --failures D         where failing cases are written (default TMPDIR/ptl-kernel-failures/PREFIX)
+  --verbose            one line per world
+  --show-probes        every probe of every world, with both verdicts
+)";
+
+enum class Check { Normal, AllowAll, DenyAll };
+
+struct Options {
+  std::vector<std::string> backends{"nftables", "iptables"};
+  std::string target = "alternate";
+  std::optional<uint64_t> seed;
+  uint64_t first_seed = 1;
+  int seeds = 200;
+  bool shipped = true, random = true, self_check = true;
+  size_t max_probes = 256;
+  int timeout_ms = 250;
+  int jobs = 4;
+  int time_budget = 540;
+  std::string prefix;
+  fs::path source_dir = PORTOLAN_SOURCE_DIR;
+  fs::path failures;
+  std::vector<fs::path> manifests; ///< empty: the shipped policy and the two corpora
+  bool verbose = false, show_probes = false;
+};
+
+struct Job {
+  std::string label;  ///< "seed 17 nftables host-nftables"
+  std::string replay; ///< the command that runs this job alone
+  Check check = Check::Normal;
+  std::string backend;
+  bool random = false;
+  std::string error; ///< planning failed
+  WorldPlan plan;
+  Config config;
+  std::vector<std::pair<std::string, std::string>> sources; ///< file name -> text, for dumps
+  WorldResult result;
+  bool ran = false;
+};
+
+/// A policy and manifest loaded in-process, as `portolan build` would load them.
+struct Loaded {
+  SourceManager sm;
+  Diagnostics diags;
+  std::optional<Manifest> manifest;
+  LoadResult lr;
+
+  std::string render() const {
+    std::ostringstream out;
+    diags.render_text(out, sm);
+    return out.str();
+  }
+};
+
+std::unique_ptr<Loaded> load_manifest(const fs::path& path, std::string& err) {
+  auto l = std::make_unique<Loaded>();
+  l->manifest = read_manifest(path, l->sm, l->diags);
+  if (!l->manifest || l->diags.has_errors()) {
+    err = "cannot read " + path.string() + "\n" + l->render();
+    return nullptr;
+  }
+  std::vector<fs::path> files;
+  for (const std::string& p : l->manifest->policies)
+    files.push_back((l->manifest->dir / p).lexically_normal());
+  l->lr = load_policy(files, l->sm, l->diags, l->manifest->policy_locs);
+  if (l->lr.ok)
+    validate_manifest(*l->manifest, l->lr.policy, backend_names(), l->diags);
+  if (!l->lr.ok || l->diags.has_errors()) {
+    err = "cannot load the policy of " + path.string() + "\n" + l->render();
+    return nullptr;
+  }
+  return l;
+}
+
+/// Lowers and emits one target, optionally replaced by a deliberately broken rule set.
+bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, std::string& err) {
+  LowerContext ctx{l.lr.policy, *l.manifest, l.sm, std::nullopt};
+  auto backend = make_backend(t.backend);
+  if (!backend) {
+    err = "no backend '" + t.backend + "'";
+    return false;
+  }
+  Diagnostics d;
+  RuleSet rs = lower_target(ctx, t, backend->options(), d);
+  if (check != Check::Normal)
+    rs.rules.clear(); // deny-all: the governed chains keep only their drop policy and state rules
+  if (check == Check::AllowAll) {
+    if (l.lr.policy.flows.empty()) {
+      err = "the self-check needs a policy with a flow";
+      return false;
+    }
+    for (Chain c : rs.chains) {
+      Rule r;
+      r.chain = c;
+      r.action = Action::Allow;
+      r.trace = "self-check";
+      rs.rules.push_back(r); // any -> any, every protocol
+    }
+  }
+  cfg.backend = t.backend;
+  cfg.files = backend->emit(rs, d);
+  if (d.has_errors()) {
+    std::ostringstream out;
+    d.render_text(out, l.sm);
+    err = "lowering " + t.name + " failed\n" + out.str();
+    return false;
+  }
+  return true;
+}
+
+void plan_job(Job& job, const Loaded& l, const Target& t, const PlanOptions& po) {
+  LowerContext ctx{l.lr.policy, *l.manifest, l.sm, std::nullopt};
+  if (!compile(l, t, job.check, job.config, job.error))
+    return;
+  for (const OutputFile& f : job.config.files)
+    job.sources.push_back({"config" + f.suffix, f.content});
+  std::string why;
+  if (auto p = plan_world(ctx, t, po, why))
+    job.plan = std::move(*p);
+  else
+    job.error = "cannot plan: " + why;
+}
+
+const char* verdict(bool allow) {
+  return allow ? "passes" : "is dropped";
+}
+
+std::string target_kind(const Target& t) {
+  return t.scope == Scope::Host ? "host" : "perimeter";
+}
+
+bool mismatch(const ProbeSpec& p, const Observation& o) {
+  return p.expect_allow ? o.outcome != Outcome::Allowed : o.outcome != Outcome::Denied;
+}
+
+std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
+  std::ostringstream s;
+  s << "    " << p.pkt.str() << "  [" << chain_name(p.chain) << ", " << p.kind << "]\n"
+    << "      from " << job.plan.ns[static_cast<size_t>(p.src_ns)].label << " to "
+    << job.plan.ns[static_cast<size_t>(p.dst_ns)].label << "; derived from " << p.flow << "\n"
+    << "      engine: " << verdict(p.expect_allow) << "; kernel: " << outcome_name(o.outcome)
+    << " (" << o.detail << (o.retried ? ", after a retry" : "") << ")\n";
+  return s.str();
+}
+
+void dump_failure(const Job& job, const Options& opt, const std::string& report) {
+  std::string name = job.label;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
+      c = '_';
+  fs::path dir = opt.failures / name;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  for (const auto& [file, text] : job.sources)
+    std::ofstream(dir / file) << text;
+  std::ofstream(dir / "mismatches.txt") << report;
+  std::cout << "  files: " << dir.string() << "\n";
+}
+
+volatile sig_atomic_t g_signalled = 0;
+
+void on_signal(int) {
+  g_signalled = 1;
+  request_stop();
+}
+
+bool parse(int argc, char** argv, Options& o) {
+  auto need = [&](int& i) -> const char* {
+    if (i + 1 >= argc) {
+      std::cerr << "ptl-kernel: " << argv[i] << " needs a value\n";
+      return nullptr;
+    }
+    return argv[++i];
+  };
+  bool shipped_only = false, seed_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    const char* v = nullptr;
+    auto num = [&](auto& out) {
+      if (!(v = need(i)))
+        return false;
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v, &end, 10);
+      if (!*v || *end) {
+        std::cerr << "ptl-kernel: " << a << " needs a number, not '" << v << "'\n";
+        return false;
+      }
+      out = static_cast<std::remove_reference_t<decltype(out)>>(n);
+      return true;
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kHelp;
+      std::exit(0);
+    } else if (a == "--seed") {
+      uint64_t s = 0;
+      if (!num(s))
+        return false;
+      o.seed = s;
+      seed_given = true;
+    } else if (a == "--seeds") {
+      if (!num(o.seeds))
+        return false;
+    } else if (a == "--first-seed") {
+      if (!num(o.first_seed))
+        return false;
+    } else if (a == "--backend") {
+      if (!(v = need(i)))
+        return false;
+      std::string b = v;
+      if (b == "both")
+        o.backends = {"nftables", "iptables"};
+      else if (b == "nftables" || b == "iptables")
+        o.backends = {b};
+      else {
+        std::cerr << "ptl-kernel: --backend is nftables, iptables or both\n";
+        return false;
+      }
+    } else if (a == "--target") {
+      if (!(v = need(i)))
+        return false;
+      o.target = v;
+      if (o.target != "host" && o.target != "perimeter" && o.target != "both") {
+        std::cerr << "ptl-kernel: --target is host, perimeter or both\n";
+        return false;
+      }
+    } else if (a == "--shipped") {
+      shipped_only = true;
+    } else if (a == "--no-shipped") {
+      o.shipped = false;
+    } else if (a == "--no-self-check") {
+      o.self_check = false;
+    } else if (a == "--max-probes") {
+      if (!num(o.max_probes))
+        return false;
+    } else if (a == "--timeout-ms") {
+      if (!num(o.timeout_ms))
+        return false;
+    } else if (a == "--jobs") {
+      if (!num(o.jobs))
+        return false;
+      o.jobs = std::clamp(o.jobs, 1, 16);
+    } else if (a == "--time-budget") {
+      if (!num(o.time_budget))
+        return false;
+    } else if (a == "--prefix") {
+      if (!(v = need(i)))
+        return false;
+      o.prefix = v;
+    } else if (a == "--source-dir") {
+      if (!(v = need(i)))
+        return false;
+      o.source_dir = v;
+    } else if (a == "--failures") {
+      if (!(v = need(i)))
+        return false;
+      o.failures = v;
+    } else if (a == "--manifest") {
+      if (!(v = need(i)))
+        return false;
+      o.manifests.push_back(fs::absolute(v));
+    } else if (a == "--show-probes") {
+      o.show_probes = true;
+    } else if (a == "--verbose") {
+      o.verbose = true;
+    } else {
+      std::cerr << "ptl-kernel: unknown option '" << a << "' (--help lists them)\n";
+      return false;
+    }
+  }
+  if (seed_given && !shipped_only) {
+    o.shipped = false;
+    o.self_check = false;
+  }
+  if (shipped_only && !seed_given)
+    o.random = false;
+  if (o.seed)
+    o.random = true;
+  bool prefix_ok = o.prefix.empty() || o.prefix.rfind("ptl-", 0) == 0;
+  for (char c : o.prefix)
+    prefix_ok = prefix_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
+  if (!prefix_ok || o.prefix.size() > 24) {
+    std::cerr << "ptl-kernel: --prefix must start with 'ptl-' (letters, digits, '-')\n";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (!parse(argc, argv, opt))
+    return 2;
+  if (opt.prefix.empty())
+    opt.prefix = "ptl-" + std::to_string(::getpid());
+  const char* tmp = std::getenv("TMPDIR");
+  fs::path tmpdir = tmp && *tmp ? fs::path(tmp) : fs::path("/tmp");
+  if (opt.failures.empty())
+    opt.failures = tmpdir / "ptl-kernel-failures" / opt.prefix;
+  RunOptions run;
+  run.prefix = opt.prefix;
+  run.scratch = tmpdir / (opt.prefix + "-scratch");
+  run.timeout_ms = opt.timeout_ms;
+  std::error_code ec;
+  fs::create_directories(run.scratch, ec);
+  struct ScratchGuard {
+    fs::path p;
+    ~ScratchGuard() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } scratch_guard{run.scratch};
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  for (int s : {SIGINT, SIGTERM, SIGHUP})
+    sigaction(s, &sa, nullptr);
+
+  if (auto why = kernel_unavailable(run)) {
+    const char* skip = std::getenv("PORTOLAN_SKIP_KERNEL");
+    if (skip && std::string(skip) == "1") {
+      std::cout << "kernel: SKIPPED because PORTOLAN_SKIP_KERNEL=1: the kernel tests cannot run "
+                   "here: "
+                << *why << "\n";
+      return kSkipExit;
+    }
+    std::cout << "kernel: FAILED: the kernel tests cannot run here: " << *why
+              << "\nkernel: they need root and network namespaces (run ./dev.sh test as root);"
+                 " set PORTOLAN_SKIP_KERNEL=1 to skip them on purpose\n";
+    return 1;
+  }
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<Job> jobs;
+
+  // --- Fixed manifests (all probes), and the self-check on the first host and perimeter target
+  // of each backend in each of them.
+  std::vector<fs::path> manifests = opt.manifests;
+  if (manifests.empty())
+    manifests = {opt.source_dir / "policies" / "lync2013-public-im.toml",
+                 opt.source_dir / "tests" / "golden" / "features" / "features.toml",
+                 opt.source_dir / "tests" / "kernel" / "corpus" / "edge-cases.toml"};
+  for (const fs::path& m : manifests) {
+    if (!opt.shipped && !opt.self_check)
+      break;
+    std::string err;
+    auto l = load_manifest(m, err);
+    if (!l) {
+      std::cout << "kernel: FAILED: " << err << "\n";
+      return 1;
+    }
+    std::map<std::string, int> self_checked; // backend + scope -> done
+    for (const Target& t : l->manifest->targets) {
+      if (std::find(opt.backends.begin(), opt.backends.end(), t.backend) == opt.backends.end())
+        continue;
+      std::vector<Check> checks;
+      if (opt.shipped)
+        checks.push_back(Check::Normal);
+      if (opt.self_check && !self_checked[t.backend + target_kind(t)]++) {
+        checks.push_back(Check::AllowAll);
+        checks.push_back(Check::DenyAll);
+      }
+      for (Check c : checks) {
+        Job job;
+        job.check = c;
+        job.backend = t.backend;
+        job.label = m.stem().string() + " " + t.name +
+                    (c == Check::AllowAll  ? " self-check allow-all"
+                     : c == Check::DenyAll ? " self-check deny-all"
+                                           : "");
+        job.replay = "tests/kernel/run --shipped --backend " + t.backend +
+                     (opt.manifests.empty() ? "" : " --manifest " + m.string());
+        for (const std::string& p : l->manifest->policies)
+          if (auto text = read_file(l->manifest->dir / p))
+            job.sources.push_back({fs::path(p).filename().string(), *text});
+        if (auto text = read_file(m))
+          job.sources.push_back({m.filename().string(), *text});
+        plan_job(job, *l, t, PlanOptions{0, 0});
+        jobs.push_back(std::move(job));
+      }
+    }
+  }
+
+  // --- Random policies.
+  if (opt.random) {
+    std::vector<uint64_t> seeds;
+    if (opt.seed)
+      seeds.push_back(*opt.seed);
+    else
+      for (int i = 0; i < opt.seeds; ++i)
+        seeds.push_back(opt.first_seed + static_cast<uint64_t>(i));
+    for (uint64_t seed : seeds)
+      for (size_t bi = 0; bi < opt.backends.size(); ++bi) {
+        const std::string& b = opt.backends[bi];
+        size_t backend_index = b == "nftables" ? 0 : 1;
+        std::vector<std::string> kinds;
+        if (opt.target == "both")
+          kinds = {"host", "perimeter"};
+        else if (opt.target == "alternate")
+          kinds = {(seed + backend_index) % 2 ? "host" : "perimeter"};
+        else
+          kinds = {opt.target};
+        test::GenOptions go;
+        go.backends = {b};
+        test::GeneratedPolicy g = test::random_policy(seed, go);
+        fs::path dir = run.scratch / ("gen-" + std::to_string(seed) + "-" + b);
+        fs::create_directories(dir, ec);
+        std::ofstream(dir / "gen.policy") << g.policy;
+        std::ofstream(dir / "portolan.toml") << g.manifest;
+        std::string err;
+        auto l = load_manifest(dir / "portolan.toml", err);
+        for (const std::string& kind : kinds) {
+          Job job;
+          job.random = true;
+          job.backend = b;
+          std::string tname = (kind == "host" ? "host-" : "edge-") + b;
+          job.label = "seed " + std::to_string(seed) + " " + b + " " + tname;
+          job.replay = "tests/kernel/run --seed " + std::to_string(seed) + " --backend " + b +
+                       " --target " + kind;
+          job.sources = {{"gen.policy", g.policy}, {"portolan.toml", g.manifest}};
+          if (!l) {
+            job.error = err;
+          } else {
+            const Target* t = nullptr;
+            for (const Target& x : l->manifest->targets)
+              if (x.name == tname)
+                t = &x;
+            if (!t)
+              job.error = "the generated manifest has no target " + tname;
+            else
+              plan_job(
+                  job, *l, *t,
+                  PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host")});
+          }
+          jobs.push_back(std::move(job));
+        }
+        fs::remove_all(dir, ec);
+      }
+  }
+  double plan_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // --- Probe: a few worlds at once (each mostly waits for its timeouts).
+  std::atomic<size_t> next{0}, finished{0};
+  std::atomic<bool> out_of_time{false};
+  std::mutex out_mu;
+  auto worker = [&] {
+    for (;;) {
+      size_t i = next++;
+      if (i >= jobs.size() || g_signalled)
+        return;
+      double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (spent > opt.time_budget) {
+        out_of_time = true;
+        return;
+      }
+      Job& job = jobs[i];
+      if (job.error.empty()) {
+        RunOptions r = run;
+        r.retry = job.check != Check::DenyAll; // everything times out there, by design
+        job.result = run_world(job.plan, job.config, std::to_string(i), r);
+        job.ran = !job.result.stopped;
+      }
+      size_t n = ++finished;
+      std::lock_guard<std::mutex> lock(out_mu);
+      if (opt.verbose)
+        std::cout << "  [" << n << "/" << jobs.size() << "] " << job.label << ": "
+                  << job.plan.probes.size() << " probes, " << job.result.seconds << " s"
+                  << (job.result.error.empty() ? "" : " (" + job.result.error + ")") << "\n";
+      else if (n % 50 == 0)
+        std::cout << "kernel: " << n << "/" << jobs.size() << " worlds probed\n";
+      std::cout.flush();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int k = 0; k < opt.jobs; ++k)
+    threads.emplace_back(worker);
+  for (auto& th : threads)
+    th.join();
+
+  // --- Compare with the engine.
+  size_t policies = 0, probes = 0, mismatches = 0, failures = 0, retried = 0, candidates = 0;
+  size_t self_worlds = 0, self_probes = 0, self_bad = 0, unprobeable = 0;
+  std::map<std::string, size_t> per_kind;
+  for (Job& job : jobs) {
+    if (!job.error.empty() || (job.ran && !job.result.error.empty())) {
+      ++failures;
+      std::string why = job.error.empty() ? job.result.error : job.error;
+      std::cout << "FAILED " << job.label << ": " << why << "\n  replay: " << job.replay << "\n";
+      if (job.check == Check::Normal)
+        dump_failure(job, opt, why);
+      continue;
+    }
+    if (!job.ran)
+      continue;
+    const auto& probes_of = job.plan.probes;
+    if (job.check == Check::Normal) {
+      ++policies;
+      per_kind[job.backend + " " + (job.plan.host_target ? "host" : "perimeter")]++;
+      probes += probes_of.size();
+      candidates += job.plan.candidates;
+      unprobeable += job.plan.unprobeable;
+      std::string report;
+      size_t bad = 0;
+      for (size_t i = 0; i < probes_of.size(); ++i) {
+        const Observation& o = job.result.obs[i];
+        retried += o.retried;
+        if (mismatch(probes_of[i], o)) {
+          ++bad;
+          report += describe(job, probes_of[i], o);
+        }
+      }
+      mismatches += bad;
+      if (opt.show_probes) {
+        std::cout << "probes of " << job.label << ":\n";
+        for (size_t i = 0; i < probes_of.size(); ++i)
+          std::cout << describe(job, probes_of[i], job.result.obs[i]);
+      }
+      if (bad) {
+        std::cout << "MISMATCH " << job.label << ": " << bad << " of " << probes_of.size()
+                  << " probes differ from the engine\n"
+                  << report << "  replay: " << job.replay << "\n";
+        dump_failure(job, opt, report);
+      } else if (opt.verbose) {
+        std::cout << "  ok " << job.label << "\n";
+      }
+      continue;
+    }
+    // Self-check: the broken config must be caught by exactly the probes it breaks, and there
+    // must be some (a harness that cannot see a difference would pass anything).
+    bool allow_all = job.check == Check::AllowAll;
+    size_t must_flip = 0, flipped = 0, caught = 0;
+    std::string report;
+    for (size_t i = 0; i < probes_of.size(); ++i) {
+      const ProbeSpec& p = probes_of[i];
+      const Observation& o = job.result.obs[i];
+      bool should_flip = allow_all ? !p.expect_allow : p.expect_allow;
+      Outcome broken = allow_all ? Outcome::Allowed : Outcome::Denied;
+      caught += mismatch(p, o);
+      if (should_flip)
+        ++must_flip;
+      if (o.outcome == broken)
+        flipped += should_flip;
+      else
+        report += describe(job, p, o);
+    }
+    ++self_worlds;
+    self_probes += probes_of.size();
+    bool ok = must_flip > 0 && flipped == must_flip && caught == must_flip && report.empty();
+    std::cout << "kernel self-check " << (ok ? "ok" : "FAILED") << ": " << job.label << ": "
+              << caught << " mismatches caught, " << must_flip << " expected\n";
+    if (!ok) {
+      ++self_bad;
+      std::cout << report;
+    }
+  }
+  size_t not_run = 0;
+  for (const Job& job : jobs)
+    not_run += job.error.empty() && !job.ran;
+
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "kernel: by target:";
+  for (const auto& [k, n] : per_kind)
+    std::cout << " " << k << " " << n << ";";
+  std::cout << " probes sampled from " << candidates << " candidates, " << retried << " retried, "
+            << unprobeable << " service specs not probeable; " << plan_seconds << " s planning, "
+            << seconds << " s in all\n";
+  if (not_run)
+    std::cout << "kernel: FAILED: " << not_run << " worlds not probed ("
+              << (g_signalled   ? "interrupted"
+                  : out_of_time ? "time budget exceeded"
+                                : "?")
+              << ")\n";
+  if (failures)
+    std::cout << "kernel: FAILED: " << failures << " worlds could not be built or loaded\n";
+  if (self_worlds)
+    std::cout << "kernel: self-check: " << self_worlds << " broken configs (allow-all, deny-all), "
+              << self_probes << " probes; " << self_worlds - self_bad
+              << " caught by exactly the probes they break\n";
+  if (self_bad)
+    std::cout << "kernel: FAILED: " << self_bad << " self-checks did not catch a broken config\n";
+  bool self_missing = opt.self_check && self_worlds == 0;
+  if (self_missing)
+    std::cout << "kernel: FAILED: the self-check did not run\n";
+  std::cout << "kernel: " << policies << " policies, " << probes << " probes, " << mismatches
+            << " mismatches\n";
+  bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
+            policies > 0;
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,877 @@
+#include "world.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+extern char** environ;
+
+namespace portolan::kernel {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+  case Outcome::Allowed:
+    return "passed";
+  case Outcome::Denied:
+    return "dropped";
+  case Outcome::HalfOpen:
+    return "half-open";
+  case Outcome::Refused:
+    return "refused";
+  case Outcome::Error:
+    return "error";
+  }
+  return "error";
+}
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+std::string errno_text(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: no shell, output to a log, bounded in time.
+
+/// The output of the last command written to `log`.
+std::string last_output(const fs::path& log) {
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  size_t at = s.rfind("\n$ ");
+  s = at == std::string::npos ? s : s.substr(at + 1);
+  return s.size() > 2000 ? s.substr(0, 2000) + "..." : s;
+}
+
+int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  {
+    std::ofstream l(log, std::ios::app);
+    l << "$";
+    for (const std::string& a : argv)
+      l << " " << a;
+    l << "\n";
+  }
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    return -1;
+  auto deadline = Clock::now() + milliseconds(timeout_ms);
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      break;
+    if (r < 0 && errno != EINTR)
+      return -1;
+    if (Clock::now() > deadline) {
+      kill(pid, SIGKILL); // our own child, by its id
+      waitpid(pid, &status, 0);
+      return -2;
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool run_batch(const std::string& ns, const std::vector<std::string>& lines, const fs::path& dir,
+               const std::string& tag, const fs::path& log, std::string& err) {
+  fs::path file = dir / (tag + ".batch");
+  {
+    std::ofstream out(file);
+    for (const std::string& l : lines)
+      out << l << "\n";
+  }
+  std::vector<std::string> argv{"ip"};
+  if (!ns.empty()) {
+    argv.push_back("-n");
+    argv.push_back(ns);
+  }
+  argv.push_back("-batch");
+  argv.push_back(file.string());
+  int rc = run_command(argv, log);
+  if (rc != 0) {
+    err = "'ip" + std::string(ns.empty() ? "" : " -n " + ns) + " -batch' (" + tag + ") failed:\n" +
+          last_output(log);
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespaces. A thread enters one only to create a socket or write a sysctl, then goes home.
+
+int home_netns() {
+  thread_local int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+
+class InNetns {
+public:
+  explicit InNetns(int fd) : ok_(fd >= 0 && home_netns() >= 0 && setns(fd, CLONE_NEWNET) == 0) {}
+  ~InNetns() {
+    if (ok_ && setns(home_netns(), CLONE_NEWNET) != 0) {
+      // Never keep working in a test namespace (commands would run there): stop at once.
+      std::perror("ptl-kernel: cannot return to the original network namespace");
+      std::abort();
+    }
+  }
+  InNetns(const InNetns&) = delete;
+  InNetns& operator=(const InNetns&) = delete;
+  bool ok() const { return ok_; }
+
+private:
+  bool ok_;
+};
+
+int socket_in(int nsfd, int domain, int type, int proto) {
+  InNetns in(nsfd);
+  if (!in.ok())
+    return -1;
+  return ::socket(domain, type, proto);
+}
+
+bool write_sysctl(int nsfd, const std::string& key, const std::string& value, std::string& err) {
+  InNetns in(nsfd);
+  if (!in.ok()) {
+    err = errno_text("setns");
+    return false;
+  }
+  std::string path = "/proc/sys/" + key;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno_text("open " + path);
+    return false;
+  }
+  bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+  if (!ok)
+    err = errno_text("write " + path);
+  ::close(fd);
+  return ok;
+}
+
+/// The namespaces of one world: created together, removed together when this goes away.
+class Namespaces {
+public:
+  Namespaces(std::vector<std::string> names, fs::path dir, fs::path log)
+      : names_(std::move(names)), dir_(std::move(dir)), log_(std::move(log)) {}
+  Namespaces(const Namespaces&) = delete;
+  Namespaces& operator=(const Namespaces&) = delete;
+  ~Namespaces() { remove(); }
+
+  bool create(std::string& err) {
+    std::vector<std::string> lines;
+    for (const std::string& n : names_)
+      lines.push_back("netns add " + n);
+    if (!run_batch("", lines, dir_, "netns-add", log_, err))
+      return false;
+    for (const std::string& n : names_) {
+      int fd = ::open(("/run/netns/" + n).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        err = errno_text("open /run/netns/" + n);
+        return false;
+      }
+      fds_.push_back(fd);
+    }
+    return true;
+  }
+  int fd(size_t i) const { return fds_.at(i); }
+  const std::string& name(size_t i) const { return names_.at(i); }
+  size_t size() const { return names_.size(); }
+
+private:
+  void remove() {
+    for (int fd : fds_)
+      ::close(fd);
+    fds_.clear();
+    std::vector<std::string> lines;
+    for (const std::string& n : names_)
+      if (fs::exists("/run/netns/" + n))
+        lines.push_back("netns del " + n);
+    if (lines.empty())
+      return;
+    std::string err;
+    if (!run_batch("", lines, dir_, "netns-del", log_, err))
+      for (const std::string& n : names_)
+        if (fs::exists("/run/netns/" + n))
+          run_command({"ip", "netns", "del", n}, log_);
+    for (const std::string& n : names_)
+      if (fs::exists("/run/netns/" + n))
+        std::fprintf(stderr, "ptl-kernel: WARNING: could not remove network namespace %s\n",
+                     n.c_str());
+  }
+
+  std::vector<std::string> names_;
+  std::vector<int> fds_;
+  fs::path dir_, log_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Addresses.
+
+socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.family == Family::V4) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(port);
+  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+bool from_sockaddr(const sockaddr_storage& ss, IpAddr& a, uint16_t& port) {
+  a = IpAddr{};
+  if (ss.ss_family == AF_INET) {
+    const auto* s = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.family = Family::V4;
+    std::memcpy(a.bytes.data(), &s->sin_addr, 4);
+    port = ntohs(s->sin_port);
+    return true;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* s = reinterpret_cast<const sockaddr_in6*>(&ss);
+    a.family = Family::V6;
+    std::memcpy(a.bytes.data(), &s->sin6_addr, 16);
+    port = ntohs(s->sin6_port);
+    return true;
+  }
+  return false;
+}
+
+int domain_of(const IpAddr& a) {
+  return a.family == Family::V4 ? AF_INET : AF_INET6;
+}
+
+std::string host_len(const IpAddr& a) {
+  return a.str() + (a.family == Family::V4 ? "/32" : "/128");
+}
+
+std::string mac(size_t k, int side) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "02:50:%02zx:%02zx:00:%02x", (k >> 8) & 0xff, k & 0xff, side);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes: every socket is created in its namespace with setns, then driven from this thread with
+// one epoll loop, so a world's probes run concurrently and each waits at most the timeout.
+
+constexpr char kMagic[3] = {'P', 'T', 'L'};
+
+class Prober {
+public:
+  Prober(const Namespaces& ns, const WorldPlan& plan, std::vector<Observation>& obs)
+      : ns_(ns), plan_(plan), obs_(obs) {}
+
+  void run(const std::vector<size_t>& which, int timeout_ms) {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) {
+      for (size_t i : which)
+        obs_[i] = {Outcome::Error, errno_text("epoll_create1"), obs_[i].retried};
+      return;
+    }
+    done_.clear();
+    reached_.clear();
+    pending_ = 0;
+    for (size_t i : which) {
+      done_[i] = false;
+      reached_[i] = false;
+      ++pending_;
+    }
+    for (size_t i : which)
+      prepare(i);
+    size_t started = 0;
+    for (size_t i : which) {
+      if (!done_[i])
+        start(i);
+      if (++started % 32 == 0)
+        drain(0); // answer early arrivals so no receive queue overflows
+    }
+    auto deadline = Clock::now() + milliseconds(timeout_ms);
+    while (pending_ > 0 && !g_stop) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0 || !drain(static_cast<int>(left)))
+        break;
+    }
+    for (size_t i : which)
+      if (!done_[i]) {
+        const Packet& p = plan_.probes[i].pkt;
+        if (reached_[i])
+          finish(i, Outcome::HalfOpen,
+                 std::string(p.proto == kProtoUdp ? "the datagram" : "the connection") +
+                     " reached the listener but no answer came back within " +
+                     std::to_string(timeout_ms) + " ms");
+        else
+          finish(i, Outcome::Denied,
+                 "nothing came back within " + std::to_string(timeout_ms) + " ms");
+      }
+    for (Sock& s : socks_)
+      close_sock(s);
+    socks_.clear();
+    for (int c : accepted_) {
+      linger l{1, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      ::close(c);
+    }
+    accepted_.clear();
+    tcp_listen_.clear();
+    udp_.clear();
+    ::close(ep_);
+    ep_ = -1;
+  }
+
+private:
+  enum class Kind { TcpListen, TcpClient, Udp, Ping };
+  struct Sock {
+    int fd = -1;
+    Kind kind = Kind::Udp;
+    size_t probe = 0; ///< TcpClient, Ping
+    IpAddr addr;      ///< TcpListen, Udp: the bound address
+    uint16_t port = 0;
+  };
+  using Key = std::pair<IpAddr, uint16_t>;
+
+  /// Handles what is ready, waiting up to `wait_ms`; false when epoll itself fails.
+  bool drain(int wait_ms) {
+    epoll_event evs[64];
+    int n = ::epoll_wait(ep_, evs, 64, wait_ms);
+    if (n < 0)
+      return errno == EINTR;
+    for (int e = 0; e < n; ++e)
+      handle(static_cast<size_t>(evs[e].data.u64));
+    return true;
+  }
+
+  void finish(size_t i, Outcome o, std::string detail) {
+    if (done_[i])
+      return;
+    done_[i] = true;
+    --pending_;
+    obs_[i].outcome = o;
+    obs_[i].detail = std::move(detail);
+  }
+
+  /// A send from the enforcing namespace that its output chain drops fails at once with EPERM.
+  static constexpr const char* kLocalDrop = "the local output chain dropped it (EPERM)";
+  void send_failed(size_t i) {
+    if (errno == EPERM)
+      finish(i, Outcome::Denied, kLocalDrop);
+    else
+      finish(i, Outcome::Error, errno_text("sendto"));
+  }
+
+  static void close_sock(Sock& s) {
+    if (s.fd < 0)
+      return;
+    if (s.kind == Kind::TcpClient) {
+      linger l{1, 0}; // reset: no TIME_WAIT, the conntrack entry goes at once
+      ::setsockopt(s.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    ::close(s.fd);
+    s.fd = -1;
+  }
+
+  int add_sock(Sock s, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = socks_.size();
+    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
+      ::close(s.fd);
+      return -1;
+    }
+    socks_.push_back(s);
+    return static_cast<int>(socks_.size() - 1);
+  }
+
+  /// A bound socket in namespace `ns`; -1 with `err` set on failure.
+  int bound_socket(int ns, const IpAddr& a, uint16_t port, int type, int proto, std::string& err) {
+    int fd = socket_in(ns_.fd(static_cast<size_t>(ns)), domain_of(a),
+                       type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    if (fd < 0) {
+      err = errno_text("socket");
+      return -1;
+    }
+    int one = 1, big = 1 << 22;
+    if (type == SOCK_STREAM)
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    else // many probes may reach one listener at once
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    sockaddr_storage ss;
+    socklen_t len = to_sockaddr(a, port, ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      err = errno_text("bind " + a.str() + " port " + std::to_string(port));
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  /// Listeners on the destination side, and the shared UDP sockets of both sides.
+  void prepare(size_t i) {
+    const ProbeSpec& p = plan_.probes[i];
+    const Packet& k = p.pkt;
+    std::string err;
+    if (k.proto == kProtoTcp) {
+      Key key{k.dst, k.dport};
+      if (!tcp_listen_.count(key)) {
+        int fd = bound_socket(p.dst_ns, k.dst, k.dport, SOCK_STREAM, 0, err);
+        if (fd < 0 || ::listen(fd, 1024) != 0) {
+          if (fd >= 0) {
+            err = errno_text("listen");
+            ::close(fd);
+          }
+          finish(i, Outcome::Error, "listener: " + err);
+          return;
+        }
+        int s = add_sock(Sock{fd, Kind::TcpListen, 0, k.dst, k.dport}, EPOLLIN);
+        if (s < 0) {
+          finish(i, Outcome::Error, errno_text("epoll_ctl"));
+          return;
+        }
+        tcp_listen_[key] = static_cast<size_t>(s);
+      }
+    } else if (k.proto == kProtoUdp) {
+      for (auto [ns, a, port] :
+           {std::tuple{p.dst_ns, k.dst, k.dport}, std::tuple{p.src_ns, k.src, k.sport}}) {
+        Key key{a, port};
+        if (udp_.count(key))
+          continue;
+        int fd = bound_socket(ns, a, port, SOCK_DGRAM, 0, err);
+        if (fd < 0) {
+          finish(i, Outcome::Error, "udp socket: " + err);
+          return;
+        }
+        int s = add_sock(Sock{fd, Kind::Udp, 0, a, port}, EPOLLIN);
+        if (s < 0) {
+          finish(i, Outcome::Error, errno_text("epoll_ctl"));
+          return;
+        }
+        udp_[key] = static_cast<size_t>(s);
+      }
+    }
+  }
+
+  void start(size_t i) {
+    const ProbeSpec& p = plan_.probes[i];
+    const Packet& k = p.pkt;
+    std::string err;
+    sockaddr_storage dst;
+    socklen_t dlen =
+        to_sockaddr(k.dst, k.proto == kProtoTcp || k.proto == kProtoUdp ? k.dport : 0, dst);
+    if (k.proto == kProtoTcp) {
+      int fd = bound_socket(p.src_ns, k.src, k.sport, SOCK_STREAM, 0, err);
+      if (fd < 0) {
+        finish(i, Outcome::Error, "client: " + err);
+        return;
+      }
+      int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), dlen);
+      if (rc == 0 || errno == EINPROGRESS) {
+        int s = add_sock(Sock{fd, Kind::TcpClient, i, {}, 0}, EPOLLOUT);
+        if (s < 0)
+          finish(i, Outcome::Error, errno_text("epoll_ctl"));
+        else if (rc == 0)
+          finish(i, Outcome::Allowed, "connected");
+        return;
+      }
+      if (errno == EPERM)
+        finish(i, Outcome::Denied, kLocalDrop);
+      else
+        finish(i, errno == ECONNREFUSED ? Outcome::Refused : Outcome::Error, errno_text("connect"));
+      ::close(fd);
+    } else if (k.proto == kProtoUdp) {
+      char msg[8];
+      std::memcpy(msg, kMagic, 3);
+      msg[3] = 'Q';
+      uint32_t id = htonl(static_cast<uint32_t>(i));
+      std::memcpy(msg + 4, &id, 4);
+      const Sock& s = socks_[udp_.at(Key{k.src, k.sport})];
+      if (::sendto(s.fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), dlen) < 0)
+        send_failed(i);
+    } else if (k.proto == kProtoIcmp || k.proto == kProtoIcmpV6) {
+      // Ping sockets: the kernel sets the echo identifier and checksum; we give type and code.
+      int proto = k.proto == kProtoIcmp ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+      int fd = bound_socket(p.src_ns, k.src, 0, SOCK_DGRAM, proto, err);
+      if (fd < 0) {
+        finish(i, Outcome::Error, "ping socket: " + err);
+        return;
+      }
+      unsigned char msg[16] = {};
+      msg[0] = static_cast<unsigned char>(k.sport);
+      msg[1] = static_cast<unsigned char>(k.dport);
+      msg[6] = static_cast<unsigned char>((i >> 8) & 0xff);
+      msg[7] = static_cast<unsigned char>(i & 0xff);
+      std::memcpy(msg + 8, kMagic, 3);
+      int s = add_sock(Sock{fd, Kind::Ping, i, {}, 0}, EPOLLIN);
+      if (s < 0) {
+        finish(i, Outcome::Error, errno_text("epoll_ctl"));
+        return;
+      }
+      if (::sendto(fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), dlen) < 0)
+        send_failed(i);
+    } else {
+      finish(i, Outcome::Error, "no probe for protocol " + std::to_string(k.proto));
+    }
+  }
+
+  bool tuple_is(size_t i, uint8_t proto, const IpAddr& src, uint16_t sport, const IpAddr& dst,
+                uint16_t dport) const {
+    const Packet& k = plan_.probes[i].pkt;
+    return k.proto == proto && k.src == src && k.sport == sport && k.dst == dst && k.dport == dport;
+  }
+
+  void handle(size_t si) {
+    Sock& s = socks_[si];
+    if (s.fd < 0)
+      return;
+    switch (s.kind) {
+    case Kind::TcpListen:
+      for (;;) {
+        sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int c = ::accept4(s.fd, reinterpret_cast<sockaddr*>(&peer), &plen,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0)
+          break;
+        IpAddr pa;
+        uint16_t pp = 0;
+        if (from_sockaddr(peer, pa, pp))
+          for (auto& [i, done] : done_)
+            if (!done && tuple_is(i, kProtoTcp, pa, pp, s.addr, s.port))
+              reached_[i] = true;
+        accepted_.push_back(c); // closed when the round ends, after the client saw it connect
+      }
+      break;
+    case Kind::TcpClient: {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == EINPROGRESS || err == EALREADY)
+        break;
+      if (err == 0)
+        finish(s.probe, Outcome::Allowed, "connected");
+      else if (err == EPERM)
+        finish(s.probe, Outcome::Denied, kLocalDrop);
+      else if (err == ECONNREFUSED)
+        finish(s.probe, Outcome::Refused, "connection refused (a reset came back)");
+      else
+        finish(s.probe, Outcome::Error, std::string("connect: ") + std::strerror(err));
+      ::epoll_ctl(ep_, EPOLL_CTL_DEL, s.fd, nullptr);
+      close_sock(s);
+      break;
+    }
+    case Kind::Udp:
+      for (;;) {
+        char msg[64];
+        sockaddr_storage from;
+        socklen_t flen = sizeof from;
+        ssize_t n = ::recvfrom(s.fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0)
+          break;
+        IpAddr fa;
+        uint16_t fp = 0;
+        if (n != 8 || std::memcmp(msg, kMagic, 3) != 0 || !from_sockaddr(from, fa, fp))
+          continue;
+        uint32_t id = 0;
+        std::memcpy(&id, msg + 4, 4);
+        size_t i = ntohl(id);
+        if (!done_.count(i) || done_[i])
+          continue;
+        if (msg[3] == 'Q' && tuple_is(i, kProtoUdp, fa, fp, s.addr, s.port)) {
+          reached_[i] = true;
+          msg[3] = 'R';
+          ::sendto(s.fd, msg, 8, 0, reinterpret_cast<sockaddr*>(&from), flen);
+        } else if (msg[3] == 'R' && tuple_is(i, kProtoUdp, s.addr, s.port, fa, fp)) {
+          finish(i, Outcome::Allowed, "answered");
+        }
+      }
+      break;
+    case Kind::Ping:
+      for (;;) {
+        unsigned char msg[64];
+        sockaddr_storage from;
+        socklen_t flen = sizeof from;
+        ssize_t n = ::recvfrom(s.fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0)
+          break;
+        IpAddr fa;
+        uint16_t fp = 0;
+        const Packet& k = plan_.probes[s.probe].pkt;
+        unsigned char reply = k.proto == kProtoIcmp ? 0 : 129;
+        if (n >= 8 && msg[0] == reply && from_sockaddr(from, fa, fp) && fa == k.dst)
+          finish(s.probe, Outcome::Allowed, "echo reply");
+      }
+      break;
+    }
+  }
+
+  const Namespaces& ns_;
+  const WorldPlan& plan_;
+  std::vector<Observation>& obs_;
+  int ep_ = -1;
+  std::vector<Sock> socks_;
+  std::map<Key, size_t> tcp_listen_, udp_;
+  std::map<size_t, bool> done_, reached_;
+  std::vector<int> accepted_;
+  size_t pending_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Building a world.
+
+bool build(const WorldPlan& plan, const Namespaces& ns, const fs::path& dir, const fs::path& log,
+           std::string& err) {
+  // Before any link exists, so new interfaces inherit the defaults.
+  for (size_t k = 0; k < ns.size(); ++k) {
+    std::vector<std::pair<std::string, std::string>> sys{
+        {"net/ipv4/ping_group_range", "0 2147483647"},
+        {"net/ipv4/conf/all/rp_filter", "0"},
+        {"net/ipv4/conf/default/rp_filter", "0"},
+        {"net/ipv6/conf/default/addr_gen_mode", "1"},
+        {"net/ipv6/conf/default/accept_dad", "0"}};
+    if (k == 0) {
+      sys.push_back({"net/ipv4/ip_forward", "1"});
+      sys.push_back({"net/ipv6/conf/all/forwarding", "1"});
+    }
+    for (const auto& [key, value] : sys)
+      if (!write_sysctl(ns.fd(k), key, value, err)) {
+        err = "sysctl in " + ns.name(k) + ": " + err;
+        return false;
+      }
+  }
+  // The enforcing namespace: one veth per endpoint namespace, host routes for every probe address
+  // behind it, static neighbours (no ARP or neighbour discovery to wait for or to filter).
+  std::vector<std::string> c{"link set lo up"};
+  for (size_t k = 1; k < ns.size(); ++k) {
+    std::string dev = "c" + std::to_string(k), kk = std::to_string(k);
+    c.push_back("link add " + dev + " address " + mac(k, 1) + " type veth peer name eth0 address " +
+                mac(k, 2) + " netns " + ns.name(k));
+    c.push_back("link set " + dev + " addrgenmode none");
+    c.push_back("link set " + dev + " up");
+    c.push_back("address add 169.254." + kk + ".1/30 dev " + dev);
+    c.push_back("address add fe80::1/64 dev " + dev + " nodad");
+    c.push_back("neigh add 169.254." + kk + ".2 lladdr " + mac(k, 2) + " dev " + dev +
+                " nud permanent");
+    c.push_back("neigh add fe80::2 lladdr " + mac(k, 2) + " dev " + dev + " nud permanent");
+    for (const IpAddr& a : plan.ns[k].addrs)
+      c.push_back("route add " + host_len(a) +
+                  (a.family == Family::V4 ? " via 169.254." + kk + ".2 dev " + dev + " onlink"
+                                          : " via fe80::2 dev " + dev));
+  }
+  for (const IpAddr& a : plan.ns[0].addrs) // a host target's own addresses
+    c.push_back("address add " + host_len(a) + " dev lo");
+  if (!run_batch(ns.name(0), c, dir, "n0", log, err))
+    return false;
+  for (size_t k = 1; k < ns.size(); ++k) {
+    std::string kk = std::to_string(k);
+    std::vector<std::string> e{"link set lo up",
+                               "link set eth0 addrgenmode none",
+                               "link set eth0 up",
+                               "address add 169.254." + kk + ".2/30 dev eth0",
+                               "address add fe80::2/64 dev eth0 nodad",
+                               "neigh add 169.254." + kk + ".1 lladdr " + mac(k, 1) +
+                                   " dev eth0 nud permanent",
+                               "neigh add fe80::1 lladdr " + mac(k, 1) + " dev eth0 nud permanent",
+                               "route add default via 169.254." + kk + ".1 dev eth0 onlink",
+                               "route add default via fe80::1 dev eth0"};
+    for (const IpAddr& a : plan.ns[k].addrs)
+      e.push_back("address add " + host_len(a) + " dev eth0" +
+                  (a.family == Family::V6 ? " nodad" : ""));
+    if (!run_batch(ns.name(k), e, dir, "n" + kk, log, err))
+      return false;
+  }
+  // Wait (bounded) until every veth end has its carrier.
+  auto deadline = Clock::now() + milliseconds(3000);
+  for (size_t k = 1; k < ns.size(); ++k)
+    for (auto [side, dev] :
+         {std::pair{size_t{0}, "c" + std::to_string(k)}, std::pair{k, std::string("eth0")}}) {
+      int fd = socket_in(ns.fd(side), AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        err = errno_text("socket in " + ns.name(side));
+        return false;
+      }
+      bool up = false;
+      while (!up && Clock::now() < deadline) {
+        ifreq ifr{};
+        std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", dev.c_str());
+        up = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_RUNNING);
+        if (!up)
+          std::this_thread::sleep_for(milliseconds(1));
+      }
+      ::close(fd);
+      if (!up) {
+        err = dev + " in " + ns.name(side) + " never came up";
+        return false;
+      }
+    }
+  return true;
+}
+
+bool load(const Config& config, const Namespaces& ns, const fs::path& dir, const fs::path& log,
+          std::string& err) {
+  for (const OutputFile& f : config.files) {
+    fs::path file = dir / ("config" + f.suffix);
+    std::ofstream(file) << f.content;
+    std::string tool;
+    if (config.backend == "nftables")
+      tool = "nft";
+    else if (config.backend == "iptables")
+      tool = f.suffix == ".v6" ? "ip6tables-restore" : "iptables-restore";
+    else {
+      err = "no loader for backend '" + config.backend + "'";
+      return false;
+    }
+    std::vector<std::string> argv{"ip", "netns", "exec", ns.name(0), tool};
+    if (tool == "nft")
+      argv.push_back("-f");
+    argv.push_back(file.string());
+    if (run_command(argv, log) != 0) {
+      err = tool + " rejected the " + config.backend + " config" + f.suffix + ":\n" +
+            last_output(log);
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+void request_stop() {
+  g_stop = true;
+}
+
+bool stop_requested() {
+  return g_stop;
+}
+
+WorldResult run_world(const WorldPlan& plan, const Config& config, const std::string& id,
+                      const RunOptions& opt) {
+  auto t0 = Clock::now();
+  WorldResult res;
+  res.obs.resize(plan.probes.size());
+  if (home_netns() < 0) {
+    res.error = errno_text("open /proc/thread-self/ns/net");
+    return res;
+  }
+  fs::path dir = opt.scratch / id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  struct DirGuard {
+    fs::path p;
+    ~DirGuard() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } guard{dir};
+  fs::path log = dir / "commands.log";
+  std::vector<std::string> names;
+  for (size_t k = 0; k < plan.ns.size(); ++k)
+    names.push_back(opt.prefix + "-" + id + "-n" + std::to_string(k));
+  {
+    Namespaces ns(names, dir, log);
+    std::string err;
+    if (!ns.create(err) || !build(plan, ns, dir, log, err)) {
+      res.error = "building the world: " + err;
+    } else if (!load(config, ns, dir, log, err)) {
+      res.error = err;
+    } else if (!g_stop) {
+      Prober prober(ns, plan, res.obs);
+      std::vector<size_t> all;
+      for (size_t i = 0; i < plan.probes.size(); ++i)
+        all.push_back(i);
+      prober.run(all, opt.timeout_ms);
+      // A probe the engine allows that timed out (or whose answer did) gets one slower second
+      // chance, so a loaded machine cannot fail the run; a real drop drops again.
+      std::vector<size_t> again;
+      for (size_t i : all)
+        if (opt.retry && plan.probes[i].expect_allow &&
+            (res.obs[i].outcome == Outcome::Denied || res.obs[i].outcome == Outcome::HalfOpen))
+          again.push_back(i);
+      for (size_t i : again)
+        res.obs[i].retried = true;
+      if (!again.empty() && !g_stop)
+        prober.run(again, opt.retry_timeout_ms);
+    }
+    res.stopped = g_stop;
+  }
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return res;
+}
+
+std::optional<std::string> kernel_unavailable(const RunOptions& opt) {
+  if (::geteuid() != 0)
+    return "not running as root (network namespaces, nft and iptables need CAP_NET_ADMIN)";
+  for (const char* tool : {"ip", "nft", "iptables-restore", "ip6tables-restore"}) {
+    bool found = false;
+    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin";
+    std::stringstream ss(path);
+    for (std::string d; std::getline(ss, d, ':');)
+      found = found || ::access((fs::path(d) / tool).c_str(), X_OK) == 0;
+    if (!found)
+      return std::string("'") + tool + "' is not installed (iproute2, nftables, iptables)";
+  }
+  fs::path dir = opt.scratch / "check";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string err;
+  std::optional<std::string> why;
+  {
+    Namespaces ns({opt.prefix + "-check"}, dir, dir / "commands.log");
+    if (!ns.create(err)) {
+      why = "'ip netns add' failed: " + err;
+    } else {
+      int fd = socket_in(ns.fd(0), AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0)
+        why = errno_text("cannot enter a network namespace (setns)");
+      else
+        ::close(fd);
+    }
+  }
+  fs::remove_all(dir, ec);
+  return why;
+}
+
+} // namespace portolan::kernel
