@@ -77,8 +77,15 @@ public:
   bool needs_targets() const override { return true; }
 
   void run(AnalysisContext& ctx) const override {
+    // A flow is shadowed or redundant only where every target that enforces it agrees:
+    // covered in one firewall but needed in another, it cannot be removed.
+    std::map<size_t, std::vector<Covered>> covered;
+    std::set<size_t> needed;
     for (const TargetView& v : ctx.targets)
-      run_target(ctx, v);
+      run_target(ctx, v, covered, needed);
+    for (auto& [fi, list] : covered)
+      if (!needed.count(fi))
+        report_covered(ctx, fi, list);
   }
 
 private:
@@ -86,8 +93,13 @@ private:
     Chain chain;
     Status status;
   };
+  struct Covered {
+    const TargetView* view;
+    std::vector<ChainResult> results;
+  };
 
-  void run_target(AnalysisContext& ctx, const TargetView& v) const {
+  void run_target(AnalysisContext& ctx, const TargetView& v,
+                  std::map<size_t, std::vector<Covered>>& covered, std::set<size_t>& needed) const {
     const Policy& p = ctx.policy;
     std::map<size_t, std::vector<ChainResult>> by_flow;
     std::map<size_t, PacketSet> combined; // a flow's packets across all chains
@@ -106,9 +118,10 @@ private:
         return r.status.kind != Status::None;
       });
       if (all_covered) {
-        report_covered(ctx, v, fi, results);
+        covered[fi].push_back({&v, results});
         continue;
       }
+      needed.insert(fi);
       if (p.flows[fi].action != Action::Allow)
         continue;
       for (const ChainResult& r : results)
@@ -215,10 +228,11 @@ private:
     return out;
   }
 
-  static void report_covered(AnalysisContext& ctx, const TargetView& v, size_t fi,
-                             const std::vector<ChainResult>& results) {
+  static void report_covered(AnalysisContext& ctx, size_t fi, const std::vector<Covered>& where) {
     const Policy& p = ctx.policy;
     const Flow& f = p.flows[fi];
+    const TargetView& v = *where.front().view;
+    const std::vector<ChainResult>& results = where.front().results;
     bool shadowed = std::any_of(results.begin(), results.end(), [](const ChainResult& r) {
       return r.status.kind == Status::Shadowed;
     });
@@ -243,6 +257,9 @@ private:
                           " flows already decide all its packets the same way");
     for (const ChainResult& r : results)
       name_flows(*d, p, r.status.blockers, shadowed ? "decided by" : "covered by", v, r.chain);
+    if (where.size() > 1)
+      d->notes.push_back({SourceLoc{}, "and likewise in " + std::to_string(where.size() - 1) +
+                                           " more target(s) enforcing it"});
     d->witness = lead.status.witness;
   }
 
