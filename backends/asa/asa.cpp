@@ -5,6 +5,7 @@
 // ACL; every deny flow is repeated in both ACLs so it holds whichever interface a packet enters.
 #include "asa.h"
 
+#include "common/options.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -290,16 +291,6 @@ public:
   }
 
 private:
-  static bool bool_option(const Target& t, const std::string& key, bool def, Diagnostics& diags) {
-    auto it = t.options.find(key);
-    if (it == t.options.end())
-      return def;
-    if (auto* b = std::get_if<bool>(&it->second.value))
-      return *b;
-    diags.error("manifest", it->second.loc, "option '" + key + "' must be true or false");
-    return def;
-  }
-
   /// zone -> nameif: the zone's own name unless the `nameif` option maps it.
   static std::map<std::string, std::string> nameifs(const Target& t, Diagnostics& diags) {
     std::map<std::string, std::string> out;

@@ -1,5 +1,7 @@
 #include "lower.h"
 
+#include "options.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -13,16 +15,6 @@ std::string set_name(const std::string& endpoint) {
   for (char c : endpoint)
     s += (c == '.') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-bool get_bool(const Target& t, const std::string& key, bool def, Diagnostics& diags) {
-  auto it = t.options.find(key);
-  if (it == t.options.end())
-    return def;
-  if (auto* b = std::get_if<bool>(&it->second.value))
-    return *b;
-  diags.error("manifest", it->second.loc, "option '" + key + "' must be true or false");
-  return def;
 }
 
 std::vector<L4Match> l4_of(const Service& s) {
@@ -104,8 +96,8 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
     }
   if (target.scope == Scope::Host) {
     rs.chains = {Chain::Input, Chain::Forward, Chain::Output};
-    rs.loopback = get_bool(target, "loopback", true, diags);
-    rs.icmpv6_nd = get_bool(target, "icmpv6_nd", true, diags);
+    rs.loopback = bool_option(target, "loopback", true, diags);
+    rs.icmpv6_nd = bool_option(target, "icmpv6_nd", true, diags);
   } else {
     rs.chains = {Chain::Forward};
   }

@@ -5,6 +5,7 @@
 // (output); perimeter targets filter forwarded traffic as it enters the firewall.
 #include "pf.h"
 
+#include "common/options.h"
 #include "common/text.h"
 
 #include <set>
@@ -145,23 +146,13 @@ std::string match_text(const std::vector<std::string>& tables, const Rule& r, co
   return s;
 }
 
-bool bool_option(const RuleSet& rs, const std::string& key, bool def, Diagnostics& diags) {
-  auto it = rs.target->options.find(key);
-  if (it == rs.target->options.end())
-    return def;
-  if (auto* b = std::get_if<bool>(&it->second.value))
-    return *b;
-  diags.error("manifest", it->second.loc, "option '" + key + "' must be true or false");
-  return def;
-}
-
 class PfBackend : public Backend {
 public:
   std::string name() const override { return "pf"; }
   std::vector<std::string> options() const override { return {"log"}; }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const bool log = bool_option(rs, "log", false, diags);
+    const bool log = bool_option(*rs.target, "log", false, diags);
     const bool host = rs.target->scope == Scope::Host;
     // pf's grammar is `action [in|out] [log] [quick]`.
     auto head = [&](Action a, const char* dir) {

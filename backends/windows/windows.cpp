@@ -4,6 +4,7 @@
 // which is exactly Portolan's deny-overrides order, so rule order does not matter here.
 #include "windows.h"
 
+#include "common/options.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -102,12 +103,7 @@ public:
       else
         group = *s;
     }
-    if (auto it = t.options.find("exclusive"); it != t.options.end()) {
-      if (auto* b = std::get_if<bool>(&it->second.value))
-        exclusive = *b;
-      else
-        diags.error("manifest", it->second.loc, "option 'exclusive' must be true or false");
-    }
+    exclusive = bool_option(t, "exclusive", exclusive, diags);
     if (!rs.loopback) {
       // Windows Firewall rules have no effect on loopback traffic, so this cannot be enforced.
       auto it = t.options.find("loopback");
