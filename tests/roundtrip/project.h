@@ -4,9 +4,9 @@
 
 #include "backend.h"
 #include "common/lower.h"
-#include "semantics.h"
 #include "load.h"
 #include "manifest.h"
+#include "semantics.h"
 
 #include <filesystem>
 #include <fstream>

@@ -57,6 +57,23 @@ PacketSet Match::packets() const {
   return out;
 }
 
+std::string difference(const PacketSet& got, const PacketSet& want) {
+  std::string out;
+  if (auto extra = got.subtract(want).pick())
+    out = "output allows " + extra->str() + " which the policy does not";
+  if (auto missing = want.subtract(got).pick())
+    out += (out.empty() ? "" : "; ") + std::string("output drops ") + missing->str() +
+           " which the policy allows";
+  return out;
+}
+
+std::string messages(const Diagnostics& d) {
+  std::string s;
+  for (const auto& x : d.all())
+    s += x.code + "@" + std::to_string(x.loc.line) + ": " + x.message + "\n";
+  return s;
+}
+
 void FirstMatch::rule(const PacketSet& m, bool accept) {
   if (accept)
     allowed_.add(m.subtract(covered_));

@@ -46,6 +46,13 @@ private:
 };
 
 std::vector<PortRange> parse_ports(const std::string& text, char range_sep);
+
+/// "" when the output allows exactly what the policy allows; else a packet on each side that
+/// differs, so a failing round trip names its witness.
+std::string difference(const PacketSet& got, const PacketSet& want);
+
+/// Diagnostics as "code@line: message" lines, for test failure messages.
+std::string messages(const Diagnostics& d);
 std::vector<AddrRange> parse_prefixes(const std::vector<std::string>& texts);
 
 } // namespace portolan::roundtrip

@@ -66,11 +66,7 @@ TEST_CASE("roundtrip every backend: the enterprise example") {
       REQUIRE_MESSAGE(got.count(c) == 1, label << ": chain not read back");
       const PacketSet& a = got.at(c);
       const PacketSet& b = want.of(c);
-      std::string witness;
-      if (auto extra = a.subtract(b).pick())
-        witness = "output allows " + extra->str() + " which the policy does not";
-      else if (auto missing = b.subtract(a).pick())
-        witness = "output drops " + missing->str() + " which the policy allows";
+      std::string witness = difference(a, b);
       CHECK_MESSAGE(a == b, label << ": " << witness);
       allows_something = allows_something || !b.is_empty();
       ++compared;

@@ -18,13 +18,6 @@ using portolan::test::TempDir;
 
 namespace {
 
-std::string messages(const Diagnostics& d) {
-  std::string s;
-  for (const auto& x : d.all())
-    s += x.code + ": " + x.message + "\n";
-  return s;
-}
-
 struct Emitted {
   RuleSet rs;
   std::string text;
@@ -59,12 +52,7 @@ bool check_roundtrip(const Project& p, const Target& t) {
   const PacketSet& g = got.allowed[Chain::Forward];
   const PacketSet& w = want.of(Chain::Forward);
   if (!(g == w)) {
-    auto extra = g.subtract(w).pick(), missing = w.subtract(g).pick();
-    FAIL_CHECK("the ASA allows " << (extra ? extra->str() : "nothing more")
-                                 << " that the policy does not; the policy allows "
-                                 << (missing ? missing->str() : "nothing more")
-                                 << " that the ASA does not\n"
-                                 << e.text);
+    FAIL_CHECK(difference(g, w) << "\n" << e.text);
   }
   return !w.is_empty();
 }

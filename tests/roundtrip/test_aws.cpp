@@ -29,15 +29,6 @@ std::string errors(const Diagnostics& d) {
   return s;
 }
 
-/// The first difference between what the output allows and what the policy allows.
-std::string difference(const PacketSet& got, const PacketSet& want) {
-  if (auto extra = got.subtract(want).pick())
-    return "output allows " + extra->str() + " which the policy does not";
-  if (auto missing = want.subtract(got).pick())
-    return "output drops " + missing->str() + " which the policy allows";
-  return "";
-}
-
 AwsRead read_checked(const std::string& text, const std::string& label) {
   try {
     return read_aws(text);

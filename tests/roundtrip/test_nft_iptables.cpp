@@ -53,13 +53,7 @@ int check_target(const Project& p, const Target& t, const std::string& label) {
     const PacketSet& a = got.at(c);
     const PacketSet& b = want.of(c);
     bool same = a == b;
-    std::string witness;
-    if (!same) {
-      if (auto extra = a.subtract(b).pick())
-        witness = "output allows " + extra->str() + " which the policy does not";
-      else if (auto missing = b.subtract(a).pick())
-        witness = "output drops " + missing->str() + " which the policy allows";
-    }
+    std::string witness = difference(a, b);
     CHECK_MESSAGE(same, label << " chain " << std::string(chain_name(c)) << ": " << witness);
     ++compared;
   }

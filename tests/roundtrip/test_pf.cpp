@@ -18,13 +18,6 @@ using portolan::test::TempDir;
 
 namespace {
 
-std::string messages(const Diagnostics& d) {
-  std::string s;
-  for (const auto& x : d.all())
-    s += x.code + ": " + x.message + "\n";
-  return s;
-}
-
 struct Emitted {
   RuleSet rs;
   std::string text;
@@ -63,12 +56,7 @@ bool check_roundtrip(const Project& p, const Target& t) {
     const PacketSet& w = want.of(c);
     any = any || !w.is_empty();
     if (!(g == w)) {
-      auto extra = g.subtract(w).pick(), missing = w.subtract(g).pick();
-      FAIL_CHECK("pf allows " << (extra ? extra->str() : "nothing more")
-                              << " that the policy does not; the policy allows "
-                              << (missing ? missing->str() : "nothing more")
-                              << " that pf does not\n"
-                              << e.text);
+      FAIL_CHECK(difference(g, w) << "\n" << e.text);
     }
   }
   return any;

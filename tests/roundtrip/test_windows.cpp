@@ -47,11 +47,7 @@ WinRead check_windows(const Project& p, const Target& t, const std::string& labe
   for (Chain c : {Chain::Input, Chain::Output, Chain::Forward}) {
     const PacketSet& a = r.allowed.at(c);
     const PacketSet& b = want.of(c);
-    std::string witness;
-    if (auto extra = a.subtract(b).pick())
-      witness = "script allows " + extra->str() + " which the policy does not";
-    else if (auto missing = b.subtract(a).pick())
-      witness = "script blocks " + missing->str() + " which the policy allows";
+    std::string witness = difference(a, b);
     CHECK_MESSAGE(witness.empty(), label << " chain " << chain_name(c) << ": " << witness);
   }
   return r;
