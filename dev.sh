@@ -22,15 +22,16 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# compile [TARGET]: configure once, then build TARGET (default: everything, tests included).
 compile() {
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build -j "$(nproc)"
+  cmake --build build -j "$(nproc)" ${1:+--target "$1"}
 }
 
 case "${1:-}" in
   build)
     install_missing
-    compile
+    compile portolan
     ./build/portolan build --manifest policies/lync2013-public-im.toml --out "$OUT"
     echo "dev.sh: the shipped policy's configs are in $OUT/"
     ;;
