@@ -6,6 +6,7 @@
 #include "asa.h"
 
 #include "common/options.h"
+#include "common/shape.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -86,26 +87,10 @@ std::string unrealizable(const Rule& r) {
   if (r.chain != Chain::Forward)
     return "the ASA backend filters traffic through the firewall only, not its own " +
            std::string(chain_name(r.chain));
-  const L4Match& m = r.l4;
-  bool icmp_fields = m.icmp_type || m.icmp_code;
-  bool ports = !m.dports.empty() || !m.sports.empty();
-  for (const auto* list : {&m.dports, &m.sports})
-    for (const PortRange& p : *list)
-      if (p.lo > p.hi)
-        return "port range " + port_text(p, "-") + " is reversed";
-  if (!m.proto)
-    return ports || icmp_fields ? "ports or ICMP fields without a protocol" : "";
-  uint8_t p = *m.proto;
-  if (p == 0)
+  if (std::string why = malformed_l4(r.l4); !why.empty())
+    return why;
+  if (r.l4.proto == 0)
     return "protocol 0 is the ASA's 'ip' (every protocol)";
-  if (p == kProtoTcp || p == kProtoUdp)
-    return icmp_fields ? "ICMP type or code on a tcp/udp rule" : "";
-  if (ports)
-    return "ports on protocol " + std::to_string(p) + " (ACEs match ports on tcp and udp only)";
-  if (icmp_fields && p != kProtoIcmp && p != kProtoIcmpV6)
-    return "ICMP type or code on protocol " + std::to_string(p);
-  if (m.icmp_code && !m.icmp_type)
-    return "an ICMP code without a type (an ACE's code follows its type)";
   return "";
 }
 

@@ -6,6 +6,7 @@
 #include "pf.h"
 
 #include "common/options.h"
+#include "common/shape.h"
 #include "common/text.h"
 
 #include <set>
@@ -82,32 +83,20 @@ std::string unrealizable(const RuleSet& rs, const Rule& r, bool v6) {
     return "a perimeter target filters forwarded traffic only, not the firewall's own " +
            std::string(chain_name(r.chain));
   const L4Match& m = r.l4;
-  bool icmp_fields = m.icmp_type || m.icmp_code;
-  bool ports = !m.dports.empty() || !m.sports.empty();
-  for (const auto* list : {&m.dports, &m.sports})
-    for (const PortRange& p : *list)
-      if (p.lo > p.hi)
-        return "port range " + port_text(p, "-") + " is reversed";
+  if (std::string why = malformed_l4(m); !why.empty())
+    return why;
   if (!m.proto)
-    return ports || icmp_fields ? "ports or ICMP fields without a protocol" : "";
+    return "";
   uint8_t p = *m.proto;
   if (p == 0)
     return "pf cannot match IP protocol 0 (pfctl refuses 'proto 0')";
-  if (p == kProtoTcp || p == kProtoUdp)
-    return icmp_fields ? "ICMP type or code on a tcp/udp rule" : "";
-  if (ports)
-    return "ports on protocol " + std::to_string(p) + " (pf matches ports on tcp and udp only)";
   if (p == kProtoIcmp || p == kProtoIcmpV6) {
-    if (m.icmp_code && !m.icmp_type)
-      return "an ICMP code without a type (pf's 'code' qualifies an 'icmp-type')";
     // pfctl stores type + 1 and code + 1 in a byte where 0 means "any": 255 would wrap to any.
     if (m.icmp_type == 255 || m.icmp_code == 255)
       return "ICMP type or code 255 (pf stores the value plus one in a byte, so 255 would "
              "match every type or code)";
     return "";
   }
-  if (icmp_fields)
-    return "ICMP type or code on protocol " + std::to_string(p);
   if (p == 51 || (v6 && walked_by_pf(p)))
     return "pf steps over protocol " + std::to_string(p) +
            " (an IPv6 extension header or AH) to filter what it carries, so no rule can "
