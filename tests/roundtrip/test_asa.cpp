@@ -18,20 +18,6 @@ using portolan::test::TempDir;
 
 namespace {
 
-struct Emitted {
-  RuleSet rs;
-  std::string text;
-  Diagnostics diags;
-};
-
-Emitted emit_asa(const Project& p, const Target& t) {
-  Emitted e;
-  auto files = p.build(t, e.diags, &e.rs);
-  if (files.size() == 1)
-    e.text = files[0].content;
-  return e;
-}
-
 AsaRead read_or_fail(const std::string& text) {
   AsaRead r;
   INFO(text);
@@ -43,7 +29,7 @@ AsaRead read_or_fail(const std::string& text) {
 /// anything at all is allowed (so callers can tell a vacuous pass).
 bool check_roundtrip(const Project& p, const Target& t) {
   CAPTURE(t.name);
-  Emitted e = emit_asa(p, t);
+  Project::Emitted e = p.emit(t);
   INFO(messages(e.diags));
   REQUIRE(!e.diags.has_errors());
   AsaRead got = read_or_fail(e.text);
@@ -102,7 +88,7 @@ TEST_CASE("asa: shipped policy targets round-trip") {
   CHECK(n >= 1);
 
   // Traffic from a zone is filtered by the ACL on that zone's interface.
-  AsaRead r = read_or_fail(emit_asa(p, p.target("perimeter-asa")).text);
+  AsaRead r = read_or_fail(p.emit(p.target("perimeter-asa")).text);
   CHECK(r.bindings["outside_access_in"] == "outside");
   CHECK(r.bindings["dmz_access_in"] == "dmz");
   Packet in{*parse_ip("192.0.2.5"), *parse_ip("198.51.100.10"), kProtoTcp, 40000, 5061};
@@ -124,7 +110,7 @@ TEST_CASE("asa: feature-coverage targets round-trip") {
     }
   CHECK(n >= 2);
   // The deny flow holds on both interfaces, so no arrival interface can bypass it.
-  AsaRead r = read_or_fail(emit_asa(p, p.target("edge-asa")).text);
+  AsaRead r = read_or_fail(p.emit(p.target("edge-asa")).text);
   Packet scan{*parse_ip("198.51.100.1"), *parse_ip("10.2.0.10"), kProtoTcp, 40000, 443};
   for (const auto& [acl, set] : r.per_acl)
     CHECK(!set.contains(scan));
@@ -159,7 +145,7 @@ TEST_CASE("asa: perimeter only") {
 TEST_CASE("asa: what an ACE cannot say is an error at the flow") {
   {
     Mini m("service s = proto 0;\n", "flow f: peer -> srv via s;\n");
-    Emitted e = emit_asa(*m.p, m.p->target("edge"));
+    Project::Emitted e = m.p->emit(m.p->target("edge"));
     REQUIRE(e.diags.has_errors());
     CHECK(e.diags.all().back().code == "unrealizable");
     CHECK(e.diags.all().back().loc.line == 6);
@@ -192,7 +178,7 @@ TEST_CASE("asa: nameif option is validated") {
   const std::string svc = "service s = tcp 80;\n", flow = "flow f: peer -> srv via s;\n";
   auto errors = [&](const std::string& opt) {
     Mini m(svc, flow, "[targets.options]\n" + opt + "\n");
-    return emit_asa(*m.p, m.p->target("edge")).diags.count(Severity::Error);
+    return m.p->emit(m.p->target("edge")).diags.count(Severity::Error);
   };
   CHECK(errors("nameif = [\"wan=outside\", \"lan=inside\"]") == 0);
   CHECK(errors("nameif = [\"wan=outside\"]") == 0);      // "lan" keeps its own name
@@ -208,21 +194,21 @@ TEST_CASE("asa: nameif option is validated") {
   CHECK(errors("log = 1") == 1);
 
   Mini m(svc, flow, "[targets.options]\nnameif = [\"wan=outside\", \"lan=inside\"]\n");
-  std::string text = emit_asa(*m.p, m.p->target("edge")).text;
+  std::string text = m.p->emit(m.p->target("edge")).text;
   CHECK(text.find("access-group outside_access_in in interface outside\n") != std::string::npos);
   CHECK(text.find("access-group inside_access_in in interface inside\n") != std::string::npos);
 }
 
 TEST_CASE("asa: every ACL exists and ends in an explicit deny; ICMP inspection when needed") {
   Mini none("service s = tcp 80;\n", "");
-  std::string text = emit_asa(*none.p, none.p->target("edge")).text;
+  std::string text = none.p->emit(none.p->target("edge")).text;
   CHECK(text.find("access-list wan_access_in extended deny ip any any\n") != std::string::npos);
   CHECK(text.find("access-list lan_access_in extended deny ip any any\n") != std::string::npos);
   CHECK(text.find("inspect icmp") == std::string::npos);
   CHECK(check_roundtrip(*none.p, none.p->target("edge")) == false);
 
   Mini ping("service s = icmp type 8, icmpv6 type 128;\n", "flow f: peer -> srv via s;\n");
-  text = emit_asa(*ping.p, ping.p->target("edge")).text;
+  text = ping.p->emit(ping.p->target("edge")).text;
   CHECK(text.find("permit icmp object-group peer_v4 object-group srv_v4 8\n") != std::string::npos);
   CHECK(text.find("permit icmp6 object-group peer_v6 object-group srv_v6 128\n") !=
         std::string::npos);
@@ -230,7 +216,7 @@ TEST_CASE("asa: every ACL exists and ends in an explicit deny; ICMP inspection w
 
   Mini quiet("service s = icmp type 8;\n", "flow f: peer -> srv via s;\n",
              "[targets.options]\ninspect_icmp = false\nlog = true\n");
-  text = emit_asa(*quiet.p, quiet.p->target("edge")).text;
+  text = quiet.p->emit(quiet.p->target("edge")).text;
   CHECK(text.find("inspect icmp") == std::string::npos);
   CHECK(text.find("extended deny ip any any log\n") != std::string::npos);
 }
@@ -248,8 +234,8 @@ TEST_CASE("asa: hostile policy text cannot add a command") {
     Mini benign(services, "flow f: peer <-> srv via s \"benign\";\n");
     Mini evil(services, "flow f: peer <-> srv via s \"" + h + "\" { note \"" + h + "\"; }\n", "",
               "policy x.y \"" + h + "\" { reference \"" + h + "\"; }\n");
-    Emitted a = emit_asa(*benign.p, benign.p->target("edge"));
-    Emitted b = emit_asa(*evil.p, evil.p->target("edge"));
+    Project::Emitted a = benign.p->emit(benign.p->target("edge"));
+    Project::Emitted b = evil.p->emit(evil.p->target("edge"));
     REQUIRE(!b.diags.has_errors());
     AsaRead ra = read_or_fail(a.text), rb = read_or_fail(b.text);
     CHECK(ra.aces == rb.aces);

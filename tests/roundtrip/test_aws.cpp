@@ -300,25 +300,8 @@ output = "h.tf.json"
 
 TEST_CASE("aws: options") {
   test::TempDir dir;
-  dir.write("p.policy", "zone a; zone b; role c in a; role h in b; service s = tcp 1;\n"
-                        "flow c -> h via s;\n");
   auto build = [&](const std::string& options) {
-    auto path = dir.write("m.toml", R"(policies = ["p.policy"]
-[environments.e.bind]
-c = "any"
-h = "192.0.2.1"
-[[targets]]
-name = "w"
-backend = "aws"
-host = "h"
-output = "w"
-[targets.options]
-)" + options);
-    auto p = Project::open(path);
-    Diagnostics d;
-    auto files = p->build(p->manifest->targets.at(0), d);
-    d.normalize();
-    return std::pair{files, test::codes(d)};
+    return build_host_with_options(dir, "aws", options);
   };
   CHECK(build("vpc_id = \"vpc-XYZ\"\n").second == "manifest@11:1");
   CHECK(build("vpc_id = \"${var.x}\"\n").second == "manifest@11:1");

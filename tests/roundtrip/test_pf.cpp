@@ -18,20 +18,6 @@ using portolan::test::TempDir;
 
 namespace {
 
-struct Emitted {
-  RuleSet rs;
-  std::string text;
-  Diagnostics diags;
-};
-
-Emitted emit_pf(const Project& p, const Target& t) {
-  Emitted e;
-  auto files = p.build(t, e.diags, &e.rs);
-  if (files.size() == 1)
-    e.text = files[0].content;
-  return e;
-}
-
 PfRead read_or_fail(const std::string& text) {
   PfRead r;
   INFO(text);
@@ -43,7 +29,7 @@ PfRead read_or_fail(const std::string& text) {
 /// Returns whether anything at all is allowed (so callers can tell a vacuous pass).
 bool check_roundtrip(const Project& p, const Target& t) {
   CAPTURE(t.name);
-  Emitted e = emit_pf(p, t);
+  Project::Emitted e = p.emit(t);
   INFO(messages(e.diags));
   REQUIRE(!e.diags.has_errors());
   PfRead got = read_or_fail(e.text);
@@ -166,7 +152,7 @@ TEST_CASE("pf: what pf cannot say is an error at the flow, never a wider rule") 
     CAPTURE(c.service);
     Mini m(std::string("service s = ") + c.service + ";\n", "flow f: peer -> srv via s;\n");
     for (const char* t : {"host", "edge"}) {
-      Emitted e = emit_pf(*m.p, m.p->target(t));
+      Project::Emitted e = m.p->emit(m.p->target(t));
       if (c.error) {
         REQUIRE(e.diags.has_errors());
         const Diagnostic& d = e.diags.all().back();
@@ -216,8 +202,8 @@ TEST_CASE("pf: hostile policy text cannot add a rule, a line or a label") {
               "policy x.y \"" + h + "\" { reference \"" + h + "\"; }\n");
     for (const char* t : {"host", "edge"}) {
       CAPTURE(t);
-      Emitted a = emit_pf(*benign.p, benign.p->target(t));
-      Emitted b = emit_pf(*evil.p, evil.p->target(t));
+      Project::Emitted a = benign.p->emit(benign.p->target(t));
+      Project::Emitted b = evil.p->emit(evil.p->target(t));
       REQUIRE(!b.diags.has_errors());
       CHECK(b.text.find('\\') == std::string::npos);
       PfRead ra = read_or_fail(a.text), rb = read_or_fail(b.text);
@@ -251,7 +237,7 @@ TEST_CASE("pf: hostile policy text cannot add a rule, a line or a label") {
 TEST_CASE("pf: options and fixed lines") {
   Mini m("service s = tcp 80;\n", "flow f: peer -> srv via s;\n",
          "[targets.options]\nloopback = false\nicmpv6_nd = false\nlog = true\n");
-  Emitted h = emit_pf(*m.p, m.p->target("host"));
+  Project::Emitted h = m.p->emit(m.p->target("host"));
   REQUIRE(!h.diags.has_errors());
   CHECK(h.text.find("set skip on lo") == std::string::npos);
   CHECK(h.text.find(std::string(kPfNdRule)) == std::string::npos);
@@ -259,7 +245,7 @@ TEST_CASE("pf: options and fixed lines") {
   CHECK(h.text.find("\nblock out log quick all received-on any\n") != std::string::npos);
   CHECK(check_roundtrip(*m.p, m.p->target("host")));
 
-  Emitted e = emit_pf(*m.p, m.p->target("edge"));
+  Project::Emitted e = m.p->emit(m.p->target("edge"));
   CHECK(e.text.find("set skip on lo") != std::string::npos);
   // Table names always carry '_', so no role name can turn into a pf keyword.
   CHECK(e.text.find("table <peer_hosts> const { 192.0.2.0/24, 2001:db8:1::/48 }") !=
@@ -269,7 +255,7 @@ TEST_CASE("pf: options and fixed lines") {
 
   Mini bad("service s = tcp 80;\n", "flow f: peer -> srv via s;\n",
            "[targets.options]\nlog = \"yes\"\n");
-  Emitted b = emit_pf(*bad.p, bad.p->target("host"));
+  Project::Emitted b = bad.p->emit(bad.p->target("host"));
   CHECK(b.diags.has_errors());
 }
 
