@@ -51,17 +51,15 @@ std::string port_list(const std::vector<PortRange>& ports) {
   return s;
 }
 
-std::string port_match(const char* flag, const std::vector<PortRange>& ports, bool& multiport) {
+/// " --dport 80" for one port or range, " --dports 80,443" for a list (a multiport match).
+std::string port_match(const char* flag, const std::vector<PortRange>& ports) {
   if (ports.empty())
     return "";
-  if (ports.size() == 1) {
+  if (ports.size() == 1)
     return std::string(" --") + flag + " " + port_text(ports[0], ":");
-  }
-  multiport = true;
   return std::string(" --") + flag + "s " + port_list(ports);
 }
 
-/// The layer-4 fragments of a rule (more than one when ports must be split across rules).
 std::vector<std::string> l4_texts(const L4Match& m, int fam) {
   if (!m.proto)
     return {""};
@@ -72,21 +70,17 @@ std::vector<std::string> l4_texts(const L4Match& m, int fam) {
     for (const auto& sp : multiport_chunks(m.sports)) {
       for (const auto& dp : multiport_chunks(m.dports)) {
         std::string s = std::string(" -p ") + name;
-        bool multi_s = sp.size() > 1, multi_d = dp.size() > 1;
-        if (!sp.empty() || !dp.empty()) {
-          if (!multi_s && !multi_d) {
-            bool unused = false;
-            s += std::string(" -m ") + name + port_match("sport", sp, unused) +
-                 port_match("dport", dp, unused);
-          } else {
-            bool unused = false;
-            if (!sp.empty())
-              s += (multi_s ? " -m multiport" : std::string(" -m ") + name) +
-                   port_match("sport", sp, unused);
-            if (!dp.empty())
-              s += (multi_d ? " -m multiport" : std::string(" -m ") + name) +
-                   port_match("dport", dp, unused);
-          }
+        const std::string module = std::string(" -m ") + name;
+        if (sp.size() <= 1 && dp.size() <= 1) {
+          // One tcp/udp match carries both single ports.
+          if (!sp.empty() || !dp.empty())
+            s += module + port_match("sport", sp) + port_match("dport", dp);
+        } else {
+          // A list needs multiport; each side gets the module its port count needs.
+          for (auto [ports, flag] : {std::pair{&sp, "sport"}, std::pair{&dp, "dport"}})
+            if (!ports->empty())
+              s += (ports->size() > 1 ? std::string(" -m multiport") : module) +
+                   port_match(flag, *ports);
         }
         out.push_back(s);
       }
