@@ -229,28 +229,25 @@ int finish(Session& s, int code_if_clean, const std::string& format = "text") {
   return code_if_clean;
 }
 
-bool load_files(Session& s, const Args& a);
+/// --today DATE, or 'now' for the wall clock (UTC); nullopt when the value is neither.
+std::optional<Date> parse_today(const std::string& t) {
+  if (t != "now")
+    return Date::parse(t);
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  return Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
 
 /// Loads manifest (optional) and policies. Returns false on a usage problem already reported.
 bool load(Session& s, const Args& a) {
   if (auto t = single(a, "--today")) {
-    if (*t == "now") {
-      std::time_t now = std::time(nullptr);
-      std::tm tm{};
-      gmtime_r(&now, &tm);
-      s.today = Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-      return load_files(s, a);
-    }
-    s.today = Date::parse(*t);
+    s.today = parse_today(*t);
     if (!s.today) {
       std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << *t << "'\n";
       return false;
     }
   }
-  return load_files(s, a);
-}
-
-bool load_files(Session& s, const Args& a) {
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
   if (auto m = single(a, "--manifest")) {
