@@ -1,10 +1,10 @@
 // One interface for every firewall backend, and the name -> factory table that picks one.
+// A backend sees only the IR (lower/ruleset.h) and declares what it accepts (lower/schema.h).
 #pragma once
 
-#include "common/ruleset.h"
-
 #include "diagnostic.h"
-#include "manifest.h"
+#include "lower/ruleset.h"
+#include "lower/schema.h"
 
 #include <memory>
 #include <string>
@@ -21,12 +21,9 @@ struct OutputFile {
 class Backend {
 public:
   virtual ~Backend() = default;
-  /// The name used in the manifest's `backend = "..."`.
-  virtual std::string name() const = 0;
-  /// The kinds of target this vendor can enforce (a host firewall, a perimeter, or both).
-  virtual std::vector<Scope> scopes() const { return {Scope::Host, Scope::Between}; }
-  /// Backend-specific option keys accepted in [targets.options].
-  virtual std::vector<std::string> options() const { return {}; }
+  /// Its name (`backend = "..."` in the manifest), the kinds of target it can enforce and its
+  /// [targets.options], each with type and default: the one place they are declared.
+  virtual BackendSpec spec() const = 0;
   /// Prints the rule set. Whatever the vendor cannot express is reported as an error at the
   /// flow's location, never widened or dropped.
   virtual std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const = 0;
@@ -34,6 +31,8 @@ public:
 
 /// Every backend, in a fixed order.
 std::vector<std::string> backend_names();
+/// Every backend's spec, in the same order (for manifest validation).
+std::vector<BackendSpec> backend_specs();
 /// nullptr for an unknown name.
 std::unique_ptr<Backend> make_backend(const std::string& name);
 

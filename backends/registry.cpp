@@ -34,6 +34,13 @@ std::vector<std::string> backend_names() {
   return out;
 }
 
+std::vector<BackendSpec> backend_specs() {
+  std::vector<BackendSpec> out;
+  for (const auto& [n, f] : registry())
+    out.push_back(f()->spec());
+  return out;
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   for (const auto& [n, f] : registry())
     if (n == name)

@@ -100,6 +100,11 @@ const std::optional<BoundAddrs>& BindCache::operator()(const Endpoint& e) {
   return *slot;
 }
 
+bool crosses(const Target& target, const std::string& zs, const std::string& zd) {
+  const auto& z = target.between;
+  return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
+}
+
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
                                  const Environment& env, Diagnostics* diags) {
   std::vector<Term> out;
@@ -117,9 +122,7 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
         if (t.src->role == target.host)
           t.chains.push_back(Chain::Output);
       } else {
-        const std::string &zs = ctx.policy.zone_of(*t.src), &zd = ctx.policy.zone_of(*t.dst);
-        const auto& z = target.between;
-        if (z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0])))
+        if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
           t.chains.push_back(Chain::Forward);
       }
       if (!t.chains.empty())

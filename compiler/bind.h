@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "model.h"
 #include "net.h"
+#include "vocab.h"
 
 #include <map>
 #include <optional>
@@ -14,9 +15,6 @@
 #include <vector>
 
 namespace portolan {
-
-enum class Chain { Input, Output, Forward };
-const char* chain_name(Chain c);
 
 struct LowerContext {
   const Policy& policy;
@@ -66,6 +64,10 @@ struct Term {
   bool reverse = false;
   std::vector<Chain> chains;
 };
+
+/// Whether traffic from zone `zs` to zone `zd` crosses a perimeter target (its two zones, in
+/// either direction). Shared by the flow selection and `query`.
+bool crosses(const Target& target, const std::string& zs, const std::string& zd);
 
 /// The flow selection every target shares: active flows (feature on, not expired), each
 /// direction, kept where the target enforces it (host: to or from the role; perimeter: crossing

@@ -1,5 +1,7 @@
 #include "manifest.h"
 
+#include "lower/options.h"
+
 #include "load.h"
 
 #include <toml++/toml.h>
@@ -290,8 +292,13 @@ std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, D
   return m;
 }
 
-void validate_manifest(const Manifest& m, const Policy& p,
-                       const std::vector<std::string>& backend_names, Diagnostics& diags) {
+std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Policy& p,
+                                                     const std::vector<BackendSpec>& backends,
+                                                     Diagnostics& diags) {
+  std::map<std::string, ValidTarget> valid;
+  std::vector<std::string> backend_names;
+  for (const BackendSpec& b : backends)
+    backend_names.push_back(b.name);
   std::vector<std::string> roles, endpoints, zones, features, envs;
   for (const Role& r : p.roles) {
     roles.push_back(r.name);
@@ -368,7 +375,18 @@ void validate_manifest(const Manifest& m, const Policy& p,
                     "output '" + t.output +
                         "' must be a relative path inside the output folder (no '..')");
     }
+    for (const BackendSpec& b : backends)
+      if (b.name == t.backend && !valid.count(t.name)) {
+        Diagnostics said;
+        ValidTarget v{validate_target(t, b, said), {}};
+        for (const Diagnostic& d : said.all())
+          diags.add(d.severity, d.code, d.loc, d.message) = d;
+        v.findings = said.all();
+        if (std::find(b.scopes.begin(), b.scopes.end(), t.scope) != b.scopes.end())
+          valid.emplace(t.name, std::move(v));
+      }
   }
+  return valid;
 }
 
 } // namespace portolan

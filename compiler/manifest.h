@@ -3,8 +3,10 @@
 #pragma once
 
 #include "diagnostic.h"
+#include "lower/schema.h"
 #include "model.h"
 #include "net.h"
+#include "vocab.h"
 
 #include <filesystem>
 #include <map>
@@ -27,14 +29,6 @@ struct Environment {
   std::map<std::string, Binding> bind; ///< key: "role" or "role.interface"
   std::map<std::string, SourceLoc> features;
   std::optional<Date> today;
-  SourceLoc loc;
-};
-
-enum class Scope { Host, Between };
-
-/// A backend option value; backends validate their own keys.
-struct OptionValue {
-  std::variant<bool, int64_t, std::string, std::vector<std::string>> value;
   SourceLoc loc;
 };
 
@@ -65,8 +59,17 @@ struct Manifest {
 std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceManager& sm,
                                       Diagnostics& diags);
 
-/// Checks bindings, features, targets against the loaded policy and the backend registry.
-void validate_manifest(const Manifest& m, const Policy& p,
-                       const std::vector<std::string>& backend_names, Diagnostics& diags);
+/// A target as validation left it: its options checked against its backend's schema.
+struct ValidTarget {
+  Options options;
+  std::vector<Diagnostic> findings; ///< what validation said about this target's backend part
+};
+
+/// Checks bindings, features, targets against the loaded policy and the backend specs (the
+/// backend's name, the scope it can enforce, its options). Returns, by target name, the targets
+/// that can be compiled: a known backend that enforces the target's scope.
+std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Policy& p,
+                                                     const std::vector<BackendSpec>& backends,
+                                                     Diagnostics& diags);
 
 } // namespace portolan

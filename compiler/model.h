@@ -3,6 +3,7 @@
 #pragma once
 
 #include "source.h"
+#include "vocab.h"
 
 #include <compare>
 #include <cstdint>
@@ -30,13 +31,6 @@ struct Role {
   SourceLoc loc, zone_loc;
   const Interface* find_interface(const std::string& n) const;
 };
-
-struct PortRange {
-  uint16_t lo = 0, hi = 0;
-  auto operator<=>(const PortRange&) const = default;
-};
-
-constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmpV6 = 58;
 
 /// tcp/udp with destination ports (empty: all) and optional source ports (empty: all).
 struct PortMatch {
@@ -84,8 +78,6 @@ struct Endpoint {
   int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
   std::string str() const { return iface.empty() ? role : role + "." + iface; }
 };
-
-enum class Action { Allow, Deny };
 
 struct Suppression {
   std::string code, reason;

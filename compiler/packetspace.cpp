@@ -1158,4 +1158,30 @@ std::string PacketSet::check_invariants() const {
   return {};
 }
 
+PacketSet product(const PacketDims& d) {
+  PacketSet out;
+  for (Family f : {Family::V4, Family::V6}) {
+    if ((f == Family::V4 && !d.v4) || (f == Family::V6 && !d.v6))
+      continue;
+    auto side = [f](const std::optional<std::vector<AddrRange>>& list) {
+      std::vector<AddrRange> v;
+      if (!list)
+        v.push_back(AddrRange::of(Prefix{IpAddr{f, {}}, 0}));
+      else
+        for (const AddrRange& r : *list)
+          if (r.lo.family == f)
+            v.push_back(r);
+      return v;
+    };
+    const std::vector<AddrRange> src = side(d.src), dst = side(d.dst);
+    for (const AddrRange& a : src)
+      for (const AddrRange& b : dst)
+        for (auto [plo, phi] : d.protos)
+          for (const PortRange& x : d.sports)
+            for (const PortRange& y : d.dports)
+              out.add(PacketSet::box(a, b, plo, phi, x.lo, x.hi, y.lo, y.hi));
+  }
+  return out;
+}
+
 } // namespace portolan

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "net.h"
+#include "vocab.h"
 
 #include <array>
 #include <cstdint>
@@ -266,5 +267,16 @@ private:
   detail::BoxList v4_;
   detail::BoxList v6_;
 };
+
+/// The five dimensions of a set of packets, each a list of ranges: the set is their product
+/// (src x dst x proto x sport x dport, each family apart). The one place such a product is
+/// built: the reference semantics, lowering's rule packets and the readers all go through it.
+struct PacketDims {
+  std::optional<std::vector<AddrRange>> src, dst;                ///< nullopt: every address
+  std::vector<std::pair<uint8_t, uint8_t>> protos{{0, 255}};     ///< inclusive ranges
+  std::vector<PortRange> sports{{0, 65535}}, dports{{0, 65535}}; ///< ICMP: type and code
+  bool v4 = true, v6 = true;                                     ///< families kept
+};
+PacketSet product(const PacketDims& d);
 
 } // namespace portolan

@@ -1,6 +1,7 @@
 // What a target allows, computed from the policy with the packet-space engine: the reference
-// that every backend's output is compared with (round-trip tests, kernel probes). It shares the
-// flow selection with lowering but never looks at a RuleSet or at vendor text.
+// that every backend's output is compared with (round-trip tests, kernel probes), and the
+// per-flow packet sets the checks analyse. It shares the flow selection with lowering (bind.h)
+// but never looks at a RuleSet or at vendor text.
 #pragma once
 
 #include "bind.h"
@@ -10,6 +11,20 @@
 
 namespace portolan {
 
+/// One flow as a target sees it in one chain: the packets it decides.
+struct FlowPackets {
+  size_t flow = 0;
+  Action action = Action::Allow;
+  PacketSet packets;
+};
+
+/// A target with its flows bound: per chain, in evaluation order (denies, then allows).
+struct TargetView {
+  const Target* target = nullptr;
+  const Environment* env = nullptr;
+  std::map<Chain, std::vector<FlowPackets>> chains;
+};
+
 /// Packets a target lets open a connection, per chain (input/output/forward). A packet is
 /// allowed when an allow flow matches it and no deny flow does; replies are implied by state.
 struct TargetPackets {
@@ -17,10 +32,22 @@ struct TargetPackets {
   const PacketSet& of(Chain c) const;
 };
 
-TargetPackets expected_packets(const LowerContext& ctx, const Target& target);
-
 /// The packets of one service spec between two bound endpoints (empty where families differ;
 /// icmp is IPv4-only and icmpv6 IPv6-only, as every backend lowers them).
 PacketSet spec_packets(const BoundAddrs& src, const BoundAddrs& dst, const ServiceSpec& spec);
+
+/// The packets of one direction of a flow: every spec of every service, between two bound
+/// endpoints. The one "flow -> packet set" function.
+PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
+                       const BoundAddrs& dst);
+
+/// The view of one target from its enforced terms (bind.h): per chain, each flow's packets
+/// (the union of its directions and services), denies first, then allows, in policy order.
+/// Terms with an unbound endpoint allow nothing (lowering reports them).
+TargetView target_view(const Policy& p, const Target& t, const Environment& env,
+                       const std::vector<Term>& terms, BindCache& bound);
+
+/// What the view lets through: per chain, the allow flows' packets minus the deny flows'.
+TargetPackets allowed_packets(const TargetView& v);
 
 } // namespace portolan

@@ -5,7 +5,6 @@
 // ACL; every deny flow is repeated in both ACLs so it holds whichever interface a packet enters.
 #include "asa.h"
 
-#include "common/options.h"
 #include "common/shape.h"
 #include "common/text.h"
 
@@ -96,23 +95,29 @@ std::string unrealizable(const Rule& r) {
 
 class AsaBackend : public Backend {
 public:
-  std::string name() const override { return "asa"; }
-  std::vector<Scope> scopes() const override { return {Scope::Between}; }
-  std::vector<std::string> options() const override { return {"nameif", "log", "inspect_icmp"}; }
+  BackendSpec spec() const override {
+    return {"asa",
+            {Scope::Between},
+            {{"nameif", OptionType::List, std::vector<std::string>{},
+              "option 'nameif' must be an array of \"zone=nameif\" strings, e.g. "
+              "[\"internet=outside\"]",
+              &check_nameifs},
+             {"log", OptionType::Bool, false, "", {}},
+             {"inspect_icmp", OptionType::Bool, true, "", {}}},
+            false};
+  }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const Target& t = *rs.target;
-    if (t.scope != Scope::Between || t.between.size() != 2) {
-      diags.error("unrealizable", t.scope_loc, "the asa backend enforces perimeter targets only");
-      return {};
-    }
-    const bool log = bool_option(t, "log", false, diags);
-    const bool inspect_icmp = bool_option(t, "inspect_icmp", true, diags);
-    std::map<std::string, std::string> nameif = nameifs(t, diags);
+    const TargetInfo& t = rs.target;
+    const bool log = rs.options.flag("log");
+    const bool inspect_icmp = rs.options.flag("inspect_icmp");
+    std::map<std::string, std::string> nameif; // zone -> nameif, as validated
+    for (const std::string& item : rs.options.list("nameif"))
+      nameif[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
 
     Names names;
     std::map<std::string, std::string> acl; // zone -> ACL name
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       acl[z] = names.take(nameif[z] + "_access_in");
 
     // Network groups: one per endpoint and family, named now, printed only when used.
@@ -147,18 +152,17 @@ public:
     std::map<std::string, std::string> last_group;
     bool icmp_allowed = false;
     for (const Rule& r : rs.rules) {
-      const Flow& f = rs.policy->flows[r.flow];
+      const RuleOrigin& f = r.origin;
       if (std::string why = unrealizable(r); !why.empty()) {
         diags.error("unrealizable", f.loc,
                     "the asa backend cannot express service '" + r.l4.service + "' of flow '" +
-                        f.summary() + "': " + why);
+                        f.label + "': " + why);
         continue;
       }
-      const Endpoint& src_ep = r.reverse ? f.dst : f.src;
-      std::string zone = rs.policy->zone_of(src_ep);
+      const std::string& zone = f.src_zone;
       if (r.action == Action::Allow && !acl.count(zone)) {
         diags.error("unrealizable", f.loc,
-                    "flow '" + f.summary() + "' starts in zone '" + zone +
+                    "flow '" + f.label + "' starts in zone '" + zone +
                         "', which is not one of the target's zones");
         continue;
       }
@@ -203,8 +207,8 @@ public:
       }
       if (aces.empty())
         continue;
-      std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
-      for (const std::string& z : t.between) {
+      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+      for (const std::string& z : t.zones) {
         if (r.action == Action::Allow && z != zone)
           continue;
         auto& out = lines[z];
@@ -224,13 +228,13 @@ public:
       e.line("! " + l);
     for (const auto& l : rs.header)
       e.line("! " + asa_text(l, 1024));
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       e.line("! zone " + z + ": interface (nameif) " + nameif[z] + ", ACL " + acl[z]);
     e.line("!");
     e.line(
         "! Replaces this target's ACLs and object-groups. On a first load the 'no object-group'");
     e.line("! lines report groups that do not exist yet; that is harmless.");
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       e.line("clear configure access-list " + acl[z]);
     for (size_t i = 0; i < rs.sets.size(); ++i)
       for (size_t f = 0; f < 2; ++f)
@@ -253,7 +257,7 @@ public:
       for (const PortRange& p : s.ports)
         e.line(" port-object " + port_arg(p));
     }
-    for (const std::string& z : t.between) {
+    for (const std::string& z : t.zones) {
       e.line("!");
       for (const std::string& l : lines[z])
         e.line("access-list " + acl[z] + " " + l);
@@ -263,7 +267,7 @@ public:
       e.line("access-list " + acl[z] + " extended deny ip any any" + (log ? " log" : ""));
     }
     e.line("!");
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       e.line("access-group " + acl[z] + " in interface " + nameif[z]);
     if (icmp_allowed && inspect_icmp) {
       e.line("!");
@@ -276,55 +280,50 @@ public:
   }
 
 private:
-  /// zone -> nameif: the zone's own name unless the `nameif` option maps it.
-  static std::map<std::string, std::string> nameifs(const Target& t, Diagnostics& diags) {
+  /// The `nameif` option's check: zone -> nameif, the zone's own name unless the option maps
+  /// it; every problem reported, and the value rewritten to one "zone=nameif" per zone.
+  static bool check_nameifs(const TargetInfo& t, OptionValue& v, SourceLoc loc,
+                            Diagnostics& diags) {
     std::map<std::string, std::string> out;
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       out[z] = z;
-    auto it = t.options.find("nameif");
-    SourceLoc loc = it == t.options.end() ? t.scope_loc : it->second.loc;
-    if (it != t.options.end()) {
-      auto* list = std::get_if<std::vector<std::string>>(&it->second.value);
-      if (!list) {
+    std::set<std::string> seen;
+    for (const std::string& item : std::get<std::vector<std::string>>(v.value)) {
+      auto eq = item.find('=');
+      std::string zone = item.substr(0, eq);
+      std::string nif = eq == std::string::npos ? "" : item.substr(eq + 1);
+      if (eq == std::string::npos || zone.empty() || nif.empty()) {
         diags.error("manifest", loc,
-                    "option 'nameif' must be an array of \"zone=nameif\" strings, e.g. "
-                    "[\"internet=outside\"]");
+                    "option 'nameif': '" + plain_text(item, "", '\'', 80) +
+                        "' is not \"zone=nameif\"");
+      } else if (std::find(t.zones.begin(), t.zones.end(), zone) == t.zones.end()) {
+        diags.error("manifest", loc,
+                    "option 'nameif': zone '" + plain_text(zone, "", '\'', 80) +
+                        "' is not one of this target's zones ('" + t.zones[0] + "', '" +
+                        t.zones[1] + "')");
+      } else if (!seen.insert(zone).second) {
+        diags.error("manifest", loc, "option 'nameif': zone '" + zone + "' is mapped twice");
       } else {
-        std::set<std::string> seen;
-        for (const std::string& item : *list) {
-          auto eq = item.find('=');
-          std::string zone = item.substr(0, eq);
-          std::string nif = eq == std::string::npos ? "" : item.substr(eq + 1);
-          if (eq == std::string::npos || zone.empty() || nif.empty()) {
-            diags.error("manifest", loc,
-                        "option 'nameif': '" + plain_text(item, "", '\'', 80) +
-                            "' is not \"zone=nameif\"");
-          } else if (std::find(t.between.begin(), t.between.end(), zone) == t.between.end()) {
-            diags.error("manifest", loc,
-                        "option 'nameif': zone '" + plain_text(zone, "", '\'', 80) +
-                            "' is not one of this target's zones ('" + t.between[0] + "', '" +
-                            t.between[1] + "')");
-          } else if (!seen.insert(zone).second) {
-            diags.error("manifest", loc, "option 'nameif': zone '" + zone + "' is mapped twice");
-          } else {
-            out[zone] = nif;
-          }
-        }
+        out[zone] = nif;
       }
     }
-    for (const std::string& z : t.between)
+    for (const std::string& z : t.zones)
       if (!valid_nameif(out[z]))
         diags.error("manifest", loc,
                     "interface name '" + plain_text(out[z], "", '\'', 80) + "' for zone '" + z +
                         "' is not a valid ASA nameif (a letter, then up to 47 letters, digits, "
                         "'_', '-' or '.'); map the zone with option nameif = [\"" +
                         z + "=NAME\"]");
-    if (lower(out[t.between[0]]) == lower(out[t.between[1]]))
+    if (lower(out[t.zones[0]]) == lower(out[t.zones[1]]))
       diags.error("manifest", loc,
-                  "zones '" + t.between[0] + "' and '" + t.between[1] +
-                      "' map to the same interface '" + out[t.between[0]] +
+                  "zones '" + t.zones[0] + "' and '" + t.zones[1] +
+                      "' map to the same interface '" + out[t.zones[0]] +
                       "'; each zone needs its own nameif");
-    return out;
+    std::vector<std::string> items;
+    for (const std::string& z : t.zones)
+      items.push_back(z + "=" + out[z]);
+    v.value = std::move(items);
+    return true;
   }
 };
 

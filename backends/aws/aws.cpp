@@ -10,7 +10,6 @@
 #include "aws.h"
 
 #include "common/text.h"
-#include "packetspace.h"
 
 #include <algorithm>
 #include <cctype>
@@ -22,6 +21,13 @@ namespace {
 
 constexpr size_t kTextMax = 255;      // EC2 names and descriptions
 constexpr size_t kRulesPerGroup = 60; // default quota, per direction and per IP family
+
+Prefix any_v4() {
+  return Prefix{IpAddr{Family::V4, {}}, 0};
+}
+Prefix any_v6() {
+  return Prefix{IpAddr{Family::V6, {}}, 0};
+}
 
 // ---------------------------------------------------------------------------------------------
 // A small ordered JSON tree: the output is built as a value and printed once, so quoting and
@@ -159,8 +165,8 @@ std::string tf_label(std::string_view s) {
 }
 
 /// "->" and "<->" are outside EC2's character set; say them in words.
-std::string aws_summary(const Flow& f, bool reverse) {
-  std::string s = f.summary();
+std::string aws_summary(const RuleOrigin& f, bool reverse) {
+  std::string s = f.label;
   for (auto [from, to] : {std::pair{" <-> ", " to and from "}, std::pair{" -> ", " to "}})
     if (auto p = s.find(from); p != std::string::npos)
       s.replace(p, std::string(from).size(), to);
@@ -168,40 +174,6 @@ std::string aws_summary(const Flow& f, bool reverse) {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/// The packets one rule matches, for the deny check.
-PacketSet rule_packets(const RuleSet& rs, const Rule& r) {
-  uint8_t plo = r.l4.proto ? *r.l4.proto : 0, phi = r.l4.proto ? *r.l4.proto : 255;
-  std::vector<PortRange> sp{{0, 65535}}, dp{{0, 65535}};
-  if (r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6) {
-    if (r.l4.icmp_type)
-      sp = {{*r.l4.icmp_type, *r.l4.icmp_type}};
-    if (r.l4.icmp_code)
-      dp = {{*r.l4.icmp_code, *r.l4.icmp_code}};
-  } else {
-    if (!r.l4.sports.empty())
-      sp = r.l4.sports;
-    if (!r.l4.dports.empty())
-      dp = r.l4.dports;
-  }
-  PacketSet out;
-  for (Family f : {Family::V4, Family::V6}) {
-    if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
-      continue;
-    auto prefixes = [&](AddrRef ref) {
-      if (ref.any())
-        return std::vector<Prefix>{f == Family::V4 ? any_v4() : any_v6()};
-      const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
-      return f == Family::V4 ? s.v4 : s.v6;
-    };
-    for (const Prefix& a : prefixes(r.src))
-      for (const Prefix& b : prefixes(r.dst))
-        for (const PortRange& x : sp)
-          for (const PortRange& y : dp)
-            out.add(PacketSet::box(a, b, plo, phi, x.lo, x.hi, y.lo, y.hi));
-  }
-  return out;
-}
 
 /// One security group rule (one remote prefix, one port range).
 struct SgRule {
@@ -252,64 +224,62 @@ std::string proto_label(const std::string& p) {
 
 class AwsBackend : public Backend {
 public:
-  std::string name() const override { return "aws"; }
-  std::vector<Scope> scopes() const override { return {Scope::Host}; }
-  std::vector<std::string> options() const override { return {"vpc_id"}; }
+  BackendSpec spec() const override {
+    static const std::string kVpcError =
+        "option 'vpc_id' must be a VPC id such as \"vpc-0123456789abcdef0\"";
+    OptionSpec vpc{"vpc_id", OptionType::Text, std::string(), kVpcError,
+                   [](const TargetInfo&, OptionValue& v, SourceLoc at, Diagnostics& diags) {
+                     const std::string& s = std::get<std::string>(v.value);
+                     if (!v.loc.valid())
+                       return true; // not given: a Terraform variable
+                     bool valid = s.size() > 4 && s.size() <= 64 && s.rfind("vpc-", 0) == 0 &&
+                                  std::all_of(s.begin() + 4, s.end(), [](char c) {
+                                    return std::isdigit(static_cast<unsigned char>(c)) ||
+                                           (c >= 'a' && c <= 'f');
+                                  });
+                     if (!valid)
+                       diags.error("manifest", at, kVpcError);
+                     return valid;
+                   }};
+    // Security groups cannot deny: lowering says which deny rules default deny already covers.
+    return {"aws", {Scope::Host}, {vpc}, true};
+  }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const Target& t = *rs.target;
-    if (t.scope != Scope::Host) {
-      diags.error("unsupported-scope", t.scope_loc,
-                  "backend 'aws' enforces only host targets ('host = ...')");
-      return {};
-    }
+    const TargetInfo& t = rs.target;
     bool ok = true;
     std::optional<std::string> vpc_id;
-    if (auto it = t.options.find("vpc_id"); it != t.options.end()) {
-      auto* s = std::get_if<std::string>(&it->second.value);
-      bool valid = s && s->size() > 4 && s->size() <= 64 && s->rfind("vpc-", 0) == 0 &&
-                   std::all_of(s->begin() + 4, s->end(), [](char c) {
-                     return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
-                   });
-      if (!valid) {
-        diags.error("manifest", it->second.loc,
-                    "option 'vpc_id' must be a VPC id such as \"vpc-0123456789abcdef0\"");
-        ok = false;
-      } else {
-        vpc_id = *s;
-      }
-    }
+    if (rs.options.given("vpc_id"))
+      vpc_id = rs.options.text("vpc_id");
     if (!rs.loopback) {
-      auto it = t.options.find("loopback");
-      diags.error("unrealizable", it != t.options.end() ? it->second.loc : t.loc,
+      SourceLoc at = rs.options.loc("loopback");
+      diags.error("unrealizable", at.valid() ? at : t.loc,
                   "loopback traffic never reaches a security group, so 'loopback = false' "
                   "cannot be enforced; remove the option");
       ok = false;
     }
+    if (!rs.denies_judged) {
+      diags.error("unrealizable", t.loc, "internal: the aws backend needs judged deny rules");
+      return {};
+    }
 
     // Deny flows: harmless when no packet the target allows matches them.
-    std::map<Chain, PacketSet> allowed;
-    for (const Rule& r : rs.rules)
-      if (r.action == Action::Allow)
-        allowed[r.chain].add(rule_packets(rs, r));
     std::set<size_t> reported;
     std::vector<std::string> harmless;
     for (const Rule& r : rs.rules) {
-      const Flow& f = rs.policy->flows[r.flow];
+      const RuleOrigin& f = r.origin;
       if (r.action == Action::Deny) {
-        PacketSet overlap = rule_packets(rs, r).intersect(allowed[r.chain]);
-        if (!overlap.is_empty() && reported.insert(r.flow).second) {
+        if (!r.overlaps_allow->empty() && reported.insert(f.flow).second) {
           auto& d = diags.error("unrealizable", f.loc,
                                 "AWS security groups cannot deny: this flow drops packets that "
                                 "other flows of target '" +
                                     t.name +
                                     "' allow, and a security group can only add allowed "
                                     "traffic; narrow the allow flows instead");
-          if (auto p = overlap.pick())
-            d.witness = p->str();
+          d.witness = *r.overlaps_allow;
           ok = false;
         }
-      } else if (!r.l4.sports.empty() && reported.insert(r.flow).second) {
+      } else if (!r.l4.sports.empty() && reported.insert(f.flow).second) {
         diags.error("unrealizable", f.loc,
                     "AWS security groups match destination ports only, but service '" +
                         r.l4.service + "' also requires source ports");
@@ -320,8 +290,8 @@ public:
       return {};
     std::set<size_t> noted;
     for (const Rule& r : rs.rules)
-      if (r.action == Action::Deny && noted.insert(r.flow).second)
-        harmless.push_back(r.trace + " " + rs.policy->flows[r.flow].summary() +
+      if (r.action == Action::Deny && noted.insert(r.origin.flow).second)
+        harmless.push_back(r.origin.trace + " " + r.origin.label +
                            ": nothing emitted; no packet this target allows matches it, so "
                            "default deny already drops it");
 
@@ -346,12 +316,12 @@ public:
 private:
   static std::vector<Group> build_groups(const RuleSet& rs) {
     std::vector<Group> groups;
-    const std::string base = tf_label(rs.target->name);
+    const std::string base = tf_label(rs.target.name);
     auto group_of = [&](AddrRef local) -> Group& {
       Group key;
       if (local.any()) {
         key.any = true;
-        key.endpoints = {rs.target->host};
+        key.endpoints = {rs.target.host};
       } else {
         const AddrSet& s = rs.sets[static_cast<size_t>(local.set)];
         key.v4 = s.v4;
@@ -371,7 +341,7 @@ private:
                                      [&](const Group& g) { return g.label == key.label; });
            ++n)
         key.label = base + "_" + tf_label(key.endpoints[0]) + "_" + std::to_string(n);
-      key.name = aws_text("portolan-" + rs.target->name + "-" + key.endpoints[0]);
+      key.name = aws_text("portolan-" + rs.target.name + "-" + key.endpoints[0]);
       groups.push_back(std::move(key));
       return groups.back();
     };
@@ -382,9 +352,9 @@ private:
     if (groups.empty()) {
       // Nothing is allowed: one group without rules still closes the host when attached.
       Group g;
-      g.endpoints = {rs.target->host};
-      g.label = base + "_" + tf_label(rs.target->host);
-      g.name = aws_text("portolan-" + rs.target->name + "-" + rs.target->host);
+      g.endpoints = {rs.target.host};
+      g.label = base + "_" + tf_label(rs.target.host);
+      g.name = aws_text("portolan-" + rs.target.name + "-" + rs.target.host);
       groups.push_back(std::move(g));
     }
 
@@ -427,7 +397,7 @@ private:
       bool in = r.chain == Chain::Input;
       Group& g = group_of(in ? r.dst : r.src);
       AddrRef remote = in ? r.src : r.dst;
-      std::string why = r.trace + " " + aws_summary(rs.policy->flows[r.flow], r.reverse);
+      std::string why = r.origin.trace + " " + aws_summary(r.origin, r.reverse);
       std::vector<Prefix> prefixes;
       for (Family f : {Family::V4, Family::V6}) {
         if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
@@ -477,7 +447,7 @@ private:
   static std::string render(const RuleSet& rs, const std::vector<Group>& groups,
                             const std::vector<std::string>& harmless,
                             const std::optional<std::string>& vpc_id) {
-    const Target& t = *rs.target;
+    const TargetInfo& t = rs.target;
     Json root;
     std::vector<Json> comments;
     for (const auto& l : generated_banner())
@@ -488,8 +458,8 @@ private:
                                  "allowed connections are allowed (stateful)."));
     std::string last;
     for (const Rule& r : rs.rules) {
-      const Flow& f = rs.policy->flows[r.flow];
-      std::string what = r.trace + " " + f.summary();
+      const RuleOrigin& f = r.origin;
+      std::string what = f.trace + " " + f.label;
       if (what != last && r.action == Action::Allow)
         comments.push_back(Json::str(plain_text(what + (f.note.empty() ? "" : ": " + f.note))));
       last = what;
@@ -517,7 +487,7 @@ private:
       sg.set("name", Json::str(tf_literal(g.name)));
       sg.set("description",
              Json::str(tf_literal(aws_text("Portolan " + t.name + ": host " + t.host +
-                                           ", addresses of " + eps + ", environment " + rs.env))));
+                                           ", addresses of " + eps + ", environment " + t.env))));
       sg.set("vpc_id", Json::str(vpc_id ? *vpc_id : "${var.vpc_id}"));
       sg.set("tags", Json()).set("Name", Json::str(tf_literal(g.name)));
     }

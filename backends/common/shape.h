@@ -1,7 +1,7 @@
 // Rule shapes no policy can produce, so no backend has a faithful way to print them.
 #pragma once
 
-#include "ruleset.h"
+#include "lower/ruleset.h"
 
 #include <string>
 

@@ -2,7 +2,7 @@
 // notes, file names) passes through before it reaches a vendor config.
 #pragma once
 
-#include "model.h"
+#include "vocab.h"
 
 #include <string>
 #include <string_view>

@@ -109,7 +109,9 @@ std::string addr_list(const std::vector<Prefix>& v) {
 
 class IptablesBackend : public Backend {
 public:
-  std::string name() const override { return "iptables"; }
+  BackendSpec spec() const override {
+    return {"iptables", {Scope::Host, Scope::Between}, {}, false};
+  }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
     return {OutputFile{".v4", family_file(rs, 4)}, OutputFile{".v6", family_file(rs, 6)}};
@@ -156,15 +158,15 @@ private:
         }
         if (empty_side)
           continue;
-        const Flow& f = rs.policy->flows[r.flow];
-        std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+        const RuleOrigin& f = r.origin;
+        std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
         if (what != last_group) {
           e.line("# " + plain_text(what));
           if (!f.note.empty())
             e.line("#   " + plain_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.trace + " " + f.summary(), "\"\\", '\'', kCommentMax);
+        std::string comment = plain_text(r.origin.trace + " " + f.label, "\"\\", '\'', kCommentMax);
         for (const std::string& l4 : l4_texts(r.l4, fam))
           e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));

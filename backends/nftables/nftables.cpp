@@ -62,23 +62,24 @@ std::string l4_text(const L4Match& m) {
 
 class NftablesBackend : public Backend {
 public:
-  std::string name() const override { return "nftables"; }
-  std::vector<std::string> options() const override { return {"table"}; }
+  BackendSpec spec() const override {
+    static const std::string kTableError =
+        "option 'table' must be a name of letters, digits and '_'";
+    OptionSpec table{"table", OptionType::Text, std::string("portolan"), kTableError,
+                     [](const TargetInfo&, OptionValue& v, SourceLoc at, Diagnostics& diags) {
+                       const std::string& s = std::get<std::string>(v.value);
+                       bool ok = !s.empty() && std::isalpha(static_cast<unsigned char>(s[0]));
+                       for (char c : s)
+                         ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+                       if (!ok)
+                         diags.error("manifest", at, kTableError);
+                       return ok;
+                     }};
+    return {"nftables", {Scope::Host, Scope::Between}, {table}, false};
+  }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    std::string table = "portolan";
-    if (auto it = rs.target->options.find("table"); it != rs.target->options.end()) {
-      auto* s = std::get_if<std::string>(&it->second.value);
-      bool ok = s && !s->empty() && std::isalpha(static_cast<unsigned char>((*s)[0]));
-      if (ok)
-        for (char c : *s)
-          ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-      if (!ok)
-        diags.error("manifest", it->second.loc,
-                    "option 'table' must be a name of letters, digits and '_'");
-      else
-        table = *s;
-    }
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
+    const std::string& table = rs.options.text("table");
 
     Emitter e("\t");
     e.line("#!/usr/sbin/nft -f");
@@ -120,15 +121,15 @@ public:
       for (const Rule& r : rs.rules) {
         if (r.chain != c)
           continue;
-        const Flow& f = rs.policy->flows[r.flow];
-        std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+        const RuleOrigin& f = r.origin;
+        std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
         if (what != last_group) {
           e.line("# " + plain_text(what));
           if (!f.note.empty())
             e.line("#   " + plain_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.trace + " " + f.summary(), "\"\\", '\'', kCommentMax);
+        std::string comment = plain_text(r.origin.trace + " " + f.label, "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");

@@ -5,7 +5,6 @@
 // (output); perimeter targets filter forwarded traffic as it enters the firewall.
 #include "pf.h"
 
-#include "common/options.h"
 #include "common/shape.h"
 #include "common/text.h"
 
@@ -76,7 +75,7 @@ bool side_has(const RuleSet& rs, const AddrRef& ref, int fam) {
 
 /// Why pf cannot say exactly what this rule matches; empty when it can.
 std::string unrealizable(const RuleSet& rs, const Rule& r, bool v6) {
-  bool host = rs.target->scope == Scope::Host;
+  bool host = rs.target.scope == Scope::Host;
   if (host && r.chain == Chain::Forward)
     return "a host target's pf rule set has no forward rules (it forwards nothing)";
   if (!host && r.chain != Chain::Forward)
@@ -137,12 +136,13 @@ std::string match_text(const std::vector<std::string>& tables, const Rule& r, co
 
 class PfBackend : public Backend {
 public:
-  std::string name() const override { return "pf"; }
-  std::vector<std::string> options() const override { return {"log"}; }
+  BackendSpec spec() const override {
+    return {"pf", {Scope::Host, Scope::Between}, {{"log", OptionType::Bool, false, "", {}}}, false};
+  }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const bool log = bool_option(*rs.target, "log", false, diags);
-    const bool host = rs.target->scope == Scope::Host;
+    const bool log = rs.options.flag("log");
+    const bool host = rs.target.scope == Scope::Host;
     // pf's grammar is `action [in|out] [log] [quick]`.
     auto head = [&](Action a, const char* dir) {
       bool allow = a == Action::Allow;
@@ -155,7 +155,7 @@ public:
     std::vector<bool> table_used(rs.sets.size(), false);
     std::string last_group;
     for (const Rule& r : rs.rules) {
-      const Flow& f = rs.policy->flows[r.flow];
+      const RuleOrigin& f = r.origin;
       bool v4 =
           r.v4 && r.l4.proto != kProtoIcmpV6 && side_has(rs, r.src, 4) && side_has(rs, r.dst, 4);
       bool v6 =
@@ -165,10 +165,10 @@ public:
       if (std::string why = unrealizable(rs, r, v6); !why.empty()) {
         diags.error("unrealizable", f.loc,
                     "the pf backend cannot express service '" + r.l4.service + "' of flow '" +
-                        f.summary() + "': " + why);
+                        f.label + "': " + why);
         continue;
       }
-      std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
       if (what != last_group) {
         body.line("# " + plain_text(what, kCommentForbidden));
         if (!f.note.empty())
@@ -183,7 +183,7 @@ public:
       bool allow = r.action == Action::Allow;
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
                 (allow ? " keep state" : "") + " label \"" +
-                plain_text(r.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+                plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
     Emitter e("");

@@ -4,7 +4,6 @@
 // which is exactly Portolan's deny-overrides order, so rule order does not matter here.
 #include "windows.h"
 
-#include "common/options.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -81,33 +80,32 @@ std::string default_group(const std::string& target) {
 
 class WindowsBackend : public Backend {
 public:
-  std::string name() const override { return "windows"; }
-  std::vector<Scope> scopes() const override { return {Scope::Host}; }
-  std::vector<std::string> options() const override { return {"group", "exclusive"}; }
+  BackendSpec spec() const override {
+    static const std::string kGroupError =
+        "option 'group' must be 1 to 200 letters, digits, spaces or '._-', not starting with '@'";
+    OptionSpec group{"group", OptionType::Text, std::string(), kGroupError,
+                     [](const TargetInfo& t, OptionValue& v, SourceLoc at, Diagnostics& diags) {
+                       if (!v.loc.valid()) { // not given: the target's own group
+                         v.value = default_group(t.name);
+                         return true;
+                       }
+                       if (valid_group(std::get<std::string>(v.value)))
+                         return true;
+                       diags.error("manifest", at, kGroupError);
+                       return false;
+                     }};
+    return {
+        "windows", {Scope::Host}, {group, {"exclusive", OptionType::Bool, true, "", {}}}, false};
+  }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const Target& t = *rs.target;
-    if (t.scope != Scope::Host) {
-      diags.error("unsupported-scope", t.scope_loc,
-                  "backend 'windows' enforces only host targets ('host = ...')");
-      return {};
-    }
-    std::string group = default_group(t.name);
-    bool exclusive = true;
-    if (auto it = t.options.find("group"); it != t.options.end()) {
-      auto* s = std::get_if<std::string>(&it->second.value);
-      if (!s || !valid_group(*s))
-        diags.error("manifest", it->second.loc,
-                    "option 'group' must be 1 to 200 letters, digits, spaces or '._-', not "
-                    "starting with '@'");
-      else
-        group = *s;
-    }
-    exclusive = bool_option(t, "exclusive", exclusive, diags);
+    const TargetInfo& t = rs.target;
+    const std::string& group = rs.options.text("group");
+    const bool exclusive = rs.options.flag("exclusive");
     if (!rs.loopback) {
       // Windows Firewall rules have no effect on loopback traffic, so this cannot be enforced.
-      auto it = t.options.find("loopback");
-      diags.error("unrealizable", it != t.options.end() ? it->second.loc : t.loc,
+      SourceLoc at = rs.options.loc("loopback");
+      diags.error("unrealizable", at.valid() ? at : t.loc,
                   "Windows Defender Firewall does not filter loopback traffic, so 'loopback = "
                   "false' cannot be enforced; remove the option");
       return {};
@@ -162,8 +160,8 @@ public:
     for (const Rule& r : rs.rules) {
       if (r.chain == Chain::Forward)
         continue; // host targets forward nothing; Windows does not route unless told to
-      const Flow& f = rs.policy->flows[r.flow];
-      std::string what = r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "");
+      const RuleOrigin& f = r.origin;
+      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
       if (what != last_group) {
         e.line();
         e.line("# " + plain_text(what));
@@ -205,12 +203,13 @@ private:
       // for by its local address range.
       local = std::vector<std::string>{r.v4 ? kAllV4 : kAllV6};
 
-    const Flow& f = rs.policy->flows[r.flow];
-    std::string display = plain_text(r.trace + " " + f.summary() + (r.reverse ? " (reverse)" : "") +
-                                         " [" + r.l4.service + "]",
-                                     "", '\'', kDisplayNameMax);
-    std::string desc = plain_text("Portolan " + rs.target->name + ", " + chain_name(r.chain) +
-                                      ": " + (f.note.empty() ? f.summary() : f.note),
+    const RuleOrigin& f = r.origin;
+    std::string display =
+        plain_text(r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "") + " [" +
+                       r.l4.service + "]",
+                   "", '\'', kDisplayNameMax);
+    std::string desc = plain_text("Portolan " + rs.target.name + ", " + chain_name(r.chain) + ": " +
+                                      (f.note.empty() ? f.label : f.note),
                                   "", '\'', kDescriptionMax);
     std::string s = "New-NetFirewallRule -DisplayName " + ps_quote(display) + " -Description " +
                     ps_quote(desc) + " -Group $Group -Profile Any -Direction " +

@@ -6,6 +6,7 @@
 #include "bind.h"
 #include "catalog.h"
 #include "packetspace.h"
+#include "semantics.h"
 
 #include <map>
 #include <memory>
@@ -14,20 +15,6 @@
 #include <vector>
 
 namespace portolan {
-
-/// One flow as a target sees it in one chain: the packets it decides.
-struct FlowPackets {
-  size_t flow = 0;
-  Action action = Action::Allow;
-  PacketSet packets;
-};
-
-/// A target with its flows bound: per chain, in evaluation order (denies, then allows).
-struct TargetView {
-  const Target* target = nullptr;
-  const Environment* env = nullptr;
-  std::map<Chain, std::vector<FlowPackets>> chains;
-};
 
 struct AnalysisContext {
   const Policy& policy;
@@ -59,10 +46,6 @@ public:
 /// A readable member of a non-empty set: the engine's lowest packet, moved to an ephemeral
 /// source port and to host addresses (not the network address) where the set allows.
 std::optional<std::string> witness(const PacketSet& s);
-
-/// Builds every target's view (exact packet sets per flow and chain).
-std::vector<TargetView> build_views(const Policy& p, const Manifest& m, const SourceManager& sm,
-                                    const std::optional<Date>& today);
 
 /// The pipeline, in order.
 const std::vector<std::unique_ptr<Check>>& all_checks();

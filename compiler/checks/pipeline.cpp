@@ -1,7 +1,5 @@
 #include "check.h"
 
-#include "semantics.h"
-
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -54,45 +52,6 @@ std::optional<std::string> witness(const PacketSet& s) {
   c.dst = bump(best.dst);
   try_set(c);
   return best.str();
-}
-
-std::vector<TargetView> build_views(const Policy& p, const Manifest& m, const SourceManager& sm,
-                                    const std::optional<Date>& today) {
-  std::vector<TargetView> out;
-  LowerContext ctx{p, m, sm, today};
-  for (const Target& t : m.targets) {
-    auto env = m.environments.find(t.env);
-    if (env == m.environments.end())
-      continue;
-    TargetView v;
-    v.target = &t;
-    v.env = &env->second;
-    // Union of a flow's directions and services per chain, in flow order; then denies first.
-    std::map<Chain, std::map<size_t, PacketSet>> per_flow;
-    BindCache bound(p, env->second);
-    for (const Term& term : enforced_terms(ctx, t, env->second, nullptr)) {
-      const auto& bs = bound(*term.src);
-      const auto& bd = bound(*term.dst);
-      if (!bs || !bd)
-        continue;
-      PacketSet set;
-      for (const ServiceRef& sr : p.flows[term.flow].services)
-        if (const Service* svc = p.service_of(sr))
-          for (const ServiceSpec& spec : svc->specs)
-            set.add(spec_packets(*bs, *bd, spec));
-      for (Chain c : term.chains)
-        per_flow[c][term.flow].add(set);
-    }
-    for (auto& [chain, flows] : per_flow) {
-      auto& list = v.chains[chain];
-      for (Action a : {Action::Deny, Action::Allow})
-        for (auto& [fi, set] : flows)
-          if (p.flows[fi].action == a)
-            list.push_back(FlowPackets{fi, a, std::move(set)});
-    }
-    out.push_back(std::move(v));
-  }
-  return out;
 }
 
 const std::vector<std::unique_ptr<Check>>& all_checks() {
@@ -170,12 +129,12 @@ std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
 }
 
 void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std::string>& judged) {
-  struct Rule {
+  struct Matcher {
     const Suppression* s;
     Span span;
     bool used = false;
   };
-  std::vector<Rule> rules;
+  std::vector<Matcher> rules;
   for (size_t i = 0; i < p.flows.size(); ++i) {
     const Flow& f = p.flows[i];
     uint32_t last = f.end_line ? f.end_line : f.loc.line;
@@ -189,7 +148,7 @@ void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std:
   std::vector<Diagnostic> kept;
   for (const Diagnostic& d : diags.all()) {
     bool dropped = false;
-    for (Rule& r : rules) {
+    for (Matcher& r : rules) {
       if (r.s->code != d.code || d.loc.file != r.span.file || d.loc.line < r.span.first ||
           d.loc.line > r.span.last || r.s->reason.empty())
         continue;
@@ -202,7 +161,7 @@ void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std:
   Diagnostics fresh;
   for (Diagnostic& d : kept)
     fresh.add(d.severity, d.code, d.loc, d.message) = d;
-  for (const Rule& r : rules)
+  for (const Matcher& r : rules)
     if (!r.used && !r.s->reason.empty() && (judged.count(r.s->code) || !find_check(r.s->code)))
       fresh.add(find_check("unused-suppression")->severity, "unused-suppression", r.s->loc,
                 "suppression of '" + r.s->code + "' matches no finding" +

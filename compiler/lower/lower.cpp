@@ -1,6 +1,7 @@
-#include "lower.h"
+#include "lower/lower.h"
 
-#include "options.h"
+#include "lower/options.h"
+#include "packetspace.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -71,33 +72,16 @@ const char* spec_name(const L4Match& m) {
 
 } // namespace
 
-RuleSet lower_target(const LowerContext& ctx, const Target& target,
-                     const std::vector<std::string>& backend_options, Diagnostics& diags) {
+RuleSet lower_target(const LowerContext& ctx, const Target& target, const Environment& env,
+                     const std::vector<Term>& terms, BindCache& bound, Options options,
+                     bool judge_denies, Diagnostics& diags) {
   RuleSet rs;
-  rs.policy = &ctx.policy;
-  rs.target = &target;
-  rs.env = target.env;
-  auto env_it = ctx.manifest.environments.find(target.env);
-  if (env_it == ctx.manifest.environments.end())
-    return rs; // reported by validate_manifest
-  const Environment& env = env_it->second;
-
-  std::vector<std::string> known = backend_options;
-  if (target.scope == Scope::Host) {
-    known.push_back("loopback");
-    known.push_back("icmpv6_nd");
-  }
-  for (const auto& [k, v] : target.options)
-    if (std::find(known.begin(), known.end(), k) == known.end()) {
-      std::string msg = "backend '" + target.backend + "' has no option '" + k + "'";
-      if (auto n = nearest_name(k, known))
-        msg += "; did you mean '" + *n + "'?";
-      diags.error("manifest", v.loc, msg);
-    }
+  rs.target = target_info(target);
+  rs.options = std::move(options);
   if (target.scope == Scope::Host) {
     rs.chains = {Chain::Input, Chain::Forward, Chain::Output};
-    rs.loopback = bool_option(target, "loopback", true, diags);
-    rs.icmpv6_nd = bool_option(target, "icmpv6_nd", true, diags);
+    rs.loopback = rs.options.flag("loopback");
+    rs.icmpv6_nd = rs.options.flag("icmpv6_nd");
   } else {
     rs.chains = {Chain::Forward};
   }
@@ -137,8 +121,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
   };
 
   std::vector<Rule> denies, allows;
-  BindCache bound(ctx.policy, env);
-  for (const Term& term : enforced_terms(ctx, target, env, &diags)) {
+  for (const Term& term : terms) {
     const Flow& f = ctx.policy.flows[term.flow];
     const auto& bs = bound(*term.src);
     const auto& bd = bound(*term.dst);
@@ -158,6 +141,8 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
     AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
     bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
     bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+    const RuleOrigin origin{
+        term.flow, f.loc, f.summary(), f.note, trace_of(ctx, f.loc), ctx.policy.zone_of(*term.src)};
     for (const ServiceRef& sr : f.services) {
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
@@ -182,9 +167,8 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
           r.v4 = v4;
           r.v6 = v6;
           r.l4 = m;
-          r.flow = term.flow;
           r.reverse = term.reverse;
-          r.trace = trace_of(ctx, f.loc);
+          r.origin = origin;
           (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
         }
       }
@@ -198,7 +182,52 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target,
     rs.has_v4 = rs.has_v4 || r.v4;
     rs.has_v6 = rs.has_v6 || r.v6;
   }
+  if (judge_denies) {
+    std::map<Chain, PacketSet> allowed;
+    for (const Rule& r : rs.rules)
+      if (r.action == Action::Allow)
+        allowed[r.chain].add(rule_packets(rs, r));
+    for (Rule& r : rs.rules)
+      if (r.action == Action::Deny) {
+        PacketSet overlap = rule_packets(rs, r).intersect(allowed[r.chain]);
+        auto p = overlap.pick();
+        r.overlaps_allow = p ? p->str() : "";
+      }
+    rs.denies_judged = true;
+  }
   return rs;
+}
+
+PacketSet rule_packets(const RuleSet& rs, const Rule& r) {
+  PacketDims d;
+  if (r.l4.proto)
+    d.protos = {{*r.l4.proto, *r.l4.proto}};
+  if (r.l4.proto == kProtoIcmp || r.l4.proto == kProtoIcmpV6) {
+    if (r.l4.icmp_type)
+      d.sports = {{*r.l4.icmp_type, *r.l4.icmp_type}};
+    if (r.l4.icmp_code)
+      d.dports = {{*r.l4.icmp_code, *r.l4.icmp_code}};
+  } else {
+    if (!r.l4.sports.empty())
+      d.sports = r.l4.sports;
+    if (!r.l4.dports.empty())
+      d.dports = r.l4.dports;
+  }
+  d.v4 = r.v4;
+  d.v6 = r.v6;
+  auto side = [&](AddrRef ref) -> std::optional<std::vector<AddrRange>> {
+    if (ref.any())
+      return std::nullopt;
+    std::vector<AddrRange> out;
+    const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
+    for (const auto* list : {&s.v4, &s.v6})
+      for (const Prefix& p : *list)
+        out.push_back(AddrRange::of(p));
+    return out;
+  };
+  d.src = side(r.src);
+  d.dst = side(r.dst);
+  return product(d);
 }
 
 } // namespace portolan

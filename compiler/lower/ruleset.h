@@ -1,0 +1,99 @@
+// The vendor-neutral rule model between the checked policy and vendor text. Lowering
+// (lower.cpp) decides what is allowed; each backend only prints a RuleSet. A RuleSet stands on
+// its own: it carries the target's identity, scope, zones and validated options, and for every
+// rule where it comes from, so printers never look at the policy model or the packet engine.
+#pragma once
+
+#include "net.h"
+#include "source.h"
+#include "vocab.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portolan {
+
+/// The addresses of one endpoint in one environment, named for vendors that use named sets.
+struct AddrSet {
+  std::string name;     ///< unique within the rule set, [a-z0-9_]
+  std::string endpoint; ///< "edge.access"
+  std::vector<Prefix> v4, v6;
+};
+
+/// One side of a rule: any address, or a named set.
+struct AddrRef {
+  int set = -1; ///< -1: any address
+  bool any() const { return set < 0; }
+};
+
+/// What a rule matches above IP. proto nullopt: every protocol.
+struct L4Match {
+  std::optional<uint8_t> proto;
+  std::vector<PortRange> dports, sports; ///< empty: all (tcp/udp only)
+  std::optional<uint8_t> icmp_type, icmp_code;
+  std::string service; ///< the policy's service name, for comments
+};
+
+/// Where a rule comes from: the flow, as lowering saw it.
+struct RuleOrigin {
+  size_t flow = 0;      ///< index into the policy's flows (stable identity, for grouping)
+  SourceLoc loc;        ///< the flow's location, where backends report what they cannot print
+  std::string label;    ///< the flow's summary, "client -> web.pub via https"
+  std::string note;     ///< the flow's note ("" when none)
+  std::string trace;    ///< "lync2013-public-im.policy:22"
+  std::string src_zone; ///< the zone the rule's source endpoint is in
+};
+
+/// One directional, single-service rule.
+struct Rule {
+  Chain chain = Chain::Forward;
+  Action action = Action::Allow;
+  AddrRef src, dst;
+  bool v4 = true, v6 = true; ///< families the rule can match
+  L4Match l4;
+  bool reverse = false; ///< the second direction of a two-way flow
+  RuleOrigin origin;
+  /// Deny rules, when the backend asked lowering to judge them (RuleSet::denies_judged): a
+  /// packet this deny matches that an allow rule of the same chain also matches (empty: none,
+  /// so default deny already drops everything the deny names).
+  std::optional<std::string> overlaps_allow;
+};
+
+/// The target a rule set is for.
+struct TargetInfo {
+  std::string name, env, backend;
+  Scope scope = Scope::Host;
+  std::string host;               ///< Scope::Host: the role
+  std::vector<std::string> zones; ///< Scope::Between: the two zones
+  SourceLoc loc, scope_loc;
+};
+
+/// A target's options after validation against its backend's schema (lower/schema.h): every
+/// option of the schema has a value (the default when the manifest does not set it).
+struct Options {
+  std::map<std::string, OptionValue> values;
+  bool flag(const std::string& name) const;
+  const std::string& text(const std::string& name) const;
+  const std::vector<std::string>& list(const std::string& name) const;
+  /// Where the manifest sets the option; invalid when it does not.
+  SourceLoc loc(const std::string& name) const;
+  bool given(const std::string& name) const { return loc(name).valid(); }
+};
+
+/// Everything a backend needs to print one target.
+struct RuleSet {
+  TargetInfo target;
+  Options options;
+  std::vector<std::string> header; ///< descriptive comment lines (already plain text)
+  std::vector<AddrSet> sets;
+  std::vector<Rule> rules;   ///< evaluation order: every deny before every allow
+  std::vector<Chain> chains; ///< the chains this target governs (default drop)
+  bool loopback = false;     ///< host targets: accept loopback traffic
+  bool icmpv6_nd = false;    ///< host targets: accept IPv6 neighbour discovery
+  bool has_v4 = false, has_v6 = false;
+  bool denies_judged = false; ///< Rule::overlaps_allow is filled for every deny rule
+};
+
+} // namespace portolan

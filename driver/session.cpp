@@ -1,0 +1,159 @@
+#include "session.h"
+
+#include "lower/lower.h"
+
+#include <iostream>
+
+namespace portolan {
+
+namespace fs = std::filesystem;
+
+const std::vector<Stage>& stages() {
+  static const std::vector<Stage> list{
+      {"read-manifest", "compiler/manifest.cpp",
+       "portolan.toml with toml++: policies, environments, targets, [checks]"},
+      {"load-policy", "compiler/parse/, compiler/load.cpp",
+       "parse every .policy file, follow imports, merge, resolve names"},
+      {"validate-manifest", "compiler/manifest.cpp, compiler/lower/options.cpp",
+       "bindings, features and targets against the policy; each target's scope and options "
+       "against its backend's spec"},
+      {"bind", "compiler/bind.cpp",
+       "per target: the active flows it enforces, each direction, and their addresses"},
+      {"lower", "compiler/lower/lower.cpp", "per target: the vendor-neutral RuleSet"},
+      {"emit", "backends/<vendor>/", "per target: the RuleSet printed in the vendor's syntax"},
+      {"view", "compiler/semantics.cpp",
+       "per target: each flow's exact packet set per chain, and what the target allows"},
+      {"analyse", "compiler/checks/", "the checks over the policy and the target views"},
+      {"report", "compiler/checks/pipeline.cpp, compiler/diagnostic.cpp, compiler/report.cpp",
+       "suppressions, [checks] severities, sorted diagnostics as text, JSON or SARIF"},
+      {"write", "driver/write.cpp", "the output files of a build, all or none"},
+  };
+  return list;
+}
+
+bool Session::open(const std::optional<fs::path>& manifest_path,
+                   const std::vector<fs::path>& extra) {
+  last_ = std::chrono::steady_clock::now();
+  std::vector<fs::path> files;
+  std::vector<SourceLoc> locs;
+  if (manifest_path) {
+    manifest = read_manifest(*manifest_path, sm, diags);
+    mark("read-manifest");
+    if (!manifest) {
+      unreadable = true;
+      return true;
+    }
+    if (diags.has_errors())
+      return true; // manifest structure errors: do not guess further
+    for (size_t i = 0; i < manifest->policies.size(); ++i) {
+      files.push_back((manifest->dir / manifest->policies[i]).lexically_normal());
+      locs.push_back(manifest->policy_locs[i]);
+    }
+  }
+  for (const fs::path& p : extra) {
+    files.push_back(p);
+    locs.push_back(SourceLoc{});
+  }
+  if (files.empty())
+    return false;
+  loaded = load_policy(files, sm, diags, locs);
+  unreadable = unreadable || loaded.unreadable;
+  mark("load-policy");
+  if (loaded.ok && manifest) {
+    valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
+    mark("validate-manifest");
+  }
+  return true;
+}
+
+LowerContext Session::lower_context() const {
+  return LowerContext{loaded.policy, *manifest, sm, today};
+}
+
+std::vector<const Target*> Session::targets(const std::string& env,
+                                            const std::vector<std::string>& names) const {
+  std::vector<const Target*> out;
+  if (!manifest)
+    return out;
+  for (const Target& t : manifest->targets)
+    if ((env.empty() || t.env == env) &&
+        (names.empty() || std::find(names.begin(), names.end(), t.name) != names.end()))
+      out.push_back(&t);
+  return out;
+}
+
+CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics* out) {
+  last_ = std::chrono::steady_clock::now();
+  CompiledTarget c;
+  c.target = &t;
+  Diagnostics& d = out ? *out : diags;
+  auto valid = valid_.find(t.name);
+  if (out && valid != valid_.end())
+    for (const Diagnostic& x : valid->second.findings)
+      out->add(x.severity, x.code, x.loc, x.message) = x;
+  auto env = manifest->environments.find(t.env);
+  auto backend = make_backend(t.backend);
+  if (valid == valid_.end() || env == manifest->environments.end() || !backend)
+    return c; // reported by validate-manifest
+  const LowerContext ctx = lower_context();
+  BindCache bound(loaded.policy, env->second);
+  c.terms = enforced_terms(ctx, t, env->second, &d);
+  mark("bind");
+  c.rules = lower_target(ctx, t, env->second, c.terms, bound, valid->second.options,
+                         backend->spec().judges_denies, d);
+  mark("lower");
+  if (want.emit) {
+    c.files = backend->emit(c.rules, d);
+    mark("emit");
+  }
+  if (want.view) {
+    c.view = target_view(loaded.policy, t, env->second, c.terms, bound);
+    c.expected = allowed_packets(c.view);
+    mark("view");
+  }
+  return c;
+}
+
+std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagnostics& out) {
+  auto backend = make_backend(t.backend);
+  return backend ? backend->emit(rs, out) : std::vector<OutputFile>{};
+}
+
+void Session::analyse(std::vector<TargetView> views) {
+  last_ = std::chrono::steady_clock::now();
+  AnalysisContext ctx{
+      loaded.policy, manifest ? &*manifest : nullptr, sm, today, std::move(views), diags, timings};
+  run_checks(ctx, manifest ? manifest->checks : std::map<std::string, std::string>{});
+  analysis_ran_ = true;
+  mark("analyse");
+}
+
+void Session::report(bool judges) {
+  last_ = std::chrono::steady_clock::now();
+  if (loaded.ok)
+    apply_suppressions(
+        loaded.policy, diags,
+        judges ? judged_codes(manifest.has_value(), analysis_ran_,
+                              manifest ? manifest->checks : std::map<std::string, std::string>{})
+               : std::set<std::string>{});
+  if (manifest)
+    diags.apply_severities(manifest->checks);
+  diags.normalize();
+  mark("report");
+}
+
+void Session::mark(const char* stage) {
+  auto now = std::chrono::steady_clock::now();
+  ms_[stage] += std::chrono::duration<double, std::milli>(now - last_).count();
+  last_ = now;
+}
+
+void Session::print_timings() const {
+  if (!timings)
+    return;
+  for (const Stage& s : stages())
+    if (auto it = ms_.find(s.name); it != ms_.end())
+      std::cerr << "timing: " << s.name << " " << it->second << " ms\n";
+}
+
+} // namespace portolan

@@ -1,0 +1,103 @@
+// The driver: one Session owns the sources, the diagnostics, the loaded policy and manifest,
+// and runs the compiler's stages in the order `stages()` lists them. Every caller that
+// compiles a target (the command line, the round-trip tests, the kernel harness, the unit
+// tests, bench/) goes through `compile_target`; none assembles the pipeline by hand.
+#pragma once
+
+#include "backend.h"
+#include "bind.h"
+#include "checks/check.h"
+#include "load.h"
+#include "manifest.h"
+#include "semantics.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portolan {
+
+/// One stage of the pipeline: its name (as `--timings` and `--list-stages` print it), where
+/// its code lives, and what it does.
+struct Stage {
+  const char* name;
+  const char* where;
+  const char* what;
+};
+
+/// The pipeline, top to bottom.
+const std::vector<Stage>& stages();
+
+/// A target compiled: its bound flows, its rule set, its view (each flow's packets per chain)
+/// and what it allows (the reference every backend's output is compared with), its files.
+struct CompiledTarget {
+  const Target* target = nullptr;
+  std::vector<Term> terms;       ///< the flows it enforces, each direction (bind)
+  RuleSet rules;                 ///< lowered (empty when the target cannot be compiled)
+  TargetView view;               ///< with `want.view`
+  TargetPackets expected;        ///< with `want.view`: allowed packets per chain
+  std::vector<OutputFile> files; ///< with `want.emit`
+};
+
+/// What compile_target computes beyond binding and lowering.
+struct Want {
+  bool emit = true; ///< print it with its backend
+  bool view = true; ///< the packet sets (analysis, reference)
+};
+
+class Session {
+public:
+  SourceManager sm;
+  Diagnostics diags;
+  std::optional<Manifest> manifest;
+  LoadResult loaded;
+  std::optional<Date> today; ///< --today: judge expiry as of this date
+  bool unreadable = false;   ///< an input could not be read (exit 2)
+  bool timings = false;      ///< report each stage's wall time on stderr (`--timings`)
+
+  /// Stages read-manifest, load-policy and validate-manifest. `manifest` may be empty (a policy
+  /// checked alone); `extra` policy files come after the manifest's. False when there is
+  /// nothing to load (no policy file at all): a usage problem the caller reports.
+  bool open(const std::optional<std::filesystem::path>& manifest,
+            const std::vector<std::filesystem::path>& extra = {});
+
+  /// The policy loaded and nothing reported as an error so far.
+  bool clean() const { return loaded.ok && !diags.has_errors(); }
+
+  /// Stages bind, lower, emit and view for one target (in its environment). Diagnostics go to
+  /// `out` (default: the session's); a separate sink also gets what validation said about the
+  /// target, so it holds everything said about it.
+  CompiledTarget compile_target(const Target& t, Want want = {}, Diagnostics* out = nullptr);
+
+  /// The emit stage alone, for a rule set the caller changed (tests, the kernel self-check).
+  std::vector<OutputFile> emit(const Target& t, const RuleSet& rs, Diagnostics& out);
+
+  /// Stage analyse: the checks over the given views (a policy without a manifest: none).
+  void analyse(std::vector<TargetView> views);
+
+  /// Stage report: suppressions, [checks] severities, sorting. `judges` false for runs that
+  /// judge nothing (query), so no suppression is called unused.
+  void report(bool judges = true);
+
+  /// The wall time since the last mark, added to `stage` (printed by print_timings).
+  void mark(const char* stage);
+  void print_timings() const;
+
+  /// The targets, in manifest order, that the filters keep (env "" keeps every environment;
+  /// empty names keeps every target).
+  std::vector<const Target*> targets(const std::string& env = "",
+                                     const std::vector<std::string>& names = {}) const;
+
+  LowerContext lower_context() const;
+
+private:
+  std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
+  bool analysis_ran_ = false;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::map<std::string, double> ms_;
+};
+
+} // namespace portolan
