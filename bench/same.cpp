@@ -1,10 +1,10 @@
 // bench/same: do Portolan and Capirca allow the same packets? For one bench/gen --capirca tree
 // whose Capirca policies were rendered by aclgen, compares with the policy (the engine's
 // expected_packets for the target) the packets that each of these outputs lets open a connection:
-//   Portolan nftables and iptables (vs-nftables, vs-iptables, built in-process, read back with the
-//   round-trip readers of tests/roundtrip), and Capirca's nftables and iptables output (read with
-//   the line readers below, which model nft's and iptables' own evaluation: first match through
-//   the jumps, the chain policy at the end).
+//   Portolan nftables and iptables (vs-nftables, vs-iptables, compiled in-process by the driver,
+//   read back with the round-trip readers of verify/), and Capirca's nftables and iptables output
+//   (read with the line readers below, which model nft's and iptables' own evaluation: first match
+//   through the jumps, the chain policy at the end).
 // The line readers also read Portolan's output, and must agree with the round-trip readers on it:
 // that is their self-check. For every line that lets through a packet the policy does not allow
 // (or drops one it allows) the report gives the line, its term or flow comment, and a witness.
@@ -16,7 +16,7 @@
 // usage or read errors, 3 when a line reader disagrees with a round-trip reader.
 #include "iptables_reader.h"
 #include "nft_reader.h"
-#include "project.h"
+#include "session.h"
 
 #include <algorithm>
 #include <cctype>
@@ -82,37 +82,23 @@ struct LineMatch {
     protos = both; // empty: matches nothing
   }
   PacketSet packets() const {
-    PacketSet out;
     if (conflict)
-      return out;
-    for (Family f : {Family::V4, Family::V6}) {
-      if (family && *family != f)
-        continue;
-      Prefix all_f{IpAddr{f, {}}, 0};
-      std::vector<AddrRange> s, d;
-      for (const AddrRange& r : src ? *src : std::vector<AddrRange>{AddrRange::of(all_f)})
-        if (r.lo.family == f)
-          s.push_back(r);
-      for (const AddrRange& r : dst ? *dst : std::vector<AddrRange>{AddrRange::of(all_f)})
-        if (r.lo.family == f)
-          d.push_back(r);
-      std::vector<PortRange> sp = sports.empty() ? std::vector<PortRange>{{0, 65535}} : sports;
-      std::vector<PortRange> dp = dports.empty() ? std::vector<PortRange>{{0, 65535}} : dports;
-      std::vector<std::pair<int, int>> pr;
-      if (protos)
-        for (uint8_t p : *protos)
-          pr.push_back({p, p});
-      else
-        pr.push_back({0, 255});
-      for (const auto& a : s)
-        for (const auto& b : d)
-          for (auto [plo, phi] : pr)
-            for (const auto& x : sp)
-              for (const auto& y : dp)
-                out.add(PacketSet::box(a, b, static_cast<uint8_t>(plo), static_cast<uint8_t>(phi),
-                                       x.lo, x.hi, y.lo, y.hi));
+      return {};
+    PacketDims d;
+    d.src = src;
+    d.dst = dst;
+    d.v4 = !family || *family == Family::V4;
+    d.v6 = !family || *family == Family::V6;
+    if (protos) {
+      d.protos.clear(); // an empty list matches nothing
+      for (uint8_t p : *protos)
+        d.protos.push_back({p, p});
     }
-    return out;
+    if (!sports.empty())
+      d.sports = sports;
+    if (!dports.empty())
+      d.dports = dports;
+    return product(d);
   }
 };
 
@@ -486,7 +472,8 @@ Alone alone(const std::vector<LineRule>& rules, const PacketSet& allow_union,
     if (extra.is_empty())
       continue;
     ++a.wrong;
-    bool addr = r.text.find("addr") != std::string::npos || r.text.find(" -s ") != std::string::npos ||
+    bool addr = r.text.find("addr") != std::string::npos ||
+                r.text.find(" -s ") != std::string::npos ||
                 r.text.find(" -d ") != std::string::npos;
     bool ports = r.text.find("port") != std::string::npos;
     a.no_address += !addr;
@@ -523,9 +510,8 @@ Verdict judge(const std::vector<LineRule>& rules, bool policy_accept, const Pack
       if (!bad.is_empty()) {
         ++v.wrong_allow_lines;
         if (v.report.size() < max_lines)
-          v.report.push_back("  line " + std::to_string(r.line) + " allows " +
-                             bad.pick()->str() + " (not in the policy)\n    " + r.text +
-                             "\n    in " + r.where);
+          v.report.push_back("  line " + std::to_string(r.line) + " allows " + bad.pick()->str() +
+                             " (not in the policy)\n    " + r.text + "\n    in " + r.where);
       }
     } else {
       PacketSet bad = eff.intersect(want);
@@ -566,10 +552,24 @@ int main(int argc, char** argv) {
   std::filesystem::path gen(argv[1]), cap(argv[2]);
   size_t max_lines = argc == 4 ? std::stoul(argv[3]) : 6;
   try {
-    auto p = Project::open(gen / "vs-capirca.toml");
-    const PacketSet want = expected_packets(p->ctx(), p->target("vs-nftables")).of(Chain::Forward);
-    const PacketSet want_ipt =
-        expected_packets(p->ctx(), p->target("vs-iptables")).of(Chain::Forward);
+    Session session;
+    session.open(gen / "vs-capirca.toml");
+    if (!session.manifest || !session.clean())
+      throw ReadError("cannot load " + (gen / "vs-capirca.toml").string());
+    auto targets = [&](const char* name) -> const Target& {
+      auto t = session.targets("", {name});
+      if (t.empty())
+        throw ReadError(std::string("no target ") + name);
+      return *t[0];
+    };
+    // Both targets compiled once by the driver: files, and the engine's reference.
+    Diagnostics d;
+    CompiledTarget nft = session.compile_target(targets("vs-nftables"), Want{true, true}, d);
+    CompiledTarget ipt = session.compile_target(targets("vs-iptables"), Want{true, true}, d);
+    if (d.has_errors())
+      throw ReadError("portolan could not build vs-nftables/vs-iptables");
+    const PacketSet want = nft.expected.of(Chain::Forward);
+    const PacketSet want_ipt = ipt.expected.of(Chain::Forward);
     if (!(want == want_ipt))
       throw ReadError("vs-nftables and vs-iptables enforce different packets");
     int rc = 0;
@@ -577,11 +577,8 @@ int main(int argc, char** argv) {
     summary << "SUMMARY " << gen.filename().string();
 
     // Portolan nftables: round-trip reader, and the line reader as a cross-check.
-    Diagnostics d;
-    auto nft_files = p->build(p->target("vs-nftables"), d);
-    auto ipt_files = p->build(p->target("vs-iptables"), d);
-    if (d.has_errors())
-      throw ReadError("portolan could not build vs-nftables/vs-iptables");
+    const auto& nft_files = nft.files;
+    const auto& ipt_files = ipt.files;
     PacketSet p_nft = read_nft(nft_files.at(0).content).allowed.at(Chain::Forward);
     NftFile p_nft_lines = read_nft_lines(nft_files.at(0).content);
     Verdict pv = judge(p_nft_lines.base.at("forward"), false, want, max_lines);
@@ -671,12 +668,14 @@ int main(int argc, char** argv) {
       rep.insert(rep.end(), a.report.begin(), a.report.end());
     }
     std::string s4 = status(c_ipt_allowed, want);
-    std::cout << "capirca iptables: " << s4 << "; lines allowing packets the policy does not: "
-              << wa << "; lines dropping packets the policy allows: " << wd << "\n";
+    std::cout << "capirca iptables: " << s4
+              << "; lines allowing packets the policy does not: " << wa
+              << "; lines dropping packets the policy allows: " << wd << "\n";
     for (const auto& l : rep)
       std::cout << l << "\n";
-    summary << " capirca-ipt=" << (s4 == "same" ? "same" : "DIFF") << " ipt-wrong-allow-lines=" << wa
-            << " ipt-wrong-drop-lines=" << wd << " ipt-alone-wrong=" << ia.wrong;
+    summary << " capirca-ipt=" << (s4 == "same" ? "same" : "DIFF")
+            << " ipt-wrong-allow-lines=" << wa << " ipt-wrong-drop-lines=" << wd
+            << " ipt-alone-wrong=" << ia.wrong;
     std::cout << summary.str() << "\n";
     return rc;
   } catch (const std::exception& e) {

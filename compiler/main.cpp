@@ -90,27 +90,6 @@ int finish(Session& s, const std::string& format = "text", bool judges = true) {
   return s.diags.has_errors() ? kExitFindings : kExitClean;
 }
 
-int list_checks() {
-  std::cout << "pipeline:\n";
-  for (const auto& c : all_checks()) {
-    std::cout << "  " << c->name() << ":";
-    for (const auto& code : c->codes())
-      std::cout << " " << code;
-    std::cout << "\n";
-  }
-  std::cout << "codes:\n";
-  for (const CheckInfo& c : check_catalog())
-    std::cout << "  " << c.code << " (" << severity_name(c.severity) << ", " << c.stage
-              << "): " << c.title << "\n";
-  return kExitClean;
-}
-
-int list_stages() {
-  for (const Stage& s : stages())
-    std::cout << s.name << " (" << s.where << "): " << s.what << "\n";
-  return kExitClean;
-}
-
 int run_check(const Common& c, const std::string& format, const std::vector<std::string>& files) {
   if (format != "text" && format != "json" && format != "sarif") {
     std::cerr << "portolan: --format is text, json or sarif, not '" << format << "'\n";
@@ -218,7 +197,7 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   std::vector<TargetView> views;
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
-    views.push_back(s.compile_target(*t, Want{false, true}, &quiet).view);
+    views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
   print_query(std::cout, s.loaded.policy, s.sm, env, pkt,
               query(s.loaded.policy, s.manifest->environments.at(env), views, pkt));
   return finish(s, "text", false);
@@ -258,45 +237,49 @@ int run(int argc, char** argv) {
   CLI::App* check =
       app.add_subcommand("check", "parse and analyse a policy (and a manifest): errors, "
                                   "conflicts, gaps");
-  check->description(
-      "Parses the policy files (and those the manifest lists), resolves every name, and with a "
-      "manifest binds each environment's addresses, lowers every target without writing it and "
-      "runs the checks.");
   add_common(*check, cc, true);
   check->add_option("--format", format, "text (default), json or sarif")->type_name("FORMAT");
   check->add_flag("--list-checks", show_checks, "print the check pipeline and every code");
   check->add_option("files", check_files, "policy files, besides the manifest's")
       ->type_name("FILE.policy");
-  check->footer(kExitCodes);
+  check->footer(
+      std::string(
+          "Parses the policy files (and those the manifest lists), resolves every name, and with a "
+          "manifest binds each environment's addresses, lowers every target without writing it and "
+          "runs the checks.") +
+      "\n\n" + kExitCodes);
 
   CLI::App* build = app.add_subcommand("build", "write the configuration of every target in a "
                                                 "manifest");
-  build->description(
-      "Writes each target's configuration to DIR/<output> (DIR defaults to the manifest's "
-      "folder). Files are written atomically, and only when every selected target lowered "
-      "without error: a failed build leaves the previous configs untouched.");
   add_common(*build, bc, false);
   build->add_option("--target", targets, "build only this target (repeatable)")->type_name("NAME");
   build->add_option("--out", out, "output folder")->type_name("DIR");
-  build->add_option("files", build_files, "(none: the manifest lists the policy files)");
-  build->footer("exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
-                "input");
+  build->add_option("files", build_files)->group(""); // refused: the manifest lists them
+  build->footer(
+      std::string(
+          "Writes each target's configuration to DIR/<output> (DIR defaults to the manifest's "
+          "folder). Files are written atomically, and only when every selected target lowered "
+          "without error: a failed build leaves the previous configs untouched.") +
+      "\n\n" +
+      "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
+      "input");
 
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
                                             "sees it");
-  q->description(
-      "Which flow decides a packet, in each target of the environment that sees it. PACKET is "
-      "tcp/PORT, udp/PORT, icmp/TYPE[/CODE], icmpv6/TYPE[/CODE] or proto/NUMBER. A host target "
-      "sees packets to (input) or from (output) its role's addresses; a perimeter target sees "
-      "packets between addresses bound in its two zones. The verdict comes from the same "
-      "packet sets the checks use: the first deciding flow (denies come first), or the default "
-      "deny.");
   add_common(*q, qc, true);
   q->add_option("--from", from, "source address")->type_name("ADDR");
   q->add_option("--to", to, "destination address")->type_name("ADDR");
   q->add_option("--sport", sport, "source port (default 49152)")->type_name("N");
   q->add_option("packet", packet, "the packet")->type_name("PACKET");
-  q->footer(kExitCodes);
+  q->footer(
+      std::string(
+          "Which flow decides a packet, in each target of the environment that sees it. PACKET is "
+          "tcp/PORT, udp/PORT, icmp/TYPE[/CODE], icmpv6/TYPE[/CODE] or proto/NUMBER. A host target "
+          "sees packets to (input) or from (output) its role's addresses; a perimeter target sees "
+          "packets between addresses bound in its two zones. The verdict comes from the same "
+          "packet sets the checks use: the first deciding flow (denies come first), or the default "
+          "deny.") +
+      "\n\n" + kExitCodes);
 
   for (CLI::App* sub : {check, build, q})
     sub->allow_extras();
@@ -333,13 +316,20 @@ int run(int argc, char** argv) {
     std::cout << "portolan " << kPortolanVersion << "\n";
     return kExitClean;
   }
-  if (show_stages)
-    return list_stages();
+  if (show_stages) {
+    print_stages(std::cout);
+    return kExitClean;
+  }
   for (CLI::App* sub : {check, build, q})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
-  if (check->parsed())
-    return show_checks ? list_checks() : run_check(cc, format, check_files);
+  if (check->parsed()) {
+    if (show_checks) {
+      print_checks(std::cout);
+      return kExitClean;
+    }
+    return run_check(cc, format, check_files);
+  }
   if (build->parsed())
     return run_build(bc, targets, out, build_files);
   if (q->parsed())

@@ -61,7 +61,7 @@ std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceM
 
 /// A target as validation left it: its options checked against its backend's schema.
 struct ValidTarget {
-  Options options;
+  TargetOptions options;
   std::vector<Diagnostic> findings; ///< what validation said about this target's backend part
 };
 

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include "checks/check.h"
 #include "lower/lower.h"
 
 #include <iostream>
@@ -29,6 +30,25 @@ const std::vector<Stage>& stages() {
       {"write", "driver/write.cpp", "the output files of a build, all or none"},
   };
   return list;
+}
+
+void print_stages(std::ostream& out) {
+  for (const Stage& s : stages())
+    out << s.name << " (" << s.where << "): " << s.what << "\n";
+}
+
+void print_checks(std::ostream& out) {
+  out << "pipeline:\n";
+  for (const auto& c : all_checks()) {
+    out << "  " << c->name() << ":";
+    for (const auto& code : c->codes())
+      out << " " << code;
+    out << "\n";
+  }
+  out << "codes:\n";
+  for (const CheckInfo& c : check_catalog())
+    out << "  " << c.code << " (" << severity_name(c.severity) << ", " << c.stage
+        << "): " << c.title << "\n";
 }
 
 bool Session::open(const std::optional<fs::path>& manifest_path,
@@ -82,15 +102,24 @@ std::vector<const Target*> Session::targets(const std::string& env,
   return out;
 }
 
-CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics* out) {
-  last_ = std::chrono::steady_clock::now();
+CompiledTarget Session::compile_target(const Target& t, Want want) {
+  return compile_into(t, want, diags, false);
+}
+
+CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics& out) const {
+  return compile_into(t, want, out, true);
+}
+
+CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
+                                     bool replay) const {
+  if (timings)
+    last_ = std::chrono::steady_clock::now();
   CompiledTarget c;
   c.target = &t;
-  Diagnostics& d = out ? *out : diags;
   auto valid = valid_.find(t.name);
-  if (out && valid != valid_.end())
+  if (replay && valid != valid_.end())
     for (const Diagnostic& x : valid->second.findings)
-      out->add(x.severity, x.code, x.loc, x.message) = x;
+      d.add(x.severity, x.code, x.loc, x.message) = x;
   auto env = manifest->environments.find(t.env);
   auto backend = make_backend(t.backend);
   if (valid == valid_.end() || env == manifest->environments.end() || !backend)
@@ -114,7 +143,7 @@ CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics* 
   return c;
 }
 
-std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagnostics& out) {
+std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagnostics& out) const {
   auto backend = make_backend(t.backend);
   return backend ? backend->emit(rs, out) : std::vector<OutputFile>{};
 }
@@ -142,7 +171,9 @@ void Session::report(bool judges) {
   mark("report");
 }
 
-void Session::mark(const char* stage) {
+void Session::mark(const char* stage) const {
+  if (!timings)
+    return; // nothing shared is touched: compile_target may run on several threads
   auto now = std::chrono::steady_clock::now();
   ms_[stage] += std::chrono::duration<double, std::milli>(now - last_).count();
   last_ = now;

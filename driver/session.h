@@ -6,7 +6,6 @@
 
 #include "backend.h"
 #include "bind.h"
-#include "checks/check.h"
 #include "load.h"
 #include "manifest.h"
 #include "semantics.h"
@@ -15,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +30,11 @@ struct Stage {
 
 /// The pipeline, top to bottom.
 const std::vector<Stage>& stages();
+
+/// `portolan --list-stages`: one line per stage, in order.
+void print_stages(std::ostream& out);
+/// `portolan check --list-checks`: the check pipeline with each check's codes, then every code.
+void print_checks(std::ostream& out);
 
 /// A target compiled: its bound flows, its rule set, its view (each flow's packets per chain)
 /// and what it allows (the reference every backend's output is compared with), its files.
@@ -67,13 +72,15 @@ public:
   /// The policy loaded and nothing reported as an error so far.
   bool clean() const { return loaded.ok && !diags.has_errors(); }
 
-  /// Stages bind, lower, emit and view for one target (in its environment). Diagnostics go to
-  /// `out` (default: the session's); a separate sink also gets what validation said about the
-  /// target, so it holds everything said about it.
-  CompiledTarget compile_target(const Target& t, Want want = {}, Diagnostics* out = nullptr);
+  /// Stages bind, lower, emit and view for one target (in its environment); diagnostics go to
+  /// the session's.
+  CompiledTarget compile_target(const Target& t, Want want = {});
+  /// The same, reporting to `out`, which also gets what validation said about the target, so it
+  /// holds everything said about it (tests, the kernel harness, query).
+  CompiledTarget compile_target(const Target& t, Want want, Diagnostics& out) const;
 
   /// The emit stage alone, for a rule set the caller changed (tests, the kernel self-check).
-  std::vector<OutputFile> emit(const Target& t, const RuleSet& rs, Diagnostics& out);
+  std::vector<OutputFile> emit(const Target& t, const RuleSet& rs, Diagnostics& out) const;
 
   /// Stage analyse: the checks over the given views (a policy without a manifest: none).
   void analyse(std::vector<TargetView> views);
@@ -83,7 +90,7 @@ public:
   void report(bool judges = true);
 
   /// The wall time since the last mark, added to `stage` (printed by print_timings).
-  void mark(const char* stage);
+  void mark(const char* stage) const;
   void print_timings() const;
 
   /// The targets, in manifest order, that the filters keep (env "" keeps every environment;
@@ -94,10 +101,12 @@ public:
   LowerContext lower_context() const;
 
 private:
+  CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay) const;
+
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
   bool analysis_ran_ = false;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-  std::map<std::string, double> ms_;
+  mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
 };
 
 } // namespace portolan

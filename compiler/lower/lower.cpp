@@ -73,7 +73,7 @@ const char* spec_name(const L4Match& m) {
 } // namespace
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target, const Environment& env,
-                     const std::vector<Term>& terms, BindCache& bound, Options options,
+                     const std::vector<Term>& terms, BindCache& bound, TargetOptions options,
                      bool judge_denies, Diagnostics& diags) {
   RuleSet rs;
   rs.target = target_info(target);

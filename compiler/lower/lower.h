@@ -13,7 +13,7 @@ namespace portolan {
 /// are errors. With `judge_denies`, every deny rule learns whether an allow rule of its chain
 /// matches some of its packets (Rule::overlaps_allow).
 RuleSet lower_target(const LowerContext& ctx, const Target& target, const Environment& env,
-                     const std::vector<Term>& terms, BindCache& bound, Options options,
+                     const std::vector<Term>& terms, BindCache& bound, TargetOptions options,
                      bool judge_denies, Diagnostics& diags);
 
 /// The packets one rule of `rs` matches (its sets' prefixes, families and L4 match).

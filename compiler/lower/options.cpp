@@ -5,7 +5,7 @@
 namespace portolan {
 
 namespace {
-const OptionValue& value_of(const Options& o, const std::string& name) {
+const OptionValue& value_of(const TargetOptions& o, const std::string& name) {
   static const OptionValue none;
   auto it = o.values.find(name);
   return it == o.values.end() ? none : it->second;
@@ -24,24 +24,24 @@ bool has_type(const OptionValue& v, OptionType t) {
 }
 } // namespace
 
-bool Options::flag(const std::string& name) const {
+bool TargetOptions::flag(const std::string& name) const {
   const auto* b = std::get_if<bool>(&value_of(*this, name).value);
   return b && *b;
 }
 
-const std::string& Options::text(const std::string& name) const {
+const std::string& TargetOptions::text(const std::string& name) const {
   static const std::string none;
   const auto* s = std::get_if<std::string>(&value_of(*this, name).value);
   return s ? *s : none;
 }
 
-const std::vector<std::string>& Options::list(const std::string& name) const {
+const std::vector<std::string>& TargetOptions::list(const std::string& name) const {
   static const std::vector<std::string> none;
   const auto* l = std::get_if<std::vector<std::string>>(&value_of(*this, name).value);
   return l ? *l : none;
 }
 
-SourceLoc Options::loc(const std::string& name) const {
+SourceLoc TargetOptions::loc(const std::string& name) const {
   return value_of(*this, name).loc;
 }
 
@@ -66,8 +66,8 @@ const std::vector<OptionSpec>& host_options() {
   return list;
 }
 
-Options validate_target(const Target& t, const BackendSpec& spec, Diagnostics& diags) {
-  Options out;
+TargetOptions validate_target(const Target& t, const BackendSpec& spec, Diagnostics& diags) {
+  TargetOptions out;
   if (std::find(spec.scopes.begin(), spec.scopes.end(), t.scope) == spec.scopes.end()) {
     diags.error("unsupported-scope", t.scope_loc,
                 "backend '" + t.backend + "' cannot enforce " +

@@ -15,6 +15,6 @@ const std::vector<OptionSpec>& host_options();
 
 /// Checks a target against its backend: the scope (unsupported-scope), unknown options (with
 /// the nearest name), each option's type and value. Returns every schema option's value.
-Options validate_target(const Target& t, const BackendSpec& spec, Diagnostics& diags);
+TargetOptions validate_target(const Target& t, const BackendSpec& spec, Diagnostics& diags);
 
 } // namespace portolan

@@ -72,7 +72,7 @@ struct TargetInfo {
 
 /// A target's options after validation against its backend's schema (lower/schema.h): every
 /// option of the schema has a value (the default when the manifest does not set it).
-struct Options {
+struct TargetOptions {
   std::map<std::string, OptionValue> values;
   bool flag(const std::string& name) const;
   const std::string& text(const std::string& name) const;
@@ -85,7 +85,7 @@ struct Options {
 /// Everything a backend needs to print one target.
 struct RuleSet {
   TargetInfo target;
-  Options options;
+  TargetOptions options;
   std::vector<std::string> header; ///< descriptive comment lines (already plain text)
   std::vector<AddrSet> sets;
   std::vector<Rule> rules;   ///< evaluation order: every deny before every allow

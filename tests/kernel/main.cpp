@@ -1,16 +1,13 @@
-// ptl-kernel: the real-kernel differential test. For each policy and target it lowers and emits
-// the config in-process, builds a world of network namespaces, loads the config into the
-// enforcing namespace, sends real probes and compares every outcome with the packet-space
-// engine's verdict (expected_packets). Run it through tests/kernel/run, which also removes this
-// run's namespaces if the process dies. docs/kernel-tests.md describes the design.
+// ptl-kernel: the real-kernel differential test. For each policy and target it compiles the
+// config in-process through the driver (driver/session.h), builds a world of network namespaces,
+// loads the config into the enforcing namespace, sends real probes and compares every outcome with
+// the packet-space engine's verdict (expected_packets). Run it through tests/kernel/run, which also
+// removes this run's namespaces if the process dies. docs/kernel-tests.md describes the design.
 #include "plan.h"
 #include "world.h"
 
-#include "backend.h"
-#include "common/lower.h"
-#include "load.h"
-#include "manifest.h"
 #include "random_policy.h"
+#include "session.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -102,13 +99,8 @@ struct Job {
   bool ran = false;
 };
 
-/// A policy and manifest loaded in-process, as `portolan build` would load them.
-struct Loaded {
-  SourceManager sm;
-  Diagnostics diags;
-  std::optional<Manifest> manifest;
-  LoadResult lr;
-
+/// A policy and manifest loaded in-process by the driver, as `portolan build` loads them.
+struct Loaded : Session {
   std::string render() const {
     std::ostringstream out;
     diags.render_text(out, sm);
@@ -118,38 +110,34 @@ struct Loaded {
 
 std::unique_ptr<Loaded> load_manifest(const fs::path& path, std::string& err) {
   auto l = std::make_unique<Loaded>();
-  l->manifest = read_manifest(path, l->sm, l->diags);
-  if (!l->manifest || l->diags.has_errors()) {
+  l->open(path);
+  if (!l->manifest) {
     err = "cannot read " + path.string() + "\n" + l->render();
     return nullptr;
   }
-  std::vector<fs::path> files;
-  for (const std::string& p : l->manifest->policies)
-    files.push_back((l->manifest->dir / p).lexically_normal());
-  l->lr = load_policy(files, l->sm, l->diags, l->manifest->policy_locs);
-  if (l->lr.ok)
-    validate_manifest(*l->manifest, l->lr.policy, backend_names(), l->diags);
-  if (!l->lr.ok || l->diags.has_errors()) {
+  if (!l->clean()) {
     err = "cannot load the policy of " + path.string() + "\n" + l->render();
     return nullptr;
   }
   return l;
 }
 
-/// Lowers and emits one target, optionally replaced by a deliberately broken rule set.
-bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, std::string& err) {
-  LowerContext ctx{l.lr.policy, *l.manifest, l.sm, std::nullopt};
-  auto backend = make_backend(t.backend);
-  if (!backend) {
+/// Compiles one target, optionally replaced by a deliberately broken rule set; `expected` gets
+/// what the policy allows (the engine's verdicts for the probes).
+bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetPackets& expected,
+             std::string& err) {
+  if (!make_backend(t.backend)) {
     err = "no backend '" + t.backend + "'";
     return false;
   }
   Diagnostics d;
-  RuleSet rs = lower_target(ctx, t, backend->options(), d);
+  CompiledTarget compiled = l.compile_target(t, Want{false, true}, d);
+  expected = std::move(compiled.expected);
+  RuleSet& rs = compiled.rules;
   if (check != Check::Normal)
     rs.rules.clear(); // deny-all: the governed chains keep only their drop policy and state rules
   if (check == Check::AllowAll) {
-    if (l.lr.policy.flows.empty()) {
+    if (l.loaded.policy.flows.empty()) {
       err = "the self-check needs a policy with a flow";
       return false;
     }
@@ -157,12 +145,12 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, std::st
       Rule r;
       r.chain = c;
       r.action = Action::Allow;
-      r.trace = "self-check";
+      r.origin.trace = "self-check";
       rs.rules.push_back(r); // any -> any, every protocol
     }
   }
   cfg.backend = t.backend;
-  cfg.files = backend->emit(rs, d);
+  cfg.files = l.emit(t, rs, d);
   if (d.has_errors()) {
     std::ostringstream out;
     d.render_text(out, l.sm);
@@ -173,13 +161,13 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, std::st
 }
 
 void plan_job(Job& job, const Loaded& l, const Target& t, const PlanOptions& po) {
-  LowerContext ctx{l.lr.policy, *l.manifest, l.sm, std::nullopt};
-  if (!compile(l, t, job.check, job.config, job.error))
+  TargetPackets expected;
+  if (!compile(l, t, job.check, job.config, expected, job.error))
     return;
   for (const OutputFile& f : job.config.files)
     job.sources.push_back({"config" + f.suffix, f.content});
   std::string why;
-  if (auto p = plan_world(ctx, t, po, why))
+  if (auto p = plan_world(l.lower_context(), t, expected, po, why))
     job.plan = std::move(*p);
   else
     job.error = "cannot plan: " + why;

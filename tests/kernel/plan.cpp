@@ -164,7 +164,8 @@ bool usable_probe_address(const IpAddr& a) {
 }
 
 std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& target,
-                                    const PlanOptions& opt, std::string& why_not) {
+                                    const TargetPackets& expected, const PlanOptions& opt,
+                                    std::string& why_not) {
   const Policy& policy = ctx.policy;
   auto env_it = ctx.manifest.environments.find(target.env);
   if (env_it == ctx.manifest.environments.end()) {
@@ -382,7 +383,7 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     return static_cast<uint16_t>(kAutoSportBase);
   };
 
-  TargetPackets tp = expected_packets(ctx, target);
+  const TargetPackets& tp = expected;
   std::set<std::tuple<IpAddr, IpAddr, uint8_t, int, uint16_t>> seen;
   std::vector<ProbeSpec> all;
   for (const Candidate& c : cands) {

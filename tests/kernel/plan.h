@@ -5,6 +5,7 @@
 
 #include "bind.h"
 #include "packetspace.h"
+#include "semantics.h"
 
 #include <cstdint>
 #include <optional>
@@ -46,8 +47,10 @@ struct PlanOptions {
 
 /// Plans a world for one target of a loaded policy. nullopt (with the reason) when the target
 /// cannot be probed (unknown environment, no namespace room).
+/// `expected` is what the policy lets the target allow (the driver's compile_target).
 std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& target,
-                                    const PlanOptions& opt, std::string& why_not);
+                                    const TargetPackets& expected, const PlanOptions& opt,
+                                    std::string& why_not);
 
 /// The transfer networks the harness uses between namespaces; bound prefixes inside them (and
 /// other addresses no host can use) are never probed.

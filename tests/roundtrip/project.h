@@ -1,13 +1,9 @@
-// Loads a whole project (manifest + policies) in-process for tests that compile targets and
-// compare their output with the engine.
+// Loads a whole project (manifest + policies) in-process, through the driver, for tests that
+// compile targets and compare their output with the engine.
 #pragma once
 
-#include "backend.h"
-#include "common/lower.h"
 #include "helpers.h"
-#include "load.h"
-#include "manifest.h"
-#include "semantics.h"
+#include "session.h"
 
 #include <filesystem>
 #include <fstream>
@@ -16,34 +12,29 @@
 
 namespace portolan::roundtrip {
 
-struct Project {
-  SourceManager sm;
-  Diagnostics diags;
-  std::optional<Manifest> manifest;
-  LoadResult loaded;
-
-  /// Loads a manifest and its policies; throws with the rendered diagnostics on errors.
+/// A Session (driver/session.h) opened on a manifest, with the helpers the tests share.
+struct Project : Session {
+  /// Loads a manifest and its policies; throws on manifest or policy errors (target-level
+  /// findings of validation stay with the target: see compile_target).
   static std::unique_ptr<Project> open(const std::filesystem::path& manifest_path) {
     auto p = std::make_unique<Project>();
-    p->manifest = read_manifest(manifest_path, p->sm, p->diags);
-    if (!p->manifest || p->diags.has_errors())
-      throw std::runtime_error("manifest errors in " + manifest_path.string());
-    std::vector<std::filesystem::path> files;
-    for (const auto& f : p->manifest->policies)
-      files.push_back(p->manifest->dir / f);
-    p->loaded = load_policy(files, p->sm, p->diags);
-    if (!p->loaded.ok)
-      throw std::runtime_error("policy errors in " + manifest_path.string());
+    p->Session::open(manifest_path);
+    if (!p->manifest || !p->loaded.ok)
+      throw std::runtime_error("manifest or policy errors in " + manifest_path.string());
     return p;
   }
-
-  LowerContext ctx() const { return LowerContext{loaded.policy, *manifest, sm, std::nullopt}; }
 
   const Target& target(const std::string& name) const {
     for (const Target& t : manifest->targets)
       if (t.name == name)
         return t;
     throw std::runtime_error("no target " + name);
+  }
+
+  /// What the policy lets the target allow (the engine's reference).
+  TargetPackets expected(const Target& t) const {
+    Diagnostics ignored;
+    return compile_target(t, Want{false, true}, ignored).expected;
   }
 
   /// A single-file target's output with its rule set and diagnostics.
@@ -59,15 +50,14 @@ struct Project {
       e.text = files[0].content;
     return e;
   }
+  using Session::emit;
 
   /// Lowers and emits one target; diagnostics (e.g. unrealizable) go to `d`.
   std::vector<OutputFile> build(const Target& t, Diagnostics& d, RuleSet* rs_out = nullptr) const {
-    auto backend = make_backend(t.backend);
-    RuleSet rs = lower_target(ctx(), t, backend->options(), d);
-    auto files = backend->emit(rs, d);
+    CompiledTarget c = compile_target(t, Want{true, false}, d);
     if (rs_out)
-      *rs_out = std::move(rs);
-    return files;
+      *rs_out = std::move(c.rules);
+    return c.files;
   }
 };
 

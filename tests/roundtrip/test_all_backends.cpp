@@ -56,7 +56,7 @@ TEST_CASE("roundtrip every backend: the enterprise example") {
     auto files = p->build(t, d, &rs);
     REQUIRE_MESSAGE(!d.has_errors(), t.name);
     ChainPackets got = read_back(t.backend, files);
-    TargetPackets want = expected_packets(p->ctx(), t);
+    TargetPackets want = p->expected(t);
     bool allows_something = false;
     for (Chain c : rs.chains) {
       // pf leaves a host's forward chain implicit and an ASA governs transit only.

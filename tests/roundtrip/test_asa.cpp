@@ -1,8 +1,8 @@
 // Round trip for the Cisco ASA backend: the emitted configuration, read back with the ASA's
 // ACL semantics (asa_reader: first match per ACL, implicit deny, union over the bound ACLs),
-// must allow exactly the packets the policy allows (expected_packets), for the shipped policy,
-// the feature-coverage policy and seeded random policies. Also: option validation, errors for
-// what an ACE cannot say, and inert policy text.
+// must allow exactly the packets the policy allows (the Session's expected packets), for the
+// shipped policy, the feature-coverage policy and seeded random policies. Also: option validation,
+// errors for what an ACE cannot say, and inert policy text.
 #include "asa_reader.h"
 #include "helpers.h"
 #include "project.h"
@@ -34,7 +34,7 @@ bool check_roundtrip(const Project& p, const Target& t) {
   REQUIRE(!e.diags.has_errors());
   AsaRead got = read_or_fail(e.text);
   CHECK(got.bindings.size() == 2);
-  TargetPackets want = expected_packets(p.ctx(), t);
+  TargetPackets want = p.expected(t);
   const PacketSet& g = got.allowed[Chain::Forward];
   const PacketSet& w = want.of(Chain::Forward);
   if (!(g == w)) {
@@ -139,7 +139,7 @@ TEST_CASE("asa: random policies round-trip") {
 }
 
 TEST_CASE("asa: perimeter only") {
-  CHECK(make_backend("asa")->scopes() == std::vector<Scope>{Scope::Between});
+  CHECK(make_backend("asa")->spec().scopes == std::vector<Scope>{Scope::Between});
 }
 
 TEST_CASE("asa: what an ACE cannot say is an error at the flow") {
@@ -159,10 +159,11 @@ TEST_CASE("asa: what an ACE cannot say is an error at the flow") {
   Mini m("service s = tcp 80;\n", "flow f: peer -> srv via s;\n");
   auto shape = [&](auto edit) {
     Diagnostics d;
-    RuleSet rs = lower_target(m.p->ctx(), m.p->target("edge"), make_backend("asa")->options(), d);
+    const Target& t = m.p->target("edge");
+    RuleSet rs = m.p->compile_target(t, Want{false, false}, d).rules;
     REQUIRE(!rs.rules.empty());
     edit(rs.rules.front());
-    make_backend("asa")->emit(rs, d);
+    m.p->emit(t, rs, d);
     return d.has_errors() ? d.all().back().code : std::string();
   };
   CHECK(shape([](Rule& r) { r.l4 = {kProtoIcmp, {}, {}, std::nullopt, 0, "s"}; }) ==

@@ -40,7 +40,7 @@ AwsRead read_checked(const std::string& text, const std::string& label) {
 
 /// Compares input, output and forward of an emitted target with the engine.
 void compare(const Project& p, const Target& t, const AwsRead& r, const std::string& label) {
-  TargetPackets want = expected_packets(p.ctx(), t);
+  TargetPackets want = p.expected(t);
   for (Chain c : {Chain::Input, Chain::Output, Chain::Forward}) {
     std::string diff = difference(r.allowed.at(c), want.of(c));
     CHECK_MESSAGE(diff.empty(), label << " chain " << chain_name(c) << ": " << diff);
@@ -160,8 +160,8 @@ TEST_CASE("roundtrip aws: randomized policies with deny are exact or refused for
                                [](const Flow& f) { return f.action == Action::Deny; }),
                 flows.end());
     const Target& t = p->manifest->targets.at(0);
-    TargetPackets full = expected_packets(p->ctx(), t);
-    TargetPackets loose = expected_packets(allow_only->ctx(), allow_only->target(t.name));
+    TargetPackets full = p->expected(t);
+    TargetPackets loose = allow_only->expected(allow_only->target(t.name));
     bool deny_matters = false;
     for (Chain c : {Chain::Input, Chain::Output})
       deny_matters = deny_matters || !(full.of(c) == loose.of(c));
@@ -208,7 +208,7 @@ TEST_CASE("roundtrip aws: the reader catches a widened group") {
   text.insert(text.find('"', at + 40), rule);
   AwsRead r = read_aws(text);
   auto extra =
-      r.allowed.at(Chain::Input).subtract(expected_packets(p->ctx(), t).of(Chain::Input)).pick();
+      r.allowed.at(Chain::Input).subtract(p->expected(t).of(Chain::Input)).pick();
   REQUIRE(extra);
   CHECK(extra->dport == 53);
 }

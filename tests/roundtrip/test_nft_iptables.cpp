@@ -40,7 +40,7 @@ int check_target(const Project& p, const Target& t, const std::string& label) {
   REQUIRE_MESSAGE(!d.has_errors(), label);
   int rules = 0;
   ChainPackets got = read_back(t, files, rules);
-  TargetPackets want = expected_packets(p.ctx(), t);
+  TargetPackets want = p.expected(t);
   int compared = 0;
   for (Chain c : {Chain::Input, Chain::Forward, Chain::Output}) {
     bool governed = std::find(rs.chains.begin(), rs.chains.end(), c) != rs.chains.end();
@@ -121,7 +121,7 @@ TEST_CASE("roundtrip readers: a widened ruleset is caught") {
   REQUIRE(pos != std::string::npos);
   text.insert(pos + 22, "\t\tip daddr @edge_access_v4 udp dport 53 accept\n");
   auto r = read_nft(text);
-  TargetPackets want = expected_packets(p->ctx(), t);
+  TargetPackets want = p->expected(t);
   CHECK(!(r.allowed.at(Chain::Forward) == want.of(Chain::Forward)));
   auto extra = r.allowed.at(Chain::Forward).subtract(want.of(Chain::Forward)).pick();
   REQUIRE(extra);

@@ -1,7 +1,7 @@
 // Round trip for the pf backend: the emitted pf.conf, read back with pf's own evaluation rules
-// (pf_reader), must allow exactly the packets the policy allows (expected_packets), for the
-// shipped policy, the feature-coverage policy and seeded random policies. Also: what pf cannot
-// say is an error at the flow, and hostile policy text stays inert.
+// (pf_reader), must allow exactly the packets the policy allows (the Session's expected packets),
+// for the shipped policy, the feature-coverage policy and seeded random policies. Also: what pf
+// cannot say is an error at the flow, and hostile policy text stays inert.
 #include "helpers.h"
 #include "pf_reader.h"
 #include "project.h"
@@ -33,7 +33,7 @@ bool check_roundtrip(const Project& p, const Target& t) {
   INFO(messages(e.diags));
   REQUIRE(!e.diags.has_errors());
   PfRead got = read_or_fail(e.text);
-  TargetPackets want = expected_packets(p.ctx(), t);
+  TargetPackets want = p.expected(t);
   bool any = false;
   for (Chain c : e.rs.chains) {
     CAPTURE(chain_name(c));
@@ -170,10 +170,11 @@ TEST_CASE("pf: rule shapes the language cannot write are rejected, not guessed")
   Mini m("service s = tcp 80;\n", "flow f: peer -> srv via s;\n");
   auto shape = [&](const char* target, auto edit) {
     Diagnostics d;
-    RuleSet rs = lower_target(m.p->ctx(), m.p->target(target), {"log"}, d);
+    const Target& t = m.p->target(target);
+    RuleSet rs = m.p->compile_target(t, Want{false, false}, d).rules;
     REQUIRE(!rs.rules.empty());
     edit(rs.rules.front());
-    make_backend("pf")->emit(rs, d);
+    m.p->emit(t, rs, d);
     return d.has_errors() ? d.all().back().code : std::string();
   };
   CHECK(shape("host", [](Rule& r) { r.l4 = {kProtoIcmp, {}, {}, std::nullopt, 0, "s"}; }) ==

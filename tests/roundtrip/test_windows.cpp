@@ -43,7 +43,7 @@ WinRead check_windows(const Project& p, const Target& t, const std::string& labe
   }
   CHECK_MESSAGE((r.stop_on_error && r.removes_group && r.default_block), label);
   CHECK(r.nd_rules == (rs.icmpv6_nd ? 2 : 0));
-  TargetPackets want = expected_packets(p.ctx(), t);
+  TargetPackets want = p.expected(t);
   for (Chain c : {Chain::Input, Chain::Output, Chain::Forward}) {
     const PacketSet& a = r.allowed.at(c);
     const PacketSet& b = want.of(c);
@@ -112,7 +112,7 @@ TEST_CASE("roundtrip windows: the reader catches a widened or narrowed script") 
   const Target& t = p->target("edge-host-windows");
   Diagnostics d;
   std::string text = p->build(t, d)[0].content;
-  TargetPackets want = expected_packets(p->ctx(), t);
+  TargetPackets want = p->expected(t);
   // An extra allow is a widening.
   std::string wide = text + "New-NetFirewallRule -DisplayName 'x' -Group $Group -Profile Any "
                             "-Direction Inbound -Action Allow -Protocol UDP -LocalPort '53' | "

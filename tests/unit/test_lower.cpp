@@ -1,8 +1,7 @@
 #include "helpers.h"
 
-#include "backend.h"
-#include "common/lower.h"
 #include "common/text.h"
+#include "session.h"
 
 #include <doctest/doctest.h>
 
@@ -31,12 +30,9 @@ flow p: partner <-> web.pub via mgmt when beta;
 flow old: client -> web.pub via mgmt { expires 2020-01-01; }
 )";
 
-struct World {
+/// A project in a temporary folder, opened by the driver like `portolan check` opens one.
+struct World : Session {
   TempDir dir;
-  SourceManager sm;
-  Diagnostics diags;
-  std::optional<Manifest> manifest;
-  LoadResult loaded;
 
   explicit World(const std::string& bind_extra = "", const std::string& features = "[\"beta\"]") {
     dir.write("p.policy", kPolicy);
@@ -62,16 +58,14 @@ backend = "iptables"
 between = ["out", "dmz"]
 output = "e/rules"
 )");
-    manifest = read_manifest(m, sm, diags);
-    loaded = load_policy({dir.path / "p.policy"}, sm, diags);
+    REQUIRE(open(m));
     REQUIRE(loaded.ok);
   }
 
   RuleSet lower(const std::string& target) {
-    LowerContext ctx{loaded.policy, *manifest, sm, std::nullopt};
     for (const Target& t : manifest->targets)
       if (t.name == target)
-        return lower_target(ctx, t, make_backend(t.backend)->options(), diags);
+        return compile_target(t, Want{false, false}).rules;
     FAIL("no target");
     return {};
   }

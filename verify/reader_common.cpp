@@ -33,28 +33,18 @@ std::vector<std::string> tokenize(const std::string& line) {
 }
 
 PacketSet Match::packets() const {
-  PacketSet out;
-  for (Family f : {Family::V4, Family::V6}) {
-    if (family && *family != f)
-      continue;
-    Prefix all_f{IpAddr{f, {}}, 0};
-    std::vector<AddrRange> s, d;
-    for (const AddrRange& r : src ? *src : std::vector<AddrRange>{AddrRange::of(all_f)})
-      if (r.lo.family == f)
-        s.push_back(r);
-    for (const AddrRange& r : dst ? *dst : std::vector<AddrRange>{AddrRange::of(all_f)})
-      if (r.lo.family == f)
-        d.push_back(r);
-    std::vector<PortRange> sp = sports.empty() ? std::vector<PortRange>{{0, 65535}} : sports;
-    std::vector<PortRange> dp = dports.empty() ? std::vector<PortRange>{{0, 65535}} : dports;
-    uint8_t plo = proto ? *proto : 0, phi = proto ? *proto : 255;
-    for (const auto& a : s)
-      for (const auto& b : d)
-        for (const auto& x : sp)
-          for (const auto& y : dp)
-            out.add(PacketSet::box(a, b, plo, phi, x.lo, x.hi, y.lo, y.hi));
-  }
-  return out;
+  PacketDims d;
+  d.src = src;
+  d.dst = dst;
+  d.v4 = !family || *family == Family::V4;
+  d.v6 = !family || *family == Family::V6;
+  if (proto)
+    d.protos = {{*proto, *proto}};
+  if (!sports.empty())
+    d.sports = sports;
+  if (!dports.empty())
+    d.dports = dports;
+  return product(d);
 }
 
 std::string difference(const PacketSet& got, const PacketSet& want) {

@@ -1,9 +1,12 @@
-// Shared pieces of the round-trip readers: tokenising vendor text and turning matches into
-// packet sets with first-match semantics.
+// Shared pieces of the round-trip readers (vendor text back to packet sets, following each
+// vendor's documented semantics, not our writer): tokenising vendor text and turning matches
+// into packet sets with first-match semantics. A library of its own, outside tests/, because
+// the round-trip tests and bench/same both read generated configs with it.
 #pragma once
 
-#include "common/ruleset.h"
+#include "diagnostic.h"
 #include "packetspace.h"
+#include "vocab.h"
 
 #include <map>
 #include <optional>
