@@ -1,0 +1,106 @@
+// `query` without the command line: packet specs, and which flow of which target decides.
+#include "helpers.h"
+
+#include "query.h"
+#include "session.h"
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+using namespace portolan;
+using portolan::test::TempDir;
+
+namespace {
+
+struct Project : Session {
+  TempDir dir;
+  Project() {
+    dir.write("p.policy", R"(
+zone out; zone dmz;
+role client in out;
+role bad in out;
+role web in dmz;
+service https = tcp 443;
+flow deny b: bad -> web via https;
+flow a: client -> web via https;
+)");
+    auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e.bind]
+client = "192.0.2.0/24"
+bad = "192.0.2.66"
+web = "198.51.100.1"
+[[targets]]
+name = "host"
+backend = "nftables"
+host = "web"
+output = "h.nft"
+[[targets]]
+name = "edge"
+backend = "iptables"
+between = ["out", "dmz"]
+output = "e/rules"
+)");
+    REQUIRE(open(m));
+    REQUIRE(clean());
+  }
+
+  std::string ask(const std::string& from, const std::string& to, const std::string& spec) {
+    Packet p;
+    p.src = *parse_ip(from);
+    p.dst = *parse_ip(to);
+    p.sport = 49152;
+    auto pkt = parse_packet_spec(spec, p);
+    REQUIRE(pkt);
+    std::vector<TargetView> views;
+    for (const Target* t : targets("e"))
+      views.push_back(compile_target(*t, Want{false, true}).view);
+    std::ostringstream out;
+    print_query(out, loaded.policy, sm, "e", *pkt,
+                query(loaded.policy, manifest->environments.at("e"), views, *pkt));
+    return out.str();
+  }
+};
+
+} // namespace
+
+TEST_CASE("query: packet specs") {
+  Packet p;
+  auto tcp = parse_packet_spec("tcp/443", p);
+  REQUIRE(tcp);
+  CHECK(tcp->proto == kProtoTcp);
+  CHECK(tcp->dport == 443);
+  auto icmp = parse_packet_spec("icmp/8/3", p);
+  REQUIRE(icmp);
+  CHECK(icmp->proto == kProtoIcmp);
+  CHECK(icmp->sport == 8); // type and code sit in the port dimensions
+  CHECK(icmp->dport == 3);
+  CHECK(parse_packet_spec("proto/47", p)->proto == 47);
+  for (const char* bad : {"tcp/0", "tcp/65536", "udp", "icmp/256", "proto/256", "sctp/1", "tcp/x"})
+    CHECK_MESSAGE(!parse_packet_spec(bad, p), bad);
+}
+
+TEST_CASE("query: the first deciding flow of every target that sees the packet") {
+  Project p;
+  CHECK(p.ask("192.0.2.7", "198.51.100.1", "tcp/443") ==
+        "packet: tcp 192.0.2.7 port 49152 -> 198.51.100.1 port 443\n"
+        "host (input): allow by " +
+            p.sm.where(p.loaded.policy.flows[1].loc) + " a: client -> web via https\n" +
+            "edge (forward): allow by " + p.sm.where(p.loaded.policy.flows[1].loc) +
+            " a: client -> web via https\n");
+  // The deny comes first, although the allow's addresses contain the source too.
+  std::string denied = p.ask("192.0.2.66", "198.51.100.1", "tcp/443");
+  CHECK(denied.find("host (input): deny by") != std::string::npos);
+  CHECK(denied.find("edge (forward): deny by") != std::string::npos);
+  // Seen, but no flow matches: the default deny.
+  CHECK(p.ask("192.0.2.7", "198.51.100.1", "udp/53")
+            .find("host (input): deny (default deny: no flow matches)") != std::string::npos);
+  // Web's own outbound packet: its host target sees it (output), the perimeter too.
+  CHECK(p.ask("198.51.100.1", "192.0.2.7", "tcp/443").find("host (output): deny (default") !=
+        std::string::npos);
+  // Addresses no endpoint has: no target sees the packet.
+  CHECK(p.ask("203.0.113.1", "203.0.113.2", "tcp/443") ==
+        "packet: tcp 203.0.113.1 port 49152 -> 203.0.113.2 port 443\n"
+        "no target of environment 'e' sees this packet\n");
+}
