@@ -207,7 +207,7 @@ public:
       }
       if (aces.empty())
         continue;
-      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+      std::string what = r.heading();
       for (const std::string& z : t.zones) {
         if (r.action == Action::Allow && z != zone)
           continue;

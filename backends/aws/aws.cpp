@@ -291,7 +291,7 @@ public:
     std::set<size_t> noted;
     for (const Rule& r : rs.rules)
       if (r.action == Action::Deny && noted.insert(r.origin.flow).second)
-        harmless.push_back(r.origin.trace + " " + r.origin.label +
+        harmless.push_back(r.origin.traced() +
                            ": nothing emitted; no packet this target allows matches it, so "
                            "default deny already drops it");
 
@@ -459,7 +459,7 @@ private:
     std::string last;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
-      std::string what = f.trace + " " + f.label;
+      std::string what = f.traced();
       if (what != last && r.action == Action::Allow)
         comments.push_back(Json::str(plain_text(what + (f.note.empty() ? "" : ": " + f.note))));
       last = what;

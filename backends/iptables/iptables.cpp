@@ -159,14 +159,14 @@ private:
         if (empty_side)
           continue;
         const RuleOrigin& f = r.origin;
-        std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+        std::string what = r.heading();
         if (what != last_group) {
           e.line("# " + plain_text(what));
           if (!f.note.empty())
             e.line("#   " + plain_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.trace + " " + f.label, "\"\\", '\'', kCommentMax);
+        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& l4 : l4_texts(r.l4, fam))
           e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));

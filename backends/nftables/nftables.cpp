@@ -122,14 +122,14 @@ public:
         if (r.chain != c)
           continue;
         const RuleOrigin& f = r.origin;
-        std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+        std::string what = r.heading();
         if (what != last_group) {
           e.line("# " + plain_text(what));
           if (!f.note.empty())
             e.line("#   " + plain_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.trace + " " + f.label, "\"\\", '\'', kCommentMax);
+        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");

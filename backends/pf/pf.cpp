@@ -168,7 +168,7 @@ public:
                         f.label + "': " + why);
         continue;
       }
-      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+      std::string what = r.heading();
       if (what != last_group) {
         body.line("# " + plain_text(what, kCommentForbidden));
         if (!f.note.empty())

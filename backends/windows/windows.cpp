@@ -161,7 +161,7 @@ public:
       if (r.chain == Chain::Forward)
         continue; // host targets forward nothing; Windows does not route unless told to
       const RuleOrigin& f = r.origin;
-      std::string what = r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "");
+      std::string what = r.heading();
       if (what != last_group) {
         e.line();
         e.line("# " + plain_text(what));
@@ -205,9 +205,7 @@ private:
 
     const RuleOrigin& f = r.origin;
     std::string display =
-        plain_text(r.origin.trace + " " + f.label + (r.reverse ? " (reverse)" : "") + " [" +
-                       r.l4.service + "]",
-                   "", '\'', kDisplayNameMax);
+        plain_text(r.heading() + " [" + r.l4.service + "]", "", '\'', kDisplayNameMax);
     std::string desc = plain_text("Portolan " + rs.target.name + ", " + chain_name(r.chain) + ": " +
                                       (f.note.empty() ? f.label : f.note),
                                   "", '\'', kDescriptionMax);

@@ -44,6 +44,8 @@ struct RuleOrigin {
   std::string note;     ///< the flow's note ("" when none)
   std::string trace;    ///< "lync2013-public-im.policy:22"
   std::string src_zone; ///< the zone the rule's source endpoint is in
+  /// "lync2013-public-im.policy:22 client -> web.pub via https": how comments name the flow.
+  std::string traced() const { return trace + " " + label; }
 };
 
 /// One directional, single-service rule.
@@ -59,6 +61,8 @@ struct Rule {
   /// packet this deny matches that an allow rule of the same chain also matches (empty: none,
   /// so default deny already drops everything the deny names).
   std::optional<std::string> overlaps_allow;
+  /// The comment that heads a rule's group: the traced flow, and which direction.
+  std::string heading() const { return origin.traced() + (reverse ? " (reverse)" : ""); }
 };
 
 /// The target a rule set is for.
