@@ -1,6 +1,6 @@
 // bench/same: do Portolan and Capirca allow the same packets? For one bench/gen --capirca tree
 // whose Capirca policies were rendered by aclgen, compares with the policy (the engine's
-// expected_packets for the target) the packets that each of these outputs lets open a connection:
+// expected packets for the target) the packets that each of these outputs lets open a connection:
 //   Portolan nftables and iptables (vs-nftables, vs-iptables, compiled in-process by the driver,
 //   read back with the round-trip readers of verify/), and Capirca's nftables and iptables output
 //   (read with the line readers below, which model nft's and iptables' own evaluation: first match

@@ -20,7 +20,7 @@ struct PfRead {
 };
 
 /// The fixed IPv6 neighbour-discovery rule of host targets. It is infrastructure, not policy
-/// (expected_packets does not describe it), so the reader recognises it and leaves it out.
+/// (the expected packets do not describe it), so the reader recognises it and leaves it out.
 inline constexpr std::string_view kPfNdRule =
     "pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state";
 

@@ -1,6 +1,7 @@
 // The probe plan of one kernel test world: which network namespaces exist, which addresses each
 // one holds, and which probes to send between them, each with the verdict the packet-space engine
-// (expected_packets) gives it. Pure computation: nothing here touches the kernel.
+// (the driver's compile_target(...).expected) gives it. Pure computation: nothing here touches
+// the kernel.
 #pragma once
 
 #include "bind.h"
