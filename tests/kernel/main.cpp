@@ -1,8 +1,9 @@
 // ptl-kernel: the real-kernel differential test. For each policy and target it compiles the
 // config in-process through the driver (driver/session.h), builds a world of network namespaces,
 // loads the config into the enforcing namespace, sends real probes and compares every outcome with
-// the packet-space engine's verdict (compile_target(...).expected). Run it through tests/kernel/run, which also
-// removes this run's namespaces if the process dies. docs/kernel-tests.md describes the design.
+// the packet-space engine's verdict (compile_target(...).expected). Run it through
+// tests/kernel/run, which also removes this run's namespaces if the process dies.
+// docs/kernel-tests.md describes the design.
 #include "plan.h"
 #include "world.h"
 

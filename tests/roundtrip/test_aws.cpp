@@ -207,8 +207,7 @@ TEST_CASE("roundtrip aws: the reader catches a widened group") {
   REQUIRE(at != std::string::npos);
   text.insert(text.find('"', at + 40), rule);
   AwsRead r = read_aws(text);
-  auto extra =
-      r.allowed.at(Chain::Input).subtract(p->expected(t).of(Chain::Input)).pick();
+  auto extra = r.allowed.at(Chain::Input).subtract(p->expected(t).of(Chain::Input)).pick();
   REQUIRE(extra);
   CHECK(extra->dport == 53);
 }
