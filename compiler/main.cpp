@@ -7,6 +7,9 @@
 #include "manifest.h"
 #include "report.h"
 #include "semantics.h"
+#include "tables/doc.h"
+#include "tables/graph.h"
+#include "tables/import.h"
 #include "version.h"
 
 #include <algorithm>
@@ -55,6 +58,9 @@ commands:
   check   parse and analyse a policy (and a manifest): errors, conflicts, gaps
   build   write the configuration of every target in a manifest
   query   which flow decides a packet, in each target that sees it
+  import  a vendor port table (Markdown/HTML) to a policy draft
+  doc     the policy as a port table (Markdown or HTML)
+  graph   the policy as a picture (Graphviz DOT or SVG)
 
 Run 'portolan <command> --help' for a command's options.
   --version   print the version
@@ -597,6 +603,68 @@ int cmd_query(int argc, char** argv) {
   return finish(s, kExitClean);
 }
 
+/// import, doc, graph: the entry points live in compiler/tables/; this only maps arguments.
+int finish_tables(Session& s, int code) {
+  s.diags.normalize();
+  s.diags.render_text(std::cerr, s.sm);
+  return code;
+}
+
+int cmd_import(int argc, char** argv) {
+  auto a = parse_args(argc, argv, 2, {"--roles"});
+  if (!a || a->help || a->positional.size() != 1) {
+    (a && a->help ? std::cout : std::cerr) << tables::kImportHelp;
+    return a && a->help ? kExitClean : kExitUsage;
+  }
+  tables::ImportOptions o{a->positional[0], std::nullopt};
+  if (auto r = single(*a, "--roles"))
+    o.roles = *r;
+  Session s;
+  return finish_tables(s, tables::run_import(o, s.sm, s.diags, std::cout, std::cerr));
+}
+
+/// --manifest, --env, --today and the policy files of doc and graph.
+std::optional<tables::PolicyInput> tables_input(const Args& a) {
+  tables::PolicyInput in;
+  in.files.assign(a.positional.begin(), a.positional.end());
+  if (auto m = single(a, "--manifest"))
+    in.manifest = *m;
+  in.env = single(a, "--env");
+  if (auto t = single(a, "--today")) {
+    in.today = parse_today(*t);
+    if (!in.today) {
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << *t << "'\n";
+      return std::nullopt;
+    }
+  }
+  return in;
+}
+
+int cmd_doc_or_graph(int argc, char** argv, bool doc) {
+  auto a = parse_args(argc, argv, 2, {"--manifest", "--env", "--today", "--format"});
+  if (!a || a->help) {
+    (a ? std::cout : std::cerr) << (doc ? tables::kDocHelp : tables::kGraphHelp);
+    return a ? kExitClean : kExitUsage;
+  }
+  std::string format = single(*a, "--format").value_or(doc ? "md" : "dot");
+  auto in = tables_input(*a);
+  if (!in || (doc && format != "md" && format != "html") ||
+      (!doc && format != "dot" && format != "svg")) {
+    if (in)
+      std::cerr << "portolan: --format is " << (doc ? "md or html" : "dot or svg") << ", not '"
+                << format << "'\n";
+    return kExitUsage;
+  }
+  Session s;
+  if (doc) {
+    tables::DocOptions o{*in, format == "html" ? tables::DocFormat::Html
+                                               : tables::DocFormat::Markdown};
+    return finish_tables(s, tables::run_doc(o, s.sm, s.diags, std::cout, std::cerr));
+  }
+  tables::GraphOptions o{*in, format == "svg" ? tables::GraphFormat::Svg : tables::GraphFormat::Dot};
+  return finish_tables(s, tables::run_graph(o, s.sm, s.diags, std::cout, std::cerr));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -620,6 +688,10 @@ int main(int argc, char** argv) {
       return cmd_build(argc, argv);
     if (cmd == "query")
       return cmd_query(argc, argv);
+    if (cmd == "import")
+      return cmd_import(argc, argv);
+    if (cmd == "doc" || cmd == "graph")
+      return cmd_doc_or_graph(argc, argv, cmd == "doc");
     std::cerr << "portolan: unknown command '" << cmd << "'\n" << kMainHelp;
     return kExitUsage;
   } catch (const std::exception& e) {
