@@ -657,11 +657,12 @@ int cmd_doc_or_graph(int argc, char** argv, bool doc) {
   }
   Session s;
   if (doc) {
-    tables::DocOptions o{*in, format == "html" ? tables::DocFormat::Html
-                                               : tables::DocFormat::Markdown};
+    tables::DocOptions o{*in,
+                         format == "html" ? tables::DocFormat::Html : tables::DocFormat::Markdown};
     return finish_tables(s, tables::run_doc(o, s.sm, s.diags, std::cout, std::cerr));
   }
-  tables::GraphOptions o{*in, format == "svg" ? tables::GraphFormat::Svg : tables::GraphFormat::Dot};
+  tables::GraphOptions o{*in,
+                         format == "svg" ? tables::GraphFormat::Svg : tables::GraphFormat::Dot};
   return finish_tables(s, tables::run_graph(o, s.sm, s.diags, std::cout, std::cerr));
 }
 

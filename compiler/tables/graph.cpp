@@ -123,7 +123,8 @@ std::string render_dot(const Policy& p, const Environment* env, const std::optio
     if (zd && !zd->desc.empty())
       l.push_back(zd->desc);
     o << "  subgraph cluster_" << cluster++ << " {\n";
-    o << "    label=\"" << join_lines(l) << "\"; style=\"rounded,filled\"; fillcolor=\"#f2f5f9\"; "
+    o << "    label=\"" << join_lines(l)
+      << "\"; style=\"rounded,filled\"; fillcolor=\"#f2f5f9\"; "
          "color=\"#9aa5b1\";\n";
     // Interfaces of one role together, inside the zone.
     std::vector<std::string> roles_here;

@@ -62,7 +62,8 @@ std::optional<PortColumns> port_columns(const TableRow& header) {
   for (size_t i = 0; i < header.cells.size(); ++i) {
     std::string h = fold(header.cells[i]);
     int idx = static_cast<int>(i);
-    if (c.src < 0 && contains_any(h, {"source", "origem", "origen", "origine", "quell", "sorgente"}))
+    if (c.src < 0 &&
+        contains_any(h, {"source", "origem", "origen", "origine", "quell", "sorgente"}))
       c.src = idx;
     else if (c.dst < 0 && contains_any(h, {"destin", "ziel"}))
       c.dst = idx;
@@ -111,14 +112,20 @@ std::optional<EndpointColumns> endpoint_columns(const TableRow& header) {
   return c;
 }
 
+/// `doc`'s own "Feature | Description" table.
+bool is_feature_table(const TableRow& header) {
+  return !header.cells.empty() && contains_any(fold(header.cells[0]), {"feature"}) &&
+         !port_columns(header) && !endpoint_columns(header);
+}
+
 // --- names from labels --------------------------------------------------------------------------
 
 const std::set<std::string>& stopwords() {
   static const std::set<std::string> s{
-      "of",  "the", "for",  "and", "to",   "an",  "de",  "da",  "do",   "das", "dos", "para",
-      "e",   "o",   "a",    "os",  "as",   "del", "la",  "el",  "los",  "las", "y",   "di",
-      "dei", "per", "il",   "lo",  "le",   "della", "der", "die", "das", "des", "fur", "und",
-      "von", "du",  "les",  "pour", "et",  "en",  "em",  "con", "com",  "mit", "avec"};
+      "of",  "the", "for", "and",  "to", "an",    "de",  "da",  "do",  "das", "dos", "para",
+      "e",   "o",   "a",   "os",   "as", "del",   "la",  "el",  "los", "las", "y",   "di",
+      "dei", "per", "il",  "lo",   "le", "della", "der", "die", "das", "des", "fur", "und",
+      "von", "du",  "les", "pour", "et", "en",    "em",  "con", "com", "mit", "avec"};
   return s;
 }
 
@@ -450,8 +457,8 @@ bool hints_condition(const std::string& note) {
 
 bool hints_required(const std::string& note) {
   return has_word(fold(note), {"required", "obrigatorio", "obligatorio", "obbligatorio",
-                               "erforderlich", "obligatoire", "mandatory", "requis",
-                               "requerido", "richiesto", "necessario", "notwendig"});
+                               "erforderlich", "obligatoire", "mandatory", "requis", "requerido",
+                               "richiesto", "necessario", "notwendig"});
 }
 
 std::string conditions_summary(const Conditions& c) {
@@ -489,8 +496,9 @@ std::optional<RolesMap> read_roles_map(const fs::path& path, SourceManager& sm,
     const toml::table* t = v.as_table();
     if ((key != "roles" && key != "zones" && key != "descriptions") || !t) {
       diags.error("roles-map", at(k.source()),
-                  "unknown key '" + key + "': a roles map has the tables [roles], [zones] and "
-                                          "[descriptions]");
+                  "unknown key '" + key +
+                      "': a roles map has the tables [roles], [zones] and "
+                      "[descriptions]");
       ok = false;
       continue;
     }
@@ -543,6 +551,7 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
   std::vector<NotRead> not_read;
   std::vector<std::string> skipped;
   std::set<std::string> features;
+  std::vector<std::pair<std::string, std::string>> described_features; // from a feature table
   bool any_without_conditions = false;
 
   auto not_read_row = [&](const TableRow& r, std::string reason) {
@@ -550,10 +559,26 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
     not_read.push_back(NotRead{r.line, std::move(reason), r.cells});
   };
 
-  // Endpoint tables first: they describe names the port tables use.
+  // Endpoint and feature tables first: they describe names the port tables use.
   for (const Table& t : tables) {
     if (t.rows.empty() || port_columns(t.rows[0]))
       continue;
+    if (is_feature_table(t.rows[0])) {
+      for (size_t i = 1; i < t.rows.size(); ++i) {
+        const TableRow& r = t.rows[i];
+        std::string name = r.cells.empty() ? "" : plain_slashes(r.cells[0]);
+        name.erase(std::remove(name.begin(), name.end(), '`'), name.end());
+        name = squeeze(name);
+        if (!is_policy_name(name)) {
+          diags.warning("import-row", SourceLoc{file, r.line, 1, 1},
+                        "row not read: '" + comment_text(name, 60) + "' is not a feature name");
+          continue;
+        }
+        described_features.emplace_back(name, r.cells.size() > 1 ? plain_slashes(r.cells[1]) : "");
+      }
+      ++res.summary.tables_read;
+      continue;
+    }
     auto ec = endpoint_columns(t.rows[0]);
     if (!ec)
       continue;
@@ -583,7 +608,7 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
     }
     auto cols = port_columns(t.rows[0]);
     if (!cols) {
-      if (!endpoint_columns(t.rows[0])) {
+      if (!endpoint_columns(t.rows[0]) && !is_feature_table(t.rows[0])) {
         std::string head;
         for (const std::string& c : t.rows[0].cells)
           head += (head.empty() ? "" : " | ") + c;
@@ -684,8 +709,8 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
           if (services[k].key == key)
             idx = k;
         if (idx == services.size()) {
-          std::string base = label.empty() ? slug(specs_policy_text(specs), false)
-                                           : slug(label, false);
+          std::string base =
+              label.empty() ? slug(specs_policy_text(specs), false) : slug(label, false);
           if (base.empty())
             base = "service";
           std::string name = base;
@@ -812,10 +837,15 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       o << " " << policy_string(s.label);
     o << " = " << specs_policy_text(s.specs) << ";\n";
   }
-  if (!features.empty() || any_without_conditions)
+  if (!features.empty() || !described_features.empty() || any_without_conditions)
     o << "\n";
+  std::set<std::string> declared;
+  for (const auto& [f, d] : described_features)
+    if (declared.insert(f).second)
+      o << "feature " << f << (d.empty() ? "" : " " + policy_string(d)) << ";\n";
   for (const std::string& f : features)
-    o << "feature " << f << ";\n";
+    if (declared.insert(f).second)
+      o << "feature " << f << ";\n";
   if (any_without_conditions)
     o << "// TODO(feature) feature FEATURE \"description\";\n";
 
@@ -830,7 +860,8 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       if (f.group != g)
         continue;
       if (first) {
-        o << "\n// " << (f.group_text.empty() ? std::string("(no group)") : comment_text(f.group_text))
+        o << "\n// "
+          << (f.group_text.empty() ? std::string("(no group)") : comment_text(f.group_text))
           << "\n";
         first = false;
       }
@@ -916,8 +947,9 @@ int run_import(const ImportOptions& opts, SourceManager& sm, Diagnostics& diags,
     return 1;
   out << r.policy;
   err << "portolan import: " << r.summary.rows_read << " rows read, " << r.summary.flows_written
-      << " flows written, " << r.summary.rows_not_read << " rows not read (tables: "
-      << r.summary.tables_read << " read, " << r.summary.tables_skipped << " skipped)\n";
+      << " flows written, " << r.summary.rows_not_read
+      << " rows not read (tables: " << r.summary.tables_read << " read, "
+      << r.summary.tables_skipped << " skipped)\n";
   return 0;
 }
 

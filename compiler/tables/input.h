@@ -13,7 +13,7 @@
 namespace portolan::tables {
 
 struct PolicyInput {
-  std::vector<std::filesystem::path> files;     ///< policy files named on the command line
+  std::vector<std::filesystem::path> files;      ///< policy files named on the command line
   std::optional<std::filesystem::path> manifest; ///< --manifest: its policies, environments
   std::optional<std::string> env;                ///< --env (needs --manifest)
   std::optional<Date> today;                     ///< --today: judge expiry as of this day

@@ -40,7 +40,9 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
-std::string quoted(std::string_view s) { return "'" + comment_text(s, 60) + "'"; }
+std::string quoted(std::string_view s) {
+  return "'" + comment_text(s, 60) + "'";
+}
 
 /// Transports named by one token: "TCP", "udp", "TCP+UDP", "TCP e UDP", "TCP, UDP".
 std::optional<std::vector<uint8_t>> transports_of(const std::string& token) {
@@ -50,7 +52,8 @@ std::optional<std::vector<uint8_t>> transports_of(const std::string& token) {
   auto flush = [&]() -> bool {
     if (word.empty())
       return true;
-    static const char* const kConnectors[] = {"and", "or", "e", "y", "o", "ou", "und", "oder", "et"};
+    static const char* const kConnectors[] = {"and", "or",  "e",    "y", "o",
+                                              "ou",  "und", "oder", "et"};
     bool connector = false;
     for (const char* c : kConnectors)
       connector = connector || word == c;
@@ -166,8 +169,8 @@ PortsRead read_ports(const std::string& text) {
   auto range_check = [&](long lo, long hi, const std::string& item) -> bool {
     if (lo < 1 || hi > 65535 || lo > 65535 || hi < 1) {
       long bad = lo < 1 || lo > 65535 ? lo : hi;
-      r.error = "port " + std::to_string(bad) + " in " + quoted(item) +
-                " is out of range (1-65535)";
+      r.error =
+          "port " + std::to_string(bad) + " in " + quoted(item) + " is out of range (1-65535)";
       return false;
     }
     if (lo > hi) {

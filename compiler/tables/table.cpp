@@ -82,9 +82,9 @@ size_t decode_entity(std::string_view s, size_t i, std::string& out) {
       return 0;
     unsigned long cp = 0;
     for (char c : digits) {
-      int d = std::isdigit(static_cast<unsigned char>(c))             ? c - '0'
+      int d = std::isdigit(static_cast<unsigned char>(c))           ? c - '0'
               : hex && std::isxdigit(static_cast<unsigned char>(c)) ? std::tolower(c) - 'a' + 10
-                                                                      : -1;
+                                                                    : -1;
       if (d < 0)
         return 0;
       cp = cp * (hex ? 16 : 10) + static_cast<unsigned long>(d);
@@ -128,7 +128,9 @@ std::string decode_html_cell(std::string_view raw) {
   return squeeze(valid_utf8(out));
 }
 
-bool is_md_punct(char c) { return std::strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c) && c; }
+bool is_md_punct(char c) {
+  return std::strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c) && c;
+}
 
 /// A pipe-table cell: backslash escapes, code spans kept with their backticks, entities,
 /// <br> as a space, ** dropped.
@@ -257,9 +259,9 @@ std::string plain_slashes(std::string s) {
 std::string fold(std::string_view s) {
   // U+00C0..U+00FF, folded.
   static const char* const kLatin1[64] = {
-      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
       "d", "n", "o", "o", "o", "o", "o",  "x", "o", "u", "u", "u", "u", "y", "th", "ss",
-      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
       "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "y"};
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -519,12 +521,23 @@ std::string html_escape(std::string_view s) {
       continue;
     }
     switch (c) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    case '\'': out += "&#39;"; break;
-    default: out += c;
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
     }
   }
   return out;
@@ -603,9 +616,9 @@ std::string comment_text(std::string_view s, size_t max_chars) {
 
 bool is_policy_name(std::string_view s) {
   static const char* const kReserved[] = {
-      "import", "zone",     "role",    "interface", "in",       "service", "feature", "flow",
-      "via",    "when",     "allow",   "deny",      "required", "expires", "note",    "tags",
-      "suppress", "tcp",    "udp",     "icmp",      "icmpv6",   "any"};
+      "import",   "zone", "role",  "interface", "in",       "service", "feature", "flow",
+      "via",      "when", "allow", "deny",      "required", "expires", "note",    "tags",
+      "suppress", "tcp",  "udp",   "icmp",      "icmpv6",   "any"};
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_'))
     return false;
   for (char c : s)
