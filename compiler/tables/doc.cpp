@@ -181,6 +181,16 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
                  format_protocol_cell(f.group, s->label.empty() ? s->name : s->label, s->specs);
       }
       std::string cond = conditions(f);
+      // A one-way flow with a mirrored twin would read back as one two-way flow: say so.
+      for (const Flow& o : p.flows)
+        if (!f.bidirectional && !o.bidirectional && &o != &f && o.group == f.group &&
+            o.src.str() == f.dst.str() && o.dst.str() == f.src.str() &&
+            conditions(o) == conditions(f) && o.services.size() == f.services.size() &&
+            std::equal(o.services.begin(), o.services.end(), f.services.begin(),
+                       [](const ServiceRef& x, const ServiceRef& y) { return x.name == y.name; })) {
+          cond += cond.empty() ? "one-way" : "; one-way";
+          break;
+        }
       std::string force = env ? in_force(f, *env, today) : "";
       std::string cls = f.action == Action::Deny ? "deny" : "";
       if (env && force.rfind("no", 0) == 0)

@@ -377,6 +377,7 @@ private:
 
 struct Conditions {
   bool deny = false, required = false;
+  bool one_way = false; ///< "one-way": a mirrored row is a flow of its own, not the way back
   std::optional<std::string> when;
   std::optional<Date> expires;
   std::vector<std::string> tags;
@@ -396,6 +397,8 @@ std::optional<Conditions> read_conditions(const std::string& cell, std::string& 
     std::string f = fold(part);
     if (f == "required") {
       c.required = true;
+    } else if (f == "one-way") {
+      c.one_way = true;
     } else if (f == "deny") {
       c.deny = true;
     } else if (f == "allow") {
@@ -419,7 +422,8 @@ std::optional<Conditions> read_conditions(const std::string& cell, std::string& 
       }
     } else {
       error = "the condition '" + comment_text(part, 60) +
-              "' is none of 'when FEATURE', 'expires YYYY-MM-DD', 'required', 'deny', 'tags ...'";
+              "' is none of 'when FEATURE', 'expires YYYY-MM-DD', 'required', 'deny', 'one-way', "
+              "'tags ...'";
       return std::nullopt;
     }
   }
@@ -738,11 +742,11 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
         if (g.group != f.group || g.services != f.services || g.cond != f.cond)
           continue;
         bool same = g.src == f.src && g.dst == f.dst;
-        bool mirror = g.src == f.dst && g.dst == f.src;
-        if (!same && !(mirror && (g.bidirectional || g.src != g.dst)))
+        bool mirror = g.src == f.dst && g.dst == f.src && !(f.cond && f.cond->one_way);
+        if (!same && !mirror)
           continue;
-        if (mirror && !same)
-          g.bidirectional = true;
+        if ((mirror && !same) || (same && g.src == g.dst && !g.bidirectional))
+          g.bidirectional = true; // the way back (of a role with itself: the same row twice)
         else
           g.readings.push_back("the row at line " + std::to_string(r.line) +
                                " repeats the row at line " + std::to_string(g.lines[0]));

@@ -250,10 +250,18 @@ std::string squeeze(std::string_view s) {
 }
 
 std::string plain_slashes(std::string s) {
-  size_t p = 0;
-  while ((p = s.find(kSlash, p)) != std::string::npos)
-    s.replace(p, kSlash.size(), "/");
-  return s;
+  if (s.find(kSlash) == std::string::npos)
+    return s;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, kSlash.size(), kSlash) == 0) {
+      out += '/';
+      i += kSlash.size() - 1;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
 }
 
 std::string fold(std::string_view s) {
