@@ -5,7 +5,9 @@
 #include "tables/table.h"
 
 #include <algorithm>
+#include <map>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 namespace portolan::tables {
@@ -156,10 +158,26 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
     }
     tables.push_back(std::move(t));
   }
-  std::vector<std::string> groups;
+  // One-way flows by (group, source, destination, conditions, services), to find mirrored twins.
+  auto twin_key = [&](const Flow& f, bool reversed) {
+    std::string k = f.group + "\x1f" + (reversed ? f.dst.str() : f.src.str()) + "\x1f" +
+                    (reversed ? f.src.str() : f.dst.str()) + "\x1f" + conditions(f) + "\x1f";
+    for (const ServiceRef& r : f.services)
+      k += r.name + ",";
+    return k;
+  };
+  std::set<std::string> one_way_keys;
   for (const Flow& f : p.flows)
-    if (std::find(groups.begin(), groups.end(), f.group) == groups.end())
+    if (!f.bidirectional)
+      one_way_keys.insert(twin_key(f, false));
+  std::vector<std::string> groups;
+  std::map<std::string, std::vector<const Flow*>> group_flows;
+  for (const Flow& f : p.flows) {
+    auto& members = group_flows[f.group];
+    if (members.empty())
       groups.push_back(f.group);
+    members.push_back(&f);
+  }
   for (const std::string& g : groups) {
     DocTable t;
     t.heading = g.empty() ? "Flows without a group" : g;
@@ -169,9 +187,8 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
       t.header.push_back("Destination addresses (" + env->name + ")");
       t.header.push_back("In force (" + env->name + ")");
     }
-    for (const Flow& f : p.flows) {
-      if (f.group != g)
-        continue;
+    for (const Flow* fp : group_flows[g]) {
+      const Flow& f = *fp;
       std::string proto;
       for (const ServiceRef& ref : f.services) {
         const Service* s = p.service_of(ref);
@@ -182,15 +199,8 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
       }
       std::string cond = conditions(f);
       // A one-way flow with a mirrored twin would read back as one two-way flow: say so.
-      for (const Flow& o : p.flows)
-        if (!f.bidirectional && !o.bidirectional && &o != &f && o.group == f.group &&
-            o.src.str() == f.dst.str() && o.dst.str() == f.src.str() &&
-            conditions(o) == conditions(f) && o.services.size() == f.services.size() &&
-            std::equal(o.services.begin(), o.services.end(), f.services.begin(),
-                       [](const ServiceRef& x, const ServiceRef& y) { return x.name == y.name; })) {
-          cond += cond.empty() ? "one-way" : "; one-way";
-          break;
-        }
+      if (!f.bidirectional && f.src.str() != f.dst.str() && one_way_keys.count(twin_key(f, true)))
+        cond += cond.empty() ? "one-way" : "; one-way";
       std::string force = env ? in_force(f, *env, today) : "";
       std::string cls = f.action == Action::Deny ? "deny" : "";
       if (env && force.rfind("no", 0) == 0)

@@ -174,7 +174,13 @@ struct RoleDecl {
 /// The roles and interfaces of the draft, with where each name came from.
 class Endpoints {
 public:
-  Endpoints(const RolesMap& map) : map_(map) {}
+  Endpoints(const RolesMap& map) : map_(map) {
+    for (const auto& [l, e] : map_.labels) {
+      mapped_label_.emplace(l, e); // the first mapping of a label wins
+      taken_.insert(e);
+      taken_.insert(e.substr(0, e.find('.')));
+    }
+  }
 
   /// Descriptions and zones from `doc`'s own endpoint table (the roles map wins).
   void from_table(const std::string& ep, const std::string& desc, const std::string& zone) {
@@ -208,11 +214,8 @@ public:
       return "";
     }
     if (ep.empty())
-      for (const auto& [l, e] : map_.labels)
-        if (l == key) {
-          ep = e;
-          break;
-        }
+      if (auto it = mapped_label_.find(key); it != mapped_label_.end())
+        ep = it->second;
     if (ep.empty())
       ep = derive(label, desc, error);
     if (ep.empty())
@@ -254,11 +257,12 @@ private:
   }
 
   RoleDecl& role(const std::string& name) {
-    for (RoleDecl& r : roles_)
-      if (r.name == name)
-        return r;
-    roles_.push_back(RoleDecl{name, "", "", {}});
-    return roles_.back();
+    auto [it, fresh] = role_index_.emplace(name, roles_.size());
+    if (fresh) {
+      roles_.push_back(RoleDecl{name, "", "", {}});
+      taken_.insert(name);
+    }
+    return roles_[it->second];
   }
 
   void declare(const std::string& ep, const std::string& desc) {
@@ -273,24 +277,16 @@ private:
     if (r.desc.empty() && derived_role_desc_.count(ep))
       r.desc = derived_role_desc_[ep];
     std::string iname = ep.substr(dot + 1);
-    for (IfaceDecl& i : r.ifaces)
-      if (i.name == iname) {
-        if (i.desc.empty())
-          i.desc = desc;
-        return;
-      }
-    r.ifaces.push_back(IfaceDecl{iname, desc, ""});
+    auto [it, fresh] = iface_index_.emplace(ep, r.ifaces.size());
+    taken_.insert(ep);
+    if (fresh) {
+      r.ifaces.push_back(IfaceDecl{iname, desc, ""});
+    } else if (r.ifaces[it->second].desc.empty()) {
+      r.ifaces[it->second].desc = desc;
+    }
   }
 
-  bool role_taken(const std::string& name) const {
-    for (const auto& [l, e] : map_.labels)
-      if (e == name || e.rfind(name + ".", 0) == 0)
-        return true;
-    for (const RoleDecl& r : roles_)
-      if (r.name == name)
-        return true;
-    return false;
-  }
+  bool role_taken(const std::string& name) const { return taken_.count(name) > 0; }
 
   /// Names from the label's words. A label with the word "interface" (interfaz, interfaccia,
   /// Schnittstelle) names an interface: the word next to it, of a role named by the rest.
@@ -358,18 +354,14 @@ private:
   }
 
   bool iface_taken(const std::string& role, const std::string& iface) const {
-    std::string ep = role + "." + iface;
-    for (const auto& [l, e] : map_.labels)
-      if (e == ep)
-        return true;
-    for (const auto& [l, e] : by_label_)
-      if (e == ep)
-        return true;
-    return false;
+    return taken_.count(role + "." + iface) > 0;
   }
 
   const RolesMap& map_;
   std::vector<RoleDecl> roles_;
+  std::map<std::string, size_t> role_index_, iface_index_; ///< name -> index; "role.iface" -> index
+  std::map<std::string, std::string> mapped_label_;        ///< folded label -> endpoint
+  std::set<std::string> taken_;                            ///< role and endpoint names in use
   std::map<std::string, std::string> by_label_, table_desc_, table_zone_, derived_role_desc_;
 };
 
@@ -465,10 +457,15 @@ bool hints_required(const std::string& note) {
                                "richiesto", "necessario", "notwendig"});
 }
 
-std::string conditions_summary(const Conditions& c) {
-  std::string s;
-  if (c.when)
-    s += " when " + *c.when;
+/// What identifies conditions when looking for a row's mirror.
+std::string cond_key(const std::optional<Conditions>& c) {
+  if (!c)
+    return "-";
+  std::string s = std::string(c->deny ? "d" : "a") + (c->required ? "r" : "") +
+                  (c->one_way ? "1" : "") + "|" + c->when.value_or("") + "|" +
+                  (c->expires ? c->expires->str() : "") + "|";
+  for (const auto& t : c->tags)
+    s += t + ",";
   return s;
 }
 
@@ -552,6 +549,9 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
   Endpoints eps(roles);
   std::vector<ServiceDecl> services;
   std::vector<DraftFlow> flows;
+  std::map<std::string, size_t> service_by_key;
+  std::set<std::string> service_names;
+  std::map<std::string, std::vector<size_t>> flows_by_key; ///< candidates for merging a row
   std::vector<NotRead> not_read;
   std::vector<std::string> skipped;
   std::set<std::string> features;
@@ -708,25 +708,22 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       }
       for (auto& [label, specs] : svc) {
         std::string key = label + "\n" + specs_policy_text(specs);
-        size_t idx = services.size();
-        for (size_t k = 0; k < services.size(); ++k)
-          if (services[k].key == key)
-            idx = k;
+        auto known = service_by_key.find(key);
+        size_t idx = known == service_by_key.end() ? services.size() : known->second;
         if (idx == services.size()) {
           std::string base =
               label.empty() ? slug(specs_policy_text(specs), false) : slug(label, false);
           if (base.empty())
             base = "service";
           std::string name = base;
-          auto taken = [&](const std::string& n) {
-            return std::any_of(services.begin(), services.end(),
-                               [&](const ServiceDecl& x) { return x.name == n; });
-          };
+          auto taken = [&](const std::string& n) { return service_names.count(n) > 0; };
           if (taken(name))
             name = base + "_" + slug(specs_policy_text(specs), false);
           for (int n = 2; taken(name); ++n)
             name = base + "_" + std::to_string(n);
           services.push_back(ServiceDecl{name, label, key, specs});
+          service_by_key.emplace(key, idx);
+          service_names.insert(name);
         }
         if (std::find(f.services.begin(), f.services.end(), idx) == f.services.end())
           f.services.push_back(idx);
@@ -738,7 +735,13 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
         features.insert(*cond->when);
       // Merge a mirrored or repeated row into the flow it mirrors.
       bool merged = false;
-      for (DraftFlow& g : flows) {
+      std::string mkey = f.group + "\x1f" + cond_key(f.cond) + "\x1f" + std::min(f.src, f.dst) +
+                         "\x1f" + std::max(f.src, f.dst) + "\x1f";
+      for (size_t k : f.services)
+        mkey += std::to_string(k) + ",";
+      std::vector<size_t>& candidates = flows_by_key[mkey];
+      for (size_t ci : candidates) {
+        DraftFlow& g = flows[ci];
         if (g.group != f.group || g.services != f.services || g.cond != f.cond)
           continue;
         bool same = g.src == f.src && g.dst == f.dst;
@@ -760,8 +763,10 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
         merged = true;
         break;
       }
-      if (!merged)
+      if (!merged) {
+        candidates.push_back(flows.size());
         flows.push_back(std::move(f));
+      }
     }
   }
   res.summary.tables_skipped = skipped.size();
@@ -855,14 +860,17 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
 
   // Flows, grouped by the group cell in order of first appearance.
   std::vector<std::string> groups;
-  for (const DraftFlow& f : flows)
-    if (std::find(groups.begin(), groups.end(), f.group) == groups.end())
-      groups.push_back(f.group);
+  std::map<std::string, std::vector<size_t>> group_flows;
+  for (size_t i = 0; i < flows.size(); ++i) {
+    auto& members = group_flows[flows[i].group];
+    if (members.empty())
+      groups.push_back(flows[i].group);
+    members.push_back(i);
+  }
   for (const std::string& g : groups) {
     bool first = true;
-    for (const DraftFlow& f : flows) {
-      if (f.group != g)
-        continue;
+    for (size_t fi : group_flows[g]) {
+      const DraftFlow& f = flows[fi];
       if (first) {
         o << "\n// "
           << (f.group_text.empty() ? std::string("(no group)") : comment_text(f.group_text))
@@ -914,7 +922,6 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
           << (hints_required(all_notes) ? " -- the note says it is required" : "") << "\n";
       }
       o << "}\n";
-      (void)conditions_summary;
     }
   }
   if (!not_read.empty()) {

@@ -435,12 +435,11 @@ std::vector<Table> read_tables(std::string_view doc) {
       l.remove_suffix(1);
     lines.push_back(l);
   }
-  auto in_html = [&](uint32_t line) {
-    for (auto [a, b] : html_lines)
-      if (line >= a && line <= b)
-        return true;
-    return false;
-  };
+  std::vector<bool> html_line(lines.size() + 2, false);
+  for (auto [a, b] : html_lines)
+    for (uint32_t l = a; l <= b && l < html_line.size(); ++l)
+      html_line[l] = true;
+  auto in_html = [&](uint32_t line) { return line < html_line.size() && html_line[line]; };
   bool fence = false;
   std::vector<Table> pipes;
   for (size_t k = 0; k < lines.size(); ++k) {
