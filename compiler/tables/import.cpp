@@ -557,6 +557,7 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
   std::set<std::string> features;
   std::vector<std::pair<std::string, std::string>> described_features; // from a feature table
   bool any_without_conditions = false;
+  size_t port_tables = 0;
 
   auto not_read_row = [&](const TableRow& r, std::string reason) {
     diags.warning("import-row", SourceLoc{file, r.line, 1, 1}, "row not read: " + reason);
@@ -610,7 +611,12 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       skipped.push_back("the table at line " + std::to_string(t.line) + " is empty");
       continue;
     }
+    // The header is the first row, or (after a caption row or two) one of the next two.
+    size_t h = 0;
     auto cols = port_columns(t.rows[0]);
+    for (size_t k = 1; !cols && k < std::min<size_t>(3, t.rows.size()); ++k)
+      if ((cols = port_columns(t.rows[k])))
+        h = k;
     if (!cols) {
       if (!endpoint_columns(t.rows[0]) && !is_feature_table(t.rows[0])) {
         std::string head;
@@ -623,12 +629,17 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       continue;
     }
     ++res.summary.tables_read;
+    ++port_tables;
     if (t.unterminated)
       diags.warning("import-table", SourceLoc{file, t.line, 1, 1},
                     "the table has no </table>: read to the end of the document");
-    for (size_t i = 1; i < t.rows.size(); ++i) {
+    for (size_t k = 0; k < h; ++k)
+      skipped.push_back("the row at line " + std::to_string(t.rows[k].line) +
+                        ", above the table's header ('" +
+                        comment_text(t.rows[k].cells.empty() ? "" : t.rows[k].cells[0], 80) + "')");
+    for (size_t i = h + 1; i < t.rows.size(); ++i) {
       const TableRow& r = t.rows[i];
-      if (r.cells == t.rows[0].cells)
+      if (r.cells == t.rows[h].cells)
         continue; // a repeated header
       bool blank = std::all_of(r.cells.begin(), r.cells.end(),
                                [](const std::string& c) { return c.empty(); });
@@ -637,7 +648,7 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
       if (r.cells.size() < cols->needed) {
         not_read_row(r, "the row has " + std::to_string(r.cells.size()) + " cell" +
                             (r.cells.size() == 1 ? "" : "s") + "; the header has " +
-                            std::to_string(t.rows[0].cells.size()));
+                            std::to_string(t.rows[h].cells.size()));
         continue;
       }
       size_t longest = 0;
@@ -772,9 +783,7 @@ ImportResult import_document(const SourceManager& sm, uint32_t file, const Roles
   res.summary.tables_skipped = skipped.size();
   res.summary.rows_not_read = not_read.size();
   res.summary.flows_written = flows.size();
-  if (res.summary.rows_read == 0 && not_read.empty() &&
-      std::none_of(tables.begin(), tables.end(),
-                   [](const Table& t) { return !t.rows.empty() && port_columns(t.rows[0]); })) {
+  if (!port_tables) {
     diags.error("import-no-table", SourceLoc{file, 1, 1, 1},
                 "no port table: no table has a header with protocol, source and destination "
                 "columns (" +

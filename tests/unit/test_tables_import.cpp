@@ -229,6 +229,14 @@ TEST_CASE("import: header languages en, pt-BR, es, it, de, fr") {
     CHECK(im->result.policy.find("flow access: clients -> edge_server.access via sip_tls") !=
           std::string::npos);
   }
+  // A caption row above the header.
+  auto caption = import_text(
+      "c.html", "<table><tr><td>Firewall summary</td></tr><tr><th>Protocol</th><th>Source</th>"
+                "<th>Destination</th></tr><tr><td>TCP/443</td><td>a</td><td>b</td></tr></table>");
+  REQUIRE(caption->result.ok);
+  CHECK(caption->result.summary.rows_read == 1);
+  CHECK(caption->result.policy.find("// Skipped the row at line 1, above the table's header "
+                                    "('Firewall summary').") != std::string::npos);
   auto none = import_text("t.md", "| A | B |\n|---|---|\n| 1 | 2 |\n");
   CHECK_FALSE(none->result.ok);
   CHECK(test::codes(none->diags) == "import-no-table@1:1");
