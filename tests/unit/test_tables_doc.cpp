@@ -153,6 +153,8 @@ TEST_CASE("doc: import of doc's output gives back an equivalent policy") {
     check_round_trip(kRoot / "policies/lync2013-public-im.toml", f);
     // 35 flows: denies, ranges, lists, ICMP, ESP, two-way flows, IPv6.
     check_round_trip(kRoot / "tests/golden/enterprise/enterprise.toml", f);
+    // An imported catalogue, features, a deny inside an allow, `any`, source ports.
+    check_round_trip(kRoot / "tests/golden/features/features.toml", f);
   }
 }
 
