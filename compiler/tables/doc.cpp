@@ -17,6 +17,7 @@ namespace {
 /// A cell: text, and optionally a name shown as code ("Edge Server (`edge.access`)").
 struct Cell {
   std::string text, code;
+  bool entries = false; ///< a protocol cell: in HTML, one entry per line
 };
 
 struct DocTable {
@@ -35,6 +36,9 @@ std::string md_cell(const Cell& c) {
 
 std::string html_cell(const Cell& c) {
   std::string s = html_escape(c.text);
+  if (c.entries) // "a; b" reads back the same: <br> is a space
+    for (size_t p = s.find("; "); p != std::string::npos; p = s.find("; ", p + 5))
+      s.replace(p, 2, ";<br>");
   if (!c.code.empty())
     s += (s.empty() ? "<code>" : " (<code>") + html_escape(c.code) +
          (c.text.empty() ? "</code>" : "</code>)");
@@ -206,7 +210,7 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
       if (env && force.rfind("no", 0) == 0)
         cls += cls.empty() ? "off" : " off";
       auto row = [&](const Endpoint& a, const Endpoint& b) {
-        std::vector<Cell> r{{proto, ""},
+        std::vector<Cell> r{{proto, "", true},
                             {endpoint_desc(p, a), a.str()},
                             {endpoint_desc(p, b), b.str()},
                             {f.note, ""},
