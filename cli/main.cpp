@@ -1,14 +1,18 @@
-// The `portolan` command line: check, build and query. It parses arguments (CLI11) and calls
-// the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0 clean, 1 errors
-// in the policy or manifest, 2 bad usage or unreadable input.
+// The `portolan` command line: check, build, query, import, doc and graph. It parses arguments
+// (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
+// clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
 #include "query.h"
 #include "report.h"
 #include "session.h"
+#include "tables/doc.h"
+#include "tables/graph.h"
+#include "tables/import.h"
 #include "version.h"
 #include "write.h"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -203,6 +207,64 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   return finish(s, "text", false);
 }
 
+/// Renders what a tables command said (it judges nothing, so no suppression is unused).
+int finish_tables(Session& s, int code) {
+  s.diags.normalize();
+  s.diags.render_text(std::cerr, s.sm);
+  return code;
+}
+
+/// The options of doc and graph, for tables::load_input.
+std::optional<tables::PolicyInput> tables_input(const Common& c,
+                                                const std::vector<std::string>& files) {
+  tables::PolicyInput in;
+  in.files.assign(files.begin(), files.end());
+  if (!c.manifest.empty())
+    in.manifest = c.manifest;
+  if (!c.env.empty())
+    in.env = c.env;
+  if (!c.today.empty()) {
+    in.today = parse_today(c.today);
+    if (!in.today) {
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << c.today << "'\n";
+      return std::nullopt;
+    }
+  }
+  return in;
+}
+
+int run_import(const std::vector<std::string>& table, const std::string& roles) {
+  if (table.size() != 1) {
+    std::cerr << "portolan: import needs one TABLE file\n";
+    return kExitUsage;
+  }
+  tables::ImportOptions o{table[0], std::nullopt};
+  if (!roles.empty())
+    o.roles = roles;
+  Session s;
+  return finish_tables(s, tables::run_import(o, s.sm, s.diags, std::cout, std::cerr));
+}
+
+int run_doc_or_graph(bool doc, const Common& c, const std::string& format,
+                     const std::vector<std::string>& files) {
+  std::string f = format.empty() ? (doc ? "md" : "dot") : format;
+  if ((doc && f != "md" && f != "html") || (!doc && f != "dot" && f != "svg")) {
+    std::cerr << "portolan: --format is " << (doc ? "md or html" : "dot or svg") << ", not '" << f
+              << "'\n";
+    return kExitUsage;
+  }
+  auto in = tables_input(c, files);
+  if (!in)
+    return kExitUsage;
+  Session s;
+  if (doc) {
+    tables::DocOptions o{*in, f == "html" ? tables::DocFormat::Html : tables::DocFormat::Markdown};
+    return finish_tables(s, tables::run_doc(o, s, std::cout, std::cerr));
+  }
+  tables::GraphOptions o{*in, f == "svg" ? tables::GraphFormat::Svg : tables::GraphFormat::Dot};
+  return finish_tables(s, tables::run_graph(o, s, std::cout, std::cerr));
+}
+
 /// Unknown options left over by CLI11 (extras allowed so that we can say what was meant).
 bool unknown_options(const CLI::App& app) {
   std::vector<std::string> known;
@@ -281,15 +343,58 @@ int run(int argc, char** argv) {
           "deny.") +
       "\n\n" + kExitCodes);
 
-  for (CLI::App* sub : {check, build, q})
+  std::vector<std::string> import_table, doc_files, graph_files;
+  std::string roles, doc_format, graph_format;
+  Common dc, gc;
+  CLI::App* imp = app.add_subcommand("import", "a vendor port table (Markdown/HTML) to a policy "
+                                               "draft");
+  imp->add_option("--roles", roles,
+                  "the team's own names: [roles] \"label\" = \"role\" or \"role.interface\", "
+                  "[zones] \"role\" = \"zone\", [descriptions] \"role\" = \"text\"")
+      ->type_name("MAP.toml");
+  imp->add_option("table", import_table, "the vendor's port table")->type_name("TABLE.md");
+  imp->footer(std::string("Writes a policy draft to stdout: roles and interfaces from the source "
+                          "and destination labels, services from the protocol cells, mirrored "
+                          "rows merged into two-way flows, grouped by the role cell, notes kept. "
+                          "What a table cannot say (features, expiry, required, zones) is marked "
+                          "TODO; each row it cannot read becomes a comment with the reason. The "
+                          "summary goes to stderr. See docs/tables.md.") +
+              "\n\nexit codes: 0 written, 1 no port table or a bad roles map, 2 bad usage or "
+              "unreadable input");
+  CLI::App* doc = app.add_subcommand("doc", "the policy as a port table (Markdown or HTML)");
+  add_common(*doc, dc, true);
+  doc->add_option("--format", doc_format, "md (default) or html")->type_name("FORMAT");
+  doc->add_option("files", doc_files, "policy files, besides the manifest's")
+      ->type_name("FILE.policy");
+  doc->footer(std::string("One table per group with the vendor's columns (group/protocol/"
+                          "transport/port, source, destination, notes) and the conditions; with "
+                          "--manifest and --env, the bound addresses and whether each flow is in "
+                          "force. See docs/tables.md.") +
+              "\n\n" + kExitCodes);
+  CLI::App* graph = app.add_subcommand("graph", "the policy as a picture (Graphviz DOT or SVG)");
+  add_common(*graph, gc, true);
+  graph->add_option("--format", graph_format, "dot (default) or svg (runs Graphviz dot)")
+      ->type_name("FORMAT");
+  graph->add_option("files", graph_files, "policy files, besides the manifest's")
+      ->type_name("FILE.policy");
+  graph->footer(std::string("Roles and interfaces as nodes grouped by zone, flows as edges "
+                            "labelled by service; deny and expired flows styled apart. See "
+                            "docs/tables.md.") +
+                "\n\n" + kExitCodes);
+
+  std::vector<std::string> commands;
+  for (CLI::App* sub : {check, build, q, imp, doc, graph}) {
     sub->allow_extras();
+    commands.push_back(sub->get_name());
+  }
 
   if (argc < 2) {
     std::cerr << app.help();
     return kExitUsage;
   }
   if (std::string cmd = argv[1];
-      !cmd.empty() && cmd[0] != '-' && cmd != "check" && cmd != "build" && cmd != "query") {
+      !cmd.empty() && cmd[0] != '-' &&
+      std::find(commands.begin(), commands.end(), cmd) == commands.end()) {
     if (cmd == "help") {
       std::cout << app.help();
       return kExitClean;
@@ -299,7 +404,7 @@ int run(int argc, char** argv) {
       return kExitClean;
     }
     std::cerr << "portolan: unknown command '" << cmd << "'";
-    if (auto n = nearest_name(cmd, {"check", "build", "query"}))
+    if (auto n = nearest_name(cmd, commands))
       std::cerr << "; did you mean '" << *n << "'?";
     std::cerr << "\n" << app.help();
     return kExitUsage;
@@ -320,7 +425,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, q})
+  for (CLI::App* sub : {check, build, q, imp, doc, graph})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -334,6 +439,12 @@ int run(int argc, char** argv) {
     return run_build(bc, targets, out, build_files);
   if (q->parsed())
     return run_query(qc, from, to, sport, packet, q->help());
+  if (imp->parsed())
+    return run_import(import_table, roles);
+  if (doc->parsed())
+    return run_doc_or_graph(true, dc, doc_format, doc_files);
+  if (graph->parsed())
+    return run_doc_or_graph(false, gc, graph_format, graph_files);
   std::cerr << app.help();
   return kExitUsage;
 }
