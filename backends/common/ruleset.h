@@ -15,7 +15,7 @@ namespace portolan {
 
 /// The addresses of one endpoint in one environment, named for vendors that use named sets.
 struct AddrSet {
-  std::string name;     ///< unique within the rule set, [a-z0-9_]
+  std::string name;     ///< unique by construction, [a-z0-9_-] (see set_name in lower.cpp)
   std::string endpoint; ///< "edge.access"
   std::vector<Prefix> v4, v6;
 };
