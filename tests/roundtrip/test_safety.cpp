@@ -269,3 +269,50 @@ TEST_CASE("iptables: a target owns its chains only, and never the built-in polic
     same_as_engine(c, t);
   }
 }
+
+namespace {
+
+/// Every name an ASA file defines or clears (ACLs and object-groups).
+std::set<std::string> asa_names(const std::string& text) {
+  std::set<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::vector<std::string> w;
+    for (std::string x; ls >> x;)
+      w.push_back(x);
+    if (w.size() >= 3 && w[0] == "object-group")
+      out.insert(w[2]);
+    if (w.size() >= 2 && w[0] == "access-list")
+      out.insert(w[1]);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("asa: two targets for one device share no name; names fit 64 characters") {
+  // Three zones need two `between` targets; both cleared `dmz_access_in` and the second's
+  // object-groups added members to the first's.
+  const std::string lng(120, 'w');
+  Case c("zone outside; zone dmz; zone inside;\nrole web in dmz; role " + lng +
+             " in dmz; role lan in inside;\nrole net in outside;\n"
+             "service http = tcp 80, tcp 8080; service alt = tcp 81, 82, 83;\n"
+             "flow a: net -> web via http, alt; flow b: lan -> web via http, alt;\n"
+             "flow c: net -> " +
+             lng + " via http;\n",
+         "policies = [\"gen.policy\"]\n[environments.e.bind]\nweb = \"192.0.2.10\"\n" + lng +
+             " = \"192.0.2.11\"\nlan = \"10.0.0.0/24\"\nnet = \"203.0.113.0/24\"\n" +
+             target("Edge Outer", "asa", "between = [\"outside\", \"dmz\"]") +
+             target("edge_inner", "asa", "between = [\"inside\", \"dmz\"]"));
+  auto a = asa_names(c.text("Edge Outer")), b = asa_names(c.text("edge_inner"));
+  CHECK(!a.empty());
+  CHECK(!b.empty());
+  for (const auto& n : a) {
+    CHECK_MESSAGE(!b.count(n), n << " is in both targets' files");
+    CHECK_MESSAGE(n.size() <= 64, n);
+  }
+  for (const auto& n : b)
+    CHECK_MESSAGE(n.size() <= 64, n);
+}
