@@ -316,3 +316,44 @@ TEST_CASE("asa: two targets for one device share no name; names fit 64 character
   for (const auto& n : b)
     CHECK_MESSAGE(n.size() <= 64, n);
 }
+
+TEST_CASE("windows: group names per target never collide; remote management is warned about") {
+  // `web host` and `web_host` both got group `Portolan web_host`: one script deleted the
+  // other's rules.
+  Case c("zone a; zone b; role c in a; role h in b; service s = tcp 22; service rdp = tcp 3389;\n"
+         "flow c -> h via s;\n",
+         "policies = [\"gen.policy\"]\n[environments.e.bind]\nc = \"192.0.2.0/24\"\n"
+         "h = \"198.51.100.1\"\n" +
+             target("web host", "windows", "host = \"h\"") +
+             target("web_host", "windows", "host = \"h\"") +
+             target("Web_host", "windows", "host = \"h\"") +
+             target("open", "windows", "host = \"h\"", "[targets.options]\nexclusive = false\n"));
+  std::set<std::string> groups;
+  for (const char* t : {"web host", "web_host", "Web_host"}) {
+    auto o = c.build(t);
+    REQUIRE(o.files.size() == 1);
+    const std::string& text = o.files[0].content;
+    auto pos = text.find("\n$Group = '");
+    REQUIRE(pos != std::string::npos);
+    std::string g = text.substr(pos + 11, text.find('\'', pos + 11) - pos - 11);
+    std::string folded = g;
+    for (char& ch : folded)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    CHECK_MESSAGE(groups.insert(folded).second, t << ": group " << g << " already used");
+    CHECK(g.size() <= 200);
+    // No flow for RDP or WinRM: a warning with a stable code, and the header says it.
+    CHECK(o.codes.rfind("no-remote-management@", 0) == 0);
+    CHECK(contains(text, "REMOTE MANAGEMENT"));
+    CHECK(contains(text, "THIS POLICY HAS NONE"));
+  }
+  CHECK(c.build("open").codes == ""); // exclusive = false keeps Windows' own rules
+
+  Case r(
+      "zone a; zone b; role c in a; role h in b; service rdp = tcp 3389;\nflow c -> h via rdp;\n",
+      "policies = [\"gen.policy\"]\n[environments.e.bind]\nc = \"192.0.2.0/24\"\n"
+      "h = \"198.51.100.1\"\n" +
+          target("w", "windows", "host = \"h\""));
+  auto o = r.build("w");
+  CHECK(o.codes == "");
+  CHECK(contains(o.files.at(0).content, "this policy has one."));
+}
