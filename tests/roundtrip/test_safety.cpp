@@ -4,6 +4,7 @@
 #include "helpers.h"
 #include "iptables_reader.h"
 #include "nft_reader.h"
+#include "pf_reader.h"
 #include "project.h"
 
 #include <doctest/doctest.h>
@@ -356,4 +357,38 @@ TEST_CASE("windows: group names per target never collide; remote management is w
   auto o = r.build("w");
   CHECK(o.codes == "");
   CHECK(contains(o.files.at(0).content, "this policy has one."));
+}
+
+TEST_CASE("pf: an anchor that owns its part; host ND is never forwarded") {
+  // The perimeter file passed `in quick ... to self` (SSH and SNMP on the firewall open to
+  // the Internet) and set global options; the host file's ND pass had no direction and came
+  // before the forwarding block, so ICMPv6 133-136 between any addresses were forwarded.
+  Case c("zone a; zone b; role c in a; role h in b; role world in b; service s = tcp 22;\n"
+         "flow c -> world via s;\nflow c -> h via s;\n",
+         "policies = [\"gen.policy\"]\n[environments.e.bind]\nc = [\"192.0.2.0/24\", "
+         "\"2001:db8:1::/64\"]\nh = [\"198.51.100.1\", \"2001:db8::1\"]\nworld = \"any\"\n" +
+             target("ph", "pf", "host = \"h\"") + target("pp", "pf", "between = [\"a\", \"b\"]"));
+  for (const char* t : {"ph", "pp"}) {
+    CAPTURE(t);
+    std::string text = c.text(t);
+    CHECK(!contains(text, "\nset "));  // options are the main ruleset's
+    CHECK(!contains(text, "to self")); // never a pass to the firewall's own addresses
+    CHECK(!contains(text, "to { self"));
+    CHECK(contains(text, "pfctl -a \"portolan/" + std::string(t) + "\""));
+    // Read back with pf's semantics: forwarded packets are exactly the policy's (none on a
+    // host: no ND either).
+    PfRead r = read_pf(text);
+    TargetPackets want = expected_packets(c.p->ctx(), c.p->target(t));
+    REQUIRE(r.allowed.count(Chain::Forward));
+    CHECK_MESSAGE(r.allowed.at(Chain::Forward) == want.of(Chain::Forward),
+                  difference(r.allowed.at(Chain::Forward), want.of(Chain::Forward)));
+  }
+  // The perimeter's every pass/block of policy traffic is outbound and for forwarded packets.
+  std::string pp = c.text("pp");
+  std::istringstream in(pp);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("pass ", 0) == 0 || line.rfind("block ", 0) == 0)
+      CHECK_MESSAGE((contains(line, " received-on any") ||
+                     line == "pass in quick from any to ! <portolan.self> keep state"),
+                    line);
 }
