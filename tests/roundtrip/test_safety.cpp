@@ -392,3 +392,24 @@ TEST_CASE("pf: an anchor that owns its part; host ND is never forwarded") {
                      line == "pass in quick from any to ! <portolan.self> keep state"),
                     line);
 }
+
+TEST_CASE("aws: security group names are unique across targets and fit 255 characters") {
+  // Names are unique per VPC. `web host` and `web'host` both made `portolan-web host-h`
+  // (the quote became a space), and long names were cut to the same 255 characters.
+  const std::string lng(300, 'x');
+  Case c("zone a; zone b; role c in a; role h in b; service s = tcp 22;\nflow c -> h via s;\n",
+         "policies = [\"gen.policy\"]\n[environments.e.bind]\nc = \"192.0.2.0/24\"\n"
+         "h = \"198.51.100.1\"\n" +
+             target("web host", "aws", "host = \"h\"") + target("web'host", "aws", "host = \"h\"") +
+             target(lng + "1", "aws", "host = \"h\"") + target(lng + "2", "aws", "host = \"h\""));
+  std::set<std::string> names;
+  for (const std::string& t :
+       {std::string("web host"), std::string("web'host"), lng + "1", lng + "2"}) {
+    std::string text = c.text(t);
+    auto pos = text.find("\"name\": \"");
+    REQUIRE(pos != std::string::npos);
+    std::string n = text.substr(pos + 9, text.find('"', pos + 9) - pos - 9);
+    CHECK(n.size() <= 255);
+    CHECK_MESSAGE(names.insert(n).second, t.substr(0, 20) << ": group name " << n << " reused");
+  }
+}
