@@ -76,13 +76,16 @@ public:
     std::string table = "portolan";
     if (auto it = rs.target->options.find("table"); it != rs.target->options.end()) {
       auto* s = std::get_if<std::string>(&it->second.value);
-      bool ok = s && !s->empty() && std::isalpha(static_cast<unsigned char>((*s)[0]));
+      // NFT_TABLE_MAXNAMELEN (256) includes the terminating NUL.
+      bool ok =
+          s && !s->empty() && s->size() <= 255 && std::isalpha(static_cast<unsigned char>((*s)[0]));
       if (ok)
         for (char c : *s)
           ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
       if (!ok)
         diags.error("manifest", it->second.loc,
-                    "option 'table' must be a name of letters, digits and '_'");
+                    "option 'table' must be a name of 1 to 255 letters, digits and '_', "
+                    "starting with a letter");
       else
         table = *s;
     }

@@ -208,7 +208,11 @@ TEST_CASE("names: long names stay within every vendor limit (nft -c, iptables-re
              longer + " = \"192.0.2.2\"\n\"h." + role + "\" = \"198.51.100.2\"\n" +
              "h = \"198.51.100.1\"\n" +
              target("n " + std::string(150, 'n'), "nftables", "host = \"h\"") +
-             target("i " + std::string(150, 'i'), "iptables", "host = \"h\""));
+             target("i " + std::string(150, 'i'), "iptables", "host = \"h\"") +
+             target("p " + std::string(150, 'p'), "pf", "host = \"h\"") +
+             target("w " + std::string(250, 'w'), "windows", "host = \"h\"") +
+             target("t", "nftables", "host = \"h\"",
+                    "[targets.options]\ntable = \"" + std::string(256, 't') + "\"\n"));
   std::string log;
   auto n = c.build("n " + std::string(150, 'n'));
   CHECK(n.codes == "");
@@ -221,6 +225,28 @@ TEST_CASE("names: long names stay within every vendor limit (nft -c, iptables-re
   CHECK_MESSAGE(vendor_accepts("ip6tables-restore --test --noflush", i.files.at(1).content, &log),
                 log);
   same_as_engine(c, "i " + std::string(150, 'i'));
+  // pf: table names at most 31 bytes (PF_TABLE_NAME_SIZE), anchor component 63, all distinct.
+  std::string pf = c.text("p " + std::string(150, 'p'));
+  std::set<std::string> tables;
+  for (size_t pos = pf.find("\ntable <"); pos != std::string::npos;
+       pos = pf.find("\ntable <", pos + 1)) {
+    std::string name = pf.substr(pos + 8, pf.find('>', pos) - pos - 8);
+    CHECK_MESSAGE(name.size() <= 31, name);
+    CHECK(tables.insert(name).second);
+  }
+  CHECK(tables.size() == 4); // the two long roles, h's interface, h
+  PfRead r = read_pf(pf);
+  CHECK(r.tables == 4);
+  // Windows: DisplayName at most 255 characters, the group at most 200.
+  std::string ps = c.text("w " + std::string(250, 'w'));
+  auto g = ps.find("\n$Group = '");
+  REQUIRE(g != std::string::npos);
+  CHECK(ps.find('\'', g + 11) - g - 11 <= 200);
+  for (size_t pos = ps.find("-DisplayName '"); pos != std::string::npos;
+       pos = ps.find("-DisplayName '", pos + 1))
+    CHECK(ps.find('\'', pos + 14) - pos - 14 <= 255);
+  // nftables: a table name over 255 bytes is refused at the option.
+  CHECK(contains(c.build("t").codes, "manifest@"));
 }
 
 TEST_CASE("iptables: a target owns its chains only, and never the built-in policies") {
