@@ -3,6 +3,7 @@
 #include "iptables.h"
 
 #include "common/names.h"
+#include "common/shape.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -139,6 +140,10 @@ std::string unrealizable(const Rule& r) {
   if (r.l4.proto == 0)
     return "iptables and ip6tables read '-p 0' as every protocol ('all'), so protocol 0 cannot "
            "be matched";
+  if (r.v6 && r.l4.proto && ipv6_walked(*r.l4.proto))
+    return "ip6tables matches the protocol found after the IPv6 extension headers (it steps over "
+           "hop-by-hop, routing, fragment, AH and destination options), so protocol " +
+           std::to_string(*r.l4.proto) + " cannot be matched in IPv6";
   if (r.l4.proto == kProtoIcmp && r.l4.icmp_type == 255 && r.v4)
     return "iptables reads ICMP type 255 as 'any' ICMP type, so type 255 cannot be matched";
   return "";

@@ -4,6 +4,7 @@
 #include "nftables.h"
 
 #include "common/names.h"
+#include "common/shape.h"
 #include "common/text.h"
 
 #include <algorithm>
@@ -89,6 +90,22 @@ public:
       else
         table = *s;
     }
+
+    bool refused = false;
+    for (const Rule& r : rs.rules)
+      if (r.v6 && r.l4.proto && ipv6_walked(*r.l4.proto)) {
+        const Flow& f = rs.policy->flows[r.flow];
+        diags.error("unrealizable", f.loc,
+                    "the nftables backend cannot express service '" + r.l4.service + "' of flow '" +
+                        f.summary() +
+                        "': nft's 'meta l4proto' is the protocol found after the IPv6 extension "
+                        "headers (hop-by-hop, routing, fragment, AH, destination options), so "
+                        "protocol " +
+                        std::to_string(*r.l4.proto) + " cannot be matched in IPv6");
+        refused = true;
+      }
+    if (refused)
+      return {};
 
     Emitter e("\t");
     e.line("#!/usr/sbin/nft -f");

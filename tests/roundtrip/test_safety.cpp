@@ -439,3 +439,24 @@ TEST_CASE("aws: security group names are unique across targets and fit 255 chara
     CHECK_MESSAGE(names.insert(n).second, t.substr(0, 20) << ": group name " << n << " reused");
   }
 }
+
+TEST_CASE("nftables/iptables: IPv6 extension-header protocols are refused, IPv4 ones kept") {
+  // Linux finds the transport protocol by stepping over hop-by-hop, routing, fragment, AH and
+  // destination options: `meta l4proto 51` / `ip6tables -p 51` never match an IPv6 AH packet,
+  // so a deny of AH would not drop it (and an allow would silently match nothing).
+  for (const char* p : {"0", "43", "44", "51", "60"}) {
+    CAPTURE(p);
+    Case c(
+        std::string("zone a; zone b; role c in a; role h in b; role h4 in b;\n"
+                    "service s = proto ") +
+            p + ";\nflow deny d: c -> h via s;\nflow f: c -> h4 via s;\n",
+        "policies = [\"gen.policy\"]\n[environments.e.bind]\nc = [\"192.0.2.0/24\", "
+        "\"2001:db8:1::/64\"]\nh = [\"198.51.100.1\", \"2001:db8::1\"]\nh4 = \"198.51.100.2\"\n" +
+            target("n", "nftables", "between = [\"a\", \"b\"]") +
+            target("i", "iptables", "between = [\"a\", \"b\"]"));
+    CHECK(c.build("n").codes == "unrealizable@3:1");
+    std::string want_i =
+        std::string(p) == "0" ? "unrealizable@3:1 unrealizable@4:1" : "unrealizable@3:1";
+    CHECK(c.build("i").codes == want_i);
+  }
+}
