@@ -1,5 +1,6 @@
 #include "iptables_reader.h"
 
+#include <cctype>
 #include <sstream>
 
 namespace portolan::roundtrip {
@@ -27,8 +28,48 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 } // namespace
 
+namespace {
+
+/// One rule of a chain: what it matches and what it does with it.
+struct IptRule {
+  PacketSet match;
+  enum Kind { Accept, Drop, Jump } kind = Drop;
+  std::string target; ///< Jump: the user chain
+};
+
+/// First-match evaluation of one chain, following jumps into user chains (iptables(8): a jump
+/// to a user chain that reaches its end without a verdict returns to the calling chain).
+FirstMatch evaluate(const std::string& name,
+                    const std::map<std::string, std::vector<IptRule>>& rules, int depth = 0) {
+  if (depth > 16)
+    throw ReadError("jumps nested too deep at " + name);
+  FirstMatch fm;
+  auto it = rules.find(name);
+  if (it == rules.end())
+    throw ReadError("jump to undeclared chain " + name);
+  for (const IptRule& r : it->second) {
+    if (r.kind == IptRule::Jump) {
+      FirstMatch sub = evaluate(r.target, rules, depth + 1);
+      fm.rule(r.match.intersect(sub.allowed()), true);
+      fm.rule(r.match.intersect(sub.covered().subtract(sub.allowed())), false);
+    } else {
+      fm.rule(r.match, r.kind == IptRule::Accept);
+    }
+  }
+  return fm;
+}
+
+bool builtin(const std::string& n) {
+  return n == "INPUT" || n == "FORWARD" || n == "OUTPUT";
+}
+
+} // namespace
+
 void read_iptables(const std::string& text, Family family, IptRead& out) {
-  std::map<Chain, FirstMatch> chains;
+  std::map<std::string, std::vector<IptRule>> rules;
+  std::map<std::string, std::optional<bool>> declared_policy; // built-ins declared in the file
+  for (const char* b : {"INPUT", "FORWARD", "OUTPUT"})
+    rules[b];
   std::istringstream in(text);
   std::string line;
   bool committed = false;
@@ -43,8 +84,13 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
       std::istringstream ls(line.substr(1));
       std::string name, policy;
       ls >> name >> policy;
-      out.policy_accept[chain_of(name)] = policy == "ACCEPT";
-      chains[chain_of(name)];
+      if (builtin(name)) {
+        declared_policy[name] = policy == "ACCEPT";
+        out.policy_accept[chain_of(name)] = policy == "ACCEPT";
+      } else if (policy != "-") {
+        throw ReadError("user chain with a policy: " + line);
+      }
+      rules[name].clear(); // declaring a chain empties it (also with --noflush)
       continue;
     }
     // Commas inside -s/-d/--dports values must stay in one token: split on blanks only.
@@ -65,21 +111,39 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
         t.push_back(w);
       }
     }
-    if (t.size() < 2 || t[0] != "-A")
+    if (t.size() < 2 || (t[0] != "-A" && t[0] != "-I"))
       throw ReadError("unexpected line: " + line);
-    Chain c = chain_of(t[1]);
+    const std::string chain = t[1];
+    if (!rules.count(chain))
+      throw ReadError("rule in undeclared chain " + chain);
+    size_t first = 2, insert_at = rules[chain].size();
+    if (t[0] == "-I") {
+      insert_at = 0;
+      if (t.size() > 2 && std::isdigit(static_cast<unsigned char>(t[2][0]))) {
+        insert_at = std::stoul(t[2]) - 1;
+        first = 3;
+      }
+      if (insert_at > rules[chain].size())
+        throw ReadError("-I past the end of " + chain);
+    }
     Match m;
     m.family = family;
-    std::optional<bool> verdict;
-    bool state = false, loopback = false;
-    for (size_t i = 2; i < t.size(); ++i) {
+    std::optional<std::string> verdict;
+    std::optional<std::string> state;
+    bool loopback = false, not_proto = false;
+    for (size_t i = first; i < t.size(); ++i) {
       const std::string& w = t[i];
       auto next = [&]() -> const std::string& {
         if (i + 1 >= t.size())
           throw ReadError("missing value after " + w);
         return t[++i];
       };
-      if (w == "-s")
+      if (w == "!") {
+        // Only "! -p PROTO" is emitted: every protocol but PROTO.
+        if (i + 1 >= t.size() || t[i + 1] != "-p")
+          throw ReadError("unexpected '!' in: " + line);
+        not_proto = true;
+      } else if (w == "-s")
         m.src = parse_prefixes(split_commas(next()));
       else if (w == "-d")
         m.dst = parse_prefixes(split_commas(next()));
@@ -108,38 +172,76 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
           m.dports = {{code, code}};
         }
       } else if (w == "--ctstate") {
-        next();
-        state = true;
+        state = next();
+      } else if (w == "--ctdir") {
+        next(); // with ESTABLISHED only: replies, never a first packet
       } else if (w == "--comment")
         next();
       else if (w == "-j") {
-        const std::string& j = next();
-        if (j != "ACCEPT" && j != "DROP")
-          throw ReadError("unexpected target " + j);
-        verdict = j == "ACCEPT";
+        verdict = next();
       } else
         throw ReadError("unexpected '" + w + "' in: " + line);
     }
     if (!verdict)
       throw ReadError("rule without -j: " + line);
-    if (state)
-      continue; // replies and invalid packets, not new connections
-    if (loopback) {
+    IptRule r;
+    if (*verdict == "ACCEPT" || *verdict == "DROP") {
+      r.kind = *verdict == "ACCEPT" ? IptRule::Accept : IptRule::Drop;
+    } else if (rules.count(*verdict) && !builtin(*verdict)) {
+      r.kind = IptRule::Jump;
+      r.target = *verdict;
+    } else {
+      throw ReadError("unexpected target " + *verdict);
+    }
+    PacketSet matched;
+    if (not_proto) {
+      Match any = m;
+      any.proto.reset();
+      Match only = m;
+      matched = any.packets().subtract(only.packets());
+    } else {
+      matched = m.packets();
+    }
+    if (state) {
+      // The readers' packets open connections: ESTABLISHED and RELATED never match them;
+      // INVALID matches the ones conntrack cannot track (conntrack_invalid_first_packets).
+      if (*state == "INVALID")
+        r.match = matched.intersect(conntrack_invalid_first_packets());
+      else if (*state == "ESTABLISHED" || *state == "RELATED" || *state == "RELATED,ESTABLISHED")
+        continue;
+      else
+        throw ReadError("unexpected state " + *state);
+    } else if (loopback) {
       ++out.loopback_rules;
       continue;
-    }
-    if (family == Family::V6 && m.proto == 58 && !m.src && !m.dst && m.sports.size() == 1 &&
-        m.sports[0].lo >= 133 && m.sports[0].lo <= 136) {
+    } else if (family == Family::V6 && m.proto == 58 && !m.src && !m.dst && m.sports.size() == 1 &&
+               m.sports[0].lo >= 133 && m.sports[0].lo <= 136) {
       ++out.nd_rules;
       continue;
+    } else {
+      r.match = matched;
+      if (r.kind != IptRule::Jump)
+        ++out.rules;
     }
-    chains[c].rule(m.packets(), *verdict);
-    ++out.rules;
+    auto& list = rules[chain];
+    list.insert(list.begin() + static_cast<std::ptrdiff_t>(insert_at), std::move(r));
   }
   if (!committed)
     throw ReadError("no COMMIT: iptables-restore would apply nothing");
-  for (auto& [c, fm] : chains)
-    out.allowed[c].add(out.policy_accept[c] ? fm.allowed_with_default_accept() : fm.allowed());
+  for (const char* b : {"INPUT", "FORWARD", "OUTPUT"}) {
+    FirstMatch fm = evaluate(b, rules);
+    // A built-in chain the file does not declare keeps the policy and rules it had: at best,
+    // what the file decides is all it decides, and the rest may pass.
+    auto it = declared_policy.find(b);
+    bool accept = it == declared_policy.end() || it->second.value_or(true);
+    if (it == declared_policy.end())
+      out.policy_accept[chain_of(b)] = true;
+    if (it == declared_policy.end() && fm.covered().is_empty())
+      continue; // not touched by this file at all
+    // This file holds one family's packets: what it leaves undecided is of that family only.
+    PacketSet rest = PacketSet::all_of(family).subtract(fm.covered());
+    out.allowed[chain_of(b)].add(accept ? fm.allowed().unite(rest) : fm.allowed());
+  }
 }
 
 } // namespace portolan::roundtrip

@@ -85,7 +85,11 @@ NftRead read_nft(const std::string& text) {
         size_t i = 2;
         set_elems = value_list(t, i);
       } else if (t[0] == "}") {
-        sets[set_name] = parse_prefixes(set_elems);
+        // A set declared twice in one table is one set: nft adds the second declaration's
+        // elements to the first (`add set` does not replace), so both names get both.
+        auto elems = parse_prefixes(set_elems);
+        auto& into = sets[set_name];
+        into.insert(into.end(), elems.begin(), elems.end());
         set_name.clear();
       }
       continue;
@@ -102,8 +106,29 @@ NftRead read_nft(const std::string& text) {
     if (!chain || t[0] == "}" || t[0] == "table" || t[0] == "delete")
       continue;
     // A rule.
-    if (t[0] == "ct")
-      continue; // state: replies and invalid packets, not new connections
+    if (t[0] == "ct") {
+      // State rules (nft(8), CONNTRACK EXPRESSIONS). The readers' packets open connections:
+      // `established`/`related` never match them; `invalid` matches those conntrack cannot
+      // track (conntrack_invalid_first_packets).
+      std::string joined;
+      for (const auto& w : t)
+        joined += (joined.empty() ? "" : " ") + w;
+      if (joined == "ct state invalid drop") {
+        chains[*chain].rule(conntrack_invalid_first_packets(), false);
+      } else if (joined == "ct state invalid meta l4proto != { icmp , ipv6-icmp } drop") {
+        Match icmp4, icmp6;
+        icmp4.proto = 1;
+        icmp6.proto = 58;
+        chains[*chain].rule(
+            conntrack_invalid_first_packets().subtract(icmp4.packets().unite(icmp6.packets())),
+            false);
+      } else if (joined != "ct state established , related accept" &&
+                 joined != "ct direction reply ct state established accept" &&
+                 joined != "ct state related accept") {
+        throw ReadError("unexpected state rule: " + line);
+      }
+      continue;
+    }
     if ((t[0] == "iif" || t[0] == "oif") && t.size() >= 3 && t[1] == "\"lo\"") {
       ++out.loopback_rules;
       continue;

@@ -1,6 +1,7 @@
 #include "pf_reader.h"
 
 #include <optional>
+#include <set>
 
 namespace portolan::roundtrip {
 namespace {
@@ -10,19 +11,23 @@ enum class Dir { In, Out };
 /// One side of a rule: `any`, a table (already resolved) or a literal list.
 struct Side {
   bool any = false;
-  bool self = false; ///< the firewall's own addresses (literal lists only)
+  bool negated = false; ///< `! <table>`
+  bool self = false;    ///< the firewall's own addresses (literal lists only)
   std::vector<Prefix> prefixes;
   bool literal = false; ///< written in the rule, not a table
 };
 
 struct PfRule {
   bool pass = false, quick = false, received_on = false;
+  bool nd = false;    ///< passes only IPv6 neighbour discovery between any addresses
+  bool on_lo = false; ///< `on lo`: loopback only, which no policy packet crosses
   std::optional<Dir> dir;
   std::optional<Family> af;
   std::optional<uint8_t> proto;
   Side src, dst;
   std::vector<PortRange> sports, dports;
   std::optional<uint8_t> icmp_type, icmp_code;
+  std::vector<uint8_t> nd_types; ///< `icmp6-type { ... }`: a list of types (any code)
 };
 
 /// Destinations a router never forwards: limited broadcast, the IPv4 local network control
@@ -125,11 +130,6 @@ private:
   }
 
   void parse_line(std::string_view line) {
-    if (line == kPfNdRule) {
-      ++out_.rules; // infrastructure: not part of the policy's packets
-      ++out_.nd_rules;
-      return;
-    }
     std::vector<std::string> toks;
     std::string err;
     if (!tokenize(line, toks, err))
@@ -166,6 +166,12 @@ private:
       return error("table " + name + ": expected '> const {'");
     std::vector<Prefix> list;
     while (!t.done() && t.peek() != "}") {
+      if (t.accept("self")) { // pfctl expands it to the firewall's addresses at load time
+        self_tables_.insert(name);
+        if (t.peek() == ",")
+          t.next();
+        continue;
+      }
       auto p = parse_prefix(t.next());
       if (!p.prefix)
         return error("table " + name + ": bad address: " + p.error);
@@ -185,6 +191,15 @@ private:
       s.any = true;
       return true;
     }
+    if (t.accept("!")) {
+      // Only `! <table>` is read: pf expands a negated { list } into one rule per element,
+      // which matches everything, so the backend never writes one.
+      s.negated = true;
+      if (t.peek() != "<") {
+        error("'!' before something other than a table");
+        return false;
+      }
+    }
     if (t.accept("<")) {
       std::string name = t.next();
       if (!t.accept(">")) {
@@ -197,6 +212,8 @@ private:
         return false;
       }
       s.prefixes = it->second;
+      if (self_tables_.count(name))
+        s.self = s.literal = true; // the firewall's own: never forwarded
       return true;
     }
     s.literal = true;
@@ -256,12 +273,25 @@ private:
   void parse_rule(Tokens& t) {
     PfRule r;
     r.pass = t.next() == "pass";
+    if (!r.pass)
+      t.accept("drop"); // `block drop`: the same verdict, said in the rule
     if (t.accept("in"))
       r.dir = Dir::In;
     else if (t.accept("out"))
       r.dir = Dir::Out;
     t.accept("log");
     r.quick = t.accept("quick");
+    if (t.accept("on")) {
+      if (!t.accept("lo"))
+        return error("'on' an interface other than lo");
+      r.on_lo = true;
+      r.src.any = r.dst.any = true;
+      if (!t.done())
+        return error("unexpected text after 'on lo'");
+      ++out_.loopback_rules;
+      ++out_.rules;
+      return; // loopback traffic: no policy packet crosses lo
+    }
     if (t.accept("inet"))
       r.af = Family::V4;
     else if (t.accept("inet6"))
@@ -281,8 +311,8 @@ private:
       else
         return error("bad protocol '" + p + "'");
     }
-    if (t.accept("all")) {
-      r.src.any = r.dst.any = true;
+    if (t.accept("all") || (t.peek() != "from" && t.peek() != "to")) {
+      r.src.any = r.dst.any = true; // pf.conf(5): no hosts is `all`
     } else {
       if (!t.accept("from"))
         return error("expected 'from' or 'all'");
@@ -303,6 +333,18 @@ private:
         uint8_t want = opt == "icmp-type" ? kProtoIcmp : kProtoIcmpV6;
         if (r.proto != want)
           return error(opt + " needs proto " + (want == kProtoIcmp ? "icmp" : "icmp6"));
+        if (t.accept("{")) {
+          while (!t.done() && t.peek() != "}") {
+            auto ty = number(t.next(), 254);
+            if (!ty)
+              return error("bad " + opt + " list");
+            r.nd_types.push_back(static_cast<uint8_t>(*ty));
+            t.accept(",");
+          }
+          if (!t.accept("}"))
+            return error("unterminated " + opt + " list");
+          continue;
+        }
         auto ty = number(t.next(), 254); // 255 wraps to "any" in pfctl: never emitted
         if (!ty)
           return error("bad " + opt);
@@ -333,6 +375,11 @@ private:
     bool ported = r.proto == kProtoTcp || r.proto == kProtoUdp;
     if ((!r.sports.empty() || !r.dports.empty()) && !ported)
       return error("ports without proto tcp or udp");
+    if (r.pass && r.af == Family::V6 && r.proto == kProtoIcmpV6 && r.src.any && r.dst.any &&
+        r.nd_types == std::vector<uint8_t>{133, 134, 135, 136}) {
+      r.nd = true;
+      ++out_.nd_rules;
+    }
     rules_.push_back(std::move(r));
     ++out_.rules;
   }
@@ -340,10 +387,14 @@ private:
   /// The address ranges of one side in one family; `forwarded` leaves out what a router never
   /// forwards (the firewall's own addresses, broadcast, link-local multicast).
   std::vector<AddrRange> ranges(const Side& s, Family f, bool forwarded) {
-    if (s.any)
-      return {AddrRange::of(f == Family::V4 ? any_v4() : any_v6())};
     if (s.self)
       uses_self_ = true;
+    if (s.any || (s.negated && s.self))
+      // `! <self table>`: every forwarded destination (the table holds only the firewall's own
+      // addresses and what is never forwarded); Input/Output are not judged (uses_self_).
+      return {AddrRange::of(f == Family::V4 ? any_v4() : any_v6())};
+    if (s.negated)
+      throw ReadError("negated table without self: outside the emitted subset");
     std::vector<AddrRange> out;
     for (const Prefix& p : s.prefixes)
       if (p.family() == f && !(forwarded && s.literal && never_forwarded(p)))
@@ -360,6 +411,8 @@ private:
       std::vector<PortRange> sp = r.sports, dp = r.dports;
       if (r.icmp_type)
         sp = {{*r.icmp_type, *r.icmp_type}};
+      for (uint8_t ty : r.nd_types)
+        sp.push_back({ty, ty});
       if (r.icmp_code)
         dp = {{*r.icmp_code, *r.icmp_code}};
       if (sp.empty())
@@ -384,6 +437,8 @@ private:
         continue;
       if (r.received_on && dir == Dir::Out && !forwarded)
         continue; // the firewall's own packets were received on no interface
+      if (r.on_lo || (r.nd && !forwarded))
+        continue; // loopback; the host's own neighbour discovery (see pf_reader.h)
       PacketSet m = matches(r, forwarded);
       if (r.quick) {
         if (r.pass)
@@ -412,6 +467,7 @@ private:
   PfRead out_;
   size_t line_ = 0;
   std::map<std::string, std::vector<Prefix>> tables_;
+  std::set<std::string> self_tables_;
   std::vector<PfRule> rules_;
   bool uses_self_ = false;
 };

@@ -14,15 +14,16 @@ struct PfRead {
   /// outbound evaluation of a routed packet; Input and Output are present only when no rule
   /// mentions `self` (whose addresses the text does not give).
   ChainPackets allowed;
-  int rules = 0;    ///< filter rules read, the fixed ones included
-  int nd_rules = 0; ///< the IPv6 neighbour-discovery pass (left out of `allowed`)
+  int rules = 0;          ///< filter rules read, the fixed ones included
+  int nd_rules = 0;       ///< IPv6 neighbour-discovery passes (left out of Input and Output)
+  int loopback_rules = 0; ///< `pass ... on lo`
   int tables = 0;
 };
 
-/// The fixed IPv6 neighbour-discovery rule of host targets. It is infrastructure, not policy
-/// (the expected packets do not describe it), so the reader recognises it and leaves it out.
-inline constexpr std::string_view kPfNdRule =
-    "pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state";
+/// A pass of IPv6 router and neighbour discovery (ICMPv6 133-136 between any addresses) is
+/// infrastructure, not policy: the expected packets does not describe the host's own ND, so the
+/// reader leaves such rules out of Input and Output. It still evaluates them for forwarded
+/// packets, where the policy allows no ND: a rule that forwards ND is a mismatch.
 
 /// Throws ReadError ("line N: why") on anything outside the emitted subset.
 PfRead read_pf(std::string_view text);

@@ -47,6 +47,30 @@ PacketSet Match::packets() const {
   return product(d);
 }
 
+PacketSet conntrack_invalid_first_packets() {
+  PacketSet out;
+  auto types_except = [](std::vector<uint16_t> keep) {
+    std::vector<PortRange> r;
+    uint16_t lo = 0;
+    for (uint16_t k : keep) {
+      if (k > lo)
+        r.push_back({lo, static_cast<uint16_t>(k - 1)});
+      lo = static_cast<uint16_t>(k + 1);
+    }
+    r.push_back({lo, 65535}); // the engine keeps 256-65535 with 255
+    return r;
+  };
+  Match v4;
+  v4.family = Family::V4;
+  v4.proto = 1;
+  v4.sports = types_except({8, 13, 15, 17});
+  Match v6;
+  v6.family = Family::V6;
+  v6.proto = 58;
+  v6.sports = types_except({128, 130, 131, 132, 133, 134, 135, 136, 139, 143});
+  return v4.packets().unite(v6.packets());
+}
+
 std::string difference(const PacketSet& got, const PacketSet& want) {
   std::string out;
   if (auto extra = got.subtract(want).pick())

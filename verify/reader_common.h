@@ -41,12 +41,22 @@ class FirstMatch {
 public:
   void rule(const PacketSet& m, bool accept);
   const PacketSet& allowed() const { return allowed_; }
+  /// What some rule decided (accept or drop); the rest falls through.
+  const PacketSet& covered() const { return covered_; }
   /// For a chain whose policy accepts: what no rule decided passes too.
   PacketSet allowed_with_default_accept() const { return allowed_.unite(covered_.complement()); }
 
 private:
   PacketSet covered_, allowed_;
 };
+
+/// First packets that Linux conntrack marks `invalid` (nf_conntrack_proto_icmp.c,
+/// nf_conntrack_proto_icmpv6.c): it creates state only for the ICMP queries echo, timestamp,
+/// information and address-mask request (IPv4: 8, 13, 15, 17) and echo and node-information
+/// query (IPv6: 128, 139); ICMP errors without the connection they quote, and every other ICMP
+/// type, are invalid. IPv6 MLD and neighbour discovery (130-136, 143) are untracked, not
+/// invalid. The readers' packets open connections, so TCP and UDP first packets are new.
+PacketSet conntrack_invalid_first_packets();
 
 std::vector<PortRange> parse_ports(const std::string& text, char range_sep);
 

@@ -7,6 +7,7 @@
 
 #include "common/shape.h"
 #include "common/text.h"
+#include "names.h"
 
 #include <algorithm>
 #include <array>
@@ -64,22 +65,26 @@ std::string port_arg(const PortRange& r) {
                       : "range " + std::to_string(r.lo) + " " + std::to_string(r.hi);
 }
 
-/// Names unique in the ASA's shared object namespace and within its length limit.
-class Names {
-public:
-  std::string take(const std::string& base) {
-    std::string n = base.substr(0, kNameMax);
-    for (int k = 2; used_.count(n); ++k) {
-      std::string suffix = "_" + std::to_string(k);
-      n = base.substr(0, kNameMax - suffix.size()) + suffix;
-    }
-    used_.insert(n);
-    return n;
-  }
-
-private:
-  std::set<std::string> used_;
-};
+/// The target's tag, which starts every name the file defines, so two targets for one device
+/// never share an ACL or object-group: the target name when it is 1 to 20 lower-case letters,
+/// digits, '-' or '.' without "--"; otherwise its first letters and digits, "--" and a hash of
+/// the name. A tag never contains '_', so the first '_' of a name ends the tag and names of two
+/// targets cannot meet.
+std::string target_tag(const std::string& target) {
+  bool plain = !target.empty() && target.size() <= 20 && target.find("--") == std::string::npos &&
+               std::isalnum(static_cast<unsigned char>(target[0])) &&
+               std::all_of(target.begin(), target.end(), [](char c) {
+                 return std::islower(static_cast<unsigned char>(c)) ||
+                        std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+               });
+  if (plain)
+    return target;
+  std::string head;
+  for (char c : target)
+    if (std::isalnum(static_cast<unsigned char>(c)) && head.size() < 10)
+      head += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return (head.empty() ? "t" : head) + "--" + name_hash(target);
+}
 
 /// Why an ASA ACE cannot say exactly what this rule matches; empty when it can.
 std::string unrealizable(const Rule& r) {
@@ -115,17 +120,21 @@ public:
     for (const std::string& item : rs.options.list("nameif"))
       nameif[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
 
-    Names names;
+    // Every name starts with the target's tag; each kind of name has its own ending (ACLs
+    // `_access_in`, network groups `_v4`/`_v6`, service groups `_tcp`/`_udp`/`_src` or a hash),
+    // so names are unique by construction and at most kNameMax long.
+    const std::string tag = target_tag(t.name);
     std::map<std::string, std::string> acl; // zone -> ACL name
     for (const std::string& z : t.zones)
-      acl[z] = names.take(nameif[z] + "_access_in");
+      acl[z] = tag + "_" + nameif[z] + "_access_in";
 
     // Network groups: one per endpoint and family, named now, printed only when used.
     std::vector<std::array<std::string, 2>> net(rs.sets.size());
     for (size_t i = 0; i < rs.sets.size(); ++i)
       for (int f = 0; f < 2; ++f)
         if (!(f == 0 ? rs.sets[i].v4 : rs.sets[i].v6).empty())
-          net[i][static_cast<size_t>(f)] = names.take(rs.sets[i].name + (f ? "_v6" : "_v4"));
+          net[i][static_cast<size_t>(f)] = fit_name(
+              tag + "_" + rs.sets[i].name, rs.sets[i].endpoint, f ? "_v6" : "_v4", kNameMax);
     std::vector<std::array<bool, 2>> net_used(rs.sets.size(), {false, false});
 
     // Service groups for port lists, shared by identical lists.
@@ -143,7 +152,19 @@ public:
       for (const Svc& s : svcs)
         if (s.proto == proto && s.ports == ports)
           return " object-group " + s.name;
-      svcs.push_back({names.take(m.service + "_" + proto + (src ? "_src" : "")), proto, ports});
+      // The readable name, unless another list of this service already has it: then the
+      // name ends in "--" and a hash of the list instead (no other name ends in hex digits).
+      std::string base = tag + "_" + m.service;
+      std::string ending = "_" + proto + (src ? "_src" : "");
+      std::string n = fit_name(base, base + ending, ending, kNameMax);
+      bool taken = std::any_of(svcs.begin(), svcs.end(), [&](const Svc& x) { return x.name == n; });
+      if (taken) {
+        std::string key = base + ending;
+        for (const PortRange& p : ports)
+          key += " " + port_text(p, "-");
+        n = fit_name(base + ending, key, "", kNameMax - 10) + "--" + name_hash(key);
+      }
+      svcs.push_back({n, proto, ports});
       return " object-group " + svcs.back().name;
     };
 
@@ -233,7 +254,9 @@ public:
     e.line("!");
     e.line(
         "! Replaces this target's ACLs and object-groups. On a first load the 'no object-group'");
-    e.line("! lines report groups that do not exist yet; that is harmless.");
+    e.line("! lines report groups that do not exist yet; that is harmless. Every name starts with");
+    e.line("! '" + tag + "_', this target's own; an interface has one inbound ACL, so another");
+    e.line("! target must not bind the same interface (its access-group would replace this one).");
     for (const std::string& z : t.zones)
       e.line("clear configure access-list " + acl[z]);
     for (size_t i = 0; i < rs.sets.size(); ++i)

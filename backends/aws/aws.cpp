@@ -10,6 +10,7 @@
 #include "aws.h"
 
 #include "common/text.h"
+#include "names.h"
 
 #include <algorithm>
 #include <cctype>
@@ -162,6 +163,45 @@ std::string tf_label(std::string_view s) {
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
     out = "t_" + out;
   return out;
+}
+
+/// An endpoint as a label part, unique by construction (as lower.cpp names address sets):
+/// letters, digits and '_' stay, '.' becomes '-', a name with capitals is lower-cased and
+/// gets "--" and a hash of the exact name.
+std::string endpoint_label(const std::string& endpoint) {
+  std::string s;
+  bool upper = false;
+  for (char c : endpoint) {
+    upper = upper || std::isupper(static_cast<unsigned char>(c));
+    s += c == '.' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return upper ? s + "--" + name_hash(endpoint) : s;
+}
+
+/// The target part of a security group name: the name when it is lower-case letters, digits,
+/// '.', '_' or '-' (at most 100), else its first letters and digits, "--" and a hash. It has no
+/// ':', which separates it from the endpoint, so two targets' groups never share a name.
+std::string target_part(const std::string& target) {
+  bool plain = !target.empty() && target.size() <= 100 &&
+               std::all_of(target.begin(), target.end(), [](char c) {
+                 return std::islower(static_cast<unsigned char>(c)) ||
+                        std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                        c == '-';
+               });
+  if (plain)
+    return target;
+  std::string head;
+  for (char c : target)
+    if (std::isalnum(static_cast<unsigned char>(c)) && head.size() < 40)
+      head += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return head + "--" + name_hash(target);
+}
+
+/// A security group's name, unique in the VPC across targets by construction and within
+/// EC2's 255 characters: "portolan-<target>:<endpoint>".
+std::string group_name(const std::string& target, const std::string& endpoint) {
+  return fit_name("portolan-" + target_part(target) + ":" + endpoint_label(endpoint),
+                  target + "\n" + endpoint, "", kTextMax);
 }
 
 /// "->" and "<->" are outside EC2's character set; say them in words.
@@ -335,13 +375,9 @@ private:
             g.endpoints.push_back(key.endpoints[0]);
           return g;
         }
-      key.label = base + "_" + tf_label(key.endpoints[0]);
-      // "gw.int" and a role "gw_int" would get the same label: number the later one.
-      for (size_t n = 2; std::any_of(groups.begin(), groups.end(),
-                                     [&](const Group& g) { return g.label == key.label; });
-           ++n)
-        key.label = base + "_" + tf_label(key.endpoints[0]) + "_" + std::to_string(n);
-      key.name = aws_text("portolan-" + rs.target.name + "-" + key.endpoints[0]);
+      // "gw.int" and a role "gw_int" get different labels (gw-int, gw_int): no numbering.
+      key.label = base + "_" + endpoint_label(key.endpoints[0]);
+      key.name = group_name(rs.target.name, key.endpoints[0]);
       groups.push_back(std::move(key));
       return groups.back();
     };
@@ -353,8 +389,8 @@ private:
       // Nothing is allowed: one group without rules still closes the host when attached.
       Group g;
       g.endpoints = {rs.target.host};
-      g.label = base + "_" + tf_label(rs.target.host);
-      g.name = aws_text("portolan-" + rs.target.name + "-" + rs.target.host);
+      g.label = base + "_" + endpoint_label(rs.target.host);
+      g.name = group_name(rs.target.name, rs.target.host);
       groups.push_back(std::move(g));
     }
 

@@ -12,4 +12,11 @@ namespace portolan {
 /// as unrealizable rather than guess what was meant.
 std::string malformed_l4(const L4Match& m);
 
+/// IPv6 headers Linux steps over to find the transport protocol (ipv6_find_hdr: hop-by-hop 0,
+/// routing 43, fragment 44, AH 51, destination options 60): nft's `meta l4proto` and
+/// ip6tables' `-p` never see them, so a rule cannot match them in IPv6.
+inline bool ipv6_walked(uint8_t proto) {
+  return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60;
+}
+
 } // namespace portolan

@@ -2,7 +2,9 @@
 // always written, so a target bound only to IPv4 still gets an IPv6 default drop.
 #include "iptables.h"
 
+#include "common/shape.h"
 #include "common/text.h"
+#include "names.h"
 
 #include <algorithm>
 #include <cctype>
@@ -24,6 +26,30 @@ const char* chain_upper(Chain c) {
     return "FORWARD";
   }
   return "FORWARD";
+}
+
+/// "PTL-<target>": the target's own chains are this plus "-IN", "-FWD" or "-OUT". Chain names
+/// are at most 28 characters (XT_EXTENSION_MAXNAMELEN minus the NUL), which leaves 20 for the
+/// target. A target name of 1 to 20 letters, digits, '_' or '-' stays as it is; any other
+/// becomes its first letters and digits, '~' and a hash of the whole name. '~' never occurs in
+/// the first form, so two targets never share chains.
+std::string chain_prefix(const std::string& target) {
+  constexpr size_t kRoom = 20;
+  bool plain = !target.empty() && target.size() <= kRoom && target[0] != '-' &&
+               std::all_of(target.begin(), target.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+               });
+  if (plain)
+    return "PTL-" + target;
+  std::string head;
+  for (char c : target)
+    if (std::isalnum(static_cast<unsigned char>(c)) && head.size() < kRoom - 9)
+      head += c;
+  return "PTL-" + head + "~" + name_hash(target);
+}
+
+std::string own_chain(const std::string& prefix, Chain c) {
+  return prefix + (c == Chain::Input ? "-IN" : c == Chain::Output ? "-OUT" : "-FWD");
 }
 
 /// Splits ports into groups that fit one multiport match.
@@ -107,34 +133,69 @@ std::string addr_list(const std::vector<Prefix>& v) {
   return s;
 }
 
+/// Why iptables cannot say exactly what this rule matches; empty when it can. iptables reads
+/// some values as wildcards (iptables(8), iptables-extensions(8); the kernel's ip_packet_match
+/// and icmp_type_code_match), so printing them would widen the rule to every protocol or type.
+std::string unrealizable(const Rule& r) {
+  if (r.l4.proto == 0)
+    return "iptables and ip6tables read '-p 0' as every protocol ('all'), so protocol 0 cannot "
+           "be matched";
+  if (r.v6 && r.l4.proto && ipv6_walked(*r.l4.proto))
+    return "ip6tables matches the protocol found after the IPv6 extension headers (it steps over "
+           "hop-by-hop, routing, fragment, AH and destination options), so protocol " +
+           std::to_string(*r.l4.proto) + " cannot be matched in IPv6";
+  if (r.l4.proto == kProtoIcmp && r.l4.icmp_type == 255 && r.v4)
+    return "iptables reads ICMP type 255 as 'any' ICMP type, so type 255 cannot be matched";
+  return "";
+}
+
 class IptablesBackend : public Backend {
 public:
   BackendSpec spec() const override {
     return {"iptables", {Scope::Host, Scope::Between}, {}, false};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+    bool refused = false;
+    for (const Rule& r : rs.rules)
+      if (std::string why = unrealizable(r); !why.empty()) {
+        diags.error("unrealizable", r.origin.loc,
+                    "the iptables backend cannot express service '" + r.l4.service + "' of flow '" +
+                        r.origin.label + "': " + why);
+        refused = true;
+      }
+    if (refused)
+      return {};
     return {OutputFile{".v4", family_file(rs, 4)}, OutputFile{".v6", family_file(rs, 6)}};
   }
 
 private:
   static std::string family_file(const RuleSet& rs, int fam) {
+    const std::string prefix = chain_prefix(rs.target.name);
     Emitter e("");
     for (const auto& l : generated_banner())
       e.line("# " + l);
-    e.line(std::string("# ") +
-           (fam == 4 ? "IPv4: load with iptables-restore" : "IPv6: load with ip6tables-restore"));
+    e.line(std::string("# ") + (fam == 4 ? "IPv4: load with iptables-restore --noflush FILE"
+                                         : "IPv6: load with ip6tables-restore --noflush FILE"));
+    e.line("# Replaces only this target's chains (" + prefix +
+           "-*) and puts a jump to each at the");
+    e.line("# top of its built-in chain; every other chain, rule and policy is left as it is.");
     for (const auto& l : rs.header)
       e.line("# " + plain_text(l));
     e.line("*filter");
-    for (Chain c : {Chain::Input, Chain::Forward, Chain::Output}) {
-      bool governed = std::find(rs.chains.begin(), rs.chains.end(), c) != rs.chains.end();
-      e.line(std::string(":") + chain_upper(c) + (governed ? " DROP" : " ACCEPT") + " [0:0]");
-    }
+    // Declaring a chain in a --noflush restore creates it, or empties it when it exists.
+    for (Chain c : rs.chains)
+      e.line(":" + own_chain(prefix, c) + " - [0:0]");
     for (Chain c : rs.chains) {
-      std::string A = std::string("-A ") + chain_upper(c);
-      e.line(A + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
-      e.line(A + " -m conntrack --ctstate INVALID -j DROP");
+      std::string A = "-A " + own_chain(prefix, c);
+      // Only replies and related ICMP errors pass by state: a packet in the original direction
+      // of an established connection meets the rules again, so a connection the reloaded policy
+      // no longer allows stops. ICMP is left to the rules: conntrack marks most ICMP types
+      // invalid (it creates state only for queries), and the rules name the types allowed.
+      e.line(A + " -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j ACCEPT");
+      e.line(A + " -m conntrack --ctstate RELATED -j ACCEPT");
+      e.line(A + (fam == 4 ? " ! -p icmp" : " ! -p ipv6-icmp") +
+             " -m conntrack --ctstate INVALID -j DROP");
       if (rs.loopback && c != Chain::Forward)
         e.line(A + (c == Chain::Input ? " -i lo" : " -o lo") + " -j ACCEPT");
       if (fam == 6 && rs.icmpv6_nd && c != Chain::Forward)
@@ -171,7 +232,13 @@ private:
           e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));
       }
+      e.line("# Default deny: nothing leaves this chain undecided.");
+      e.line(A + " -j DROP");
     }
+    // The only rules outside the target's own chains: one jump each, first in the built-in
+    // chain, so the target's chain decides every packet there before any other rule.
+    for (Chain c : rs.chains)
+      e.line(std::string("-I ") + chain_upper(c) + " 1 -j " + own_chain(prefix, c));
     e.line("COMMIT");
     return e.take();
   }

@@ -3,7 +3,9 @@
 // Addresses live in named interval sets; each rule says which flow and source line it implements.
 #include "nftables.h"
 
+#include "common/shape.h"
 #include "common/text.h"
+#include "names.h"
 
 #include <algorithm>
 #include <cctype>
@@ -14,7 +16,13 @@
 namespace portolan {
 namespace {
 
-constexpr size_t kCommentMax = 128; // nft's limit on rule comments
+constexpr size_t kCommentMax = 128; // nft's limit on rule and set comments
+constexpr size_t kSetNameMax = 255; // NFT_SET_MAXNAMELEN (256) minus the terminating NUL
+
+/// The set of one endpoint and family: `edge-access_v4`, cut and hashed when too long.
+std::string set_of(const AddrSet& s, bool v4) {
+  return fit_name(s.name, s.endpoint, v4 ? "_v4" : "_v6", kSetNameMax);
+}
 
 std::string join_ports(const std::vector<PortRange>& ports) {
   if (ports.size() == 1)
@@ -64,11 +72,14 @@ class NftablesBackend : public Backend {
 public:
   BackendSpec spec() const override {
     static const std::string kTableError =
-        "option 'table' must be a name of letters, digits and '_'";
+        "option 'table' must be a name of 1 to 255 letters, digits and '_', starting with a "
+        "letter";
     OptionSpec table{"table", OptionType::Text, std::string("portolan"), kTableError,
                      [](const TargetInfo&, OptionValue& v, SourceLoc at, Diagnostics& diags) {
                        const std::string& s = std::get<std::string>(v.value);
-                       bool ok = !s.empty() && std::isalpha(static_cast<unsigned char>(s[0]));
+                       // NFT_TABLE_MAXNAMELEN (256) includes the terminating NUL.
+                       bool ok = !s.empty() && s.size() <= 255 &&
+                                 std::isalpha(static_cast<unsigned char>(s[0]));
                        for (char c : s)
                          ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
                        if (!ok)
@@ -78,8 +89,23 @@ public:
     return {"nftables", {Scope::Host, Scope::Between}, {table}, false};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
     const std::string& table = rs.options.text("table");
+
+    bool refused = false;
+    for (const Rule& r : rs.rules)
+      if (r.v6 && r.l4.proto && ipv6_walked(*r.l4.proto)) {
+        diags.error("unrealizable", r.origin.loc,
+                    "the nftables backend cannot express service '" + r.l4.service + "' of flow '" +
+                        r.origin.label +
+                        "': nft's 'meta l4proto' is the protocol found after the IPv6 extension "
+                        "headers (hop-by-hop, routing, fragment, AH, destination options), so "
+                        "protocol " +
+                        std::to_string(*r.l4.proto) + " cannot be matched in IPv6");
+        refused = true;
+      }
+    if (refused)
+      return {};
 
     Emitter e("\t");
     e.line("#!/usr/sbin/nft -f");
@@ -97,10 +123,10 @@ public:
       for (auto [fam, list] : {std::pair{"v4", &s.v4}, std::pair{"v6", &s.v6}}) {
         if (list->empty())
           continue;
-        e.open("set " + s.name + "_" + fam + " {");
+        e.open("set " + set_of(s, fam[1] == '4') + " {");
         e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
         e.line("flags interval");
-        e.line("comment \"" + plain_text(s.endpoint, "\"\\") + "\"");
+        e.line("comment \"" + plain_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
         e.line("elements = { " + elements(*list) + " }");
         e.close("}");
         e.line();
@@ -110,8 +136,14 @@ public:
     for (Chain c : rs.chains) {
       e.open(std::string("chain ") + chain_name(c) + " {");
       e.line(std::string("type filter hook ") + chain_name(c) + " priority filter; policy drop;");
-      e.line("ct state established,related accept");
-      e.line("ct state invalid drop");
+      // State accepts only replies and related ICMP errors: a packet in the original direction
+      // of an established connection meets the rules again, so a connection the policy (after
+      // a reload) no longer allows stops at its next packet. Conntrack cannot create state for
+      // most ICMP types and marks them invalid, so ICMP is left to the rules, which name the
+      // types they allow (an explicit `icmp type 3 code 4` then matches).
+      e.line("ct direction reply ct state established accept");
+      e.line("ct state related accept");
+      e.line("ct state invalid meta l4proto != { icmp, ipv6-icmp } drop");
       if (rs.loopback && c != Chain::Forward)
         e.line(std::string(c == Chain::Input ? "iif" : "oif") + " \"lo\" accept");
       if (rs.icmpv6_nd && c != Chain::Forward)
@@ -172,8 +204,8 @@ private:
         const AddrSet& s = rs.sets[static_cast<size_t>(ref.set)];
         if ((fam == 4 ? s.v4 : s.v6).empty())
           empty_side = true;
-        body += (body.empty() ? "" : " ") + std::string(ip) + " " + dir + " @" + s.name +
-                (fam == 4 ? "_v4" : "_v6");
+        body +=
+            (body.empty() ? "" : " ") + std::string(ip) + " " + dir + " @" + set_of(s, fam == 4);
       }
       if (empty_side)
         continue;

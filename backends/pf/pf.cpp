@@ -1,13 +1,17 @@
-// pf (OpenBSD pf.conf): one rule set for `pfctl -f`. Each endpoint's addresses live in a
-// table, `block all` closes both directions and both families, and every rule Portolan writes
-// after it is `quick`, so the first matching rule decides and the file reads in evaluation
-// order (the RuleSet's: denies, then allows). Host targets filter `in` (input) and `out`
-// (output); perimeter targets filter forwarded traffic as it enters the firewall.
+// pf (OpenBSD pf.conf): one anchor per target for `pfctl -a portolan/<target> -f`, owning its
+// rules and tables only. Each endpoint's addresses live in a table, every rule is `quick`, so
+// the first matching rule decides and the file reads in evaluation order (the RuleSet's:
+// denies, then allows), and a final block decides what is left. Host targets filter `in`
+// (input) and `out` (output); perimeter targets judge forwarded traffic as it leaves
+// (`received-on any`) and never decide the firewall's own traffic.
 #include "pf.h"
 
 #include "common/shape.h"
 #include "common/text.h"
+#include "names.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace portolan {
@@ -45,25 +49,39 @@ std::string table_elements(const AddrSet& s) {
   return out;
 }
 
-/// Table names fit PF_TABLE_NAME_SIZE and always contain '_': pfctl reads a keyword inside
-/// `<...>` as the keyword (a role named `user` or `any` would not parse), and no pf keyword
-/// has an underscore. A long name is cut and numbered so it stays unique.
+/// Table names fit PF_TABLE_NAME_SIZE and are unique by construction. pfctl reads a keyword
+/// inside `<...>` as the keyword (a role named `user` or `any` would not parse): a set name
+/// with '_' is used as it is (no pf keyword has '_'); any other gets ".hosts" ('.' occurs in no
+/// set name, so the two kinds never meet). A long name is cut and hashed (fit_name).
 std::vector<std::string> table_names(const RuleSet& rs) {
   std::vector<std::string> out;
-  std::set<std::string> used;
-  for (size_t i = 0; i < rs.sets.size(); ++i) {
-    std::string base = rs.sets[i].name;
-    if (base.find('_') == std::string::npos)
-      base += "_hosts";
-    std::string n = base;
-    for (int k = 1; n.size() > kTableNameMax || used.count(n); ++k) {
-      std::string suffix = "_" + std::to_string(k);
-      n = base.substr(0, kTableNameMax - suffix.size()) + suffix;
-    }
-    used.insert(n);
-    out.push_back(n);
+  for (const AddrSet& set : rs.sets) {
+    bool keyword_safe = set.name.find('_') != std::string::npos;
+    out.push_back(fit_name(set.name, set.endpoint, keyword_safe ? "" : ".hosts", kTableNameMax));
   }
   return out;
+}
+
+/// The firewall's own destinations on a perimeter (never a set name: set names have no '.'
+/// except in ".hosts").
+constexpr const char* kSelfTable = "portolan.self";
+
+/// The anchor this file is loaded into: "portolan/<target>", the target name when it is 1 to 63
+/// letters, digits, '_', '.' or '-' without "--" (PF_ANCHOR_NAME_SIZE), else its first letters
+/// and digits, "--" and a hash of the name.
+std::string anchor_name(const std::string& target) {
+  bool plain =
+      !target.empty() && target.size() <= 63 && target.find("--") == std::string::npos &&
+      std::all_of(target.begin(), target.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+      });
+  if (plain)
+    return "portolan/" + target;
+  std::string head;
+  for (char c : target)
+    if (std::isalnum(static_cast<unsigned char>(c)) && head.size() < 40)
+      head += c;
+  return "portolan/" + (head.empty() ? std::string("t") : head) + "--" + name_hash(target);
 }
 
 bool side_has(const RuleSet& rs, const AddrRef& ref, int fam) {
@@ -143,11 +161,13 @@ public:
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
     const bool log = rs.options.flag("log");
     const bool host = rs.target.scope == Scope::Host;
-    // pf's grammar is `action [in|out] [log] [quick]`.
+    // pf's grammar is `action [in|out] [log] [quick]`. `block drop` says the drop itself:
+    // `set block-policy` is a global option, which belongs to the main ruleset.
     auto head = [&](Action a, const char* dir) {
       bool allow = a == Action::Allow;
-      return std::string(allow ? "pass" : "block") + dir + (log && !allow ? " log" : "");
+      return std::string(allow ? "pass" : "block drop") + dir + (log && !allow ? " log" : "");
     };
+    const std::string anchor = anchor_name(rs.target.name);
     const std::vector<std::string> tables = table_names(rs);
 
     // Rule text first (it decides which tables are used), then the file around it.
@@ -179,10 +199,12 @@ public:
         if (!ref.any())
           table_used[static_cast<size_t>(ref.set)] = true;
       const char* family = v4 && v6 ? "" : v4 ? " inet" : " inet6";
-      const char* dir = r.chain == Chain::Output ? " out" : " in";
+      // A perimeter judges forwarded packets as they leave: `out ... received-on any` matches
+      // only packets that arrived on an interface, never the firewall's own.
+      const char* dir = !host || r.chain == Chain::Output ? " out" : " in";
       bool allow = r.action == Action::Allow;
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
-                (allow ? " keep state" : "") + " label \"" +
+                (host ? "" : " received-on any") + (allow ? " keep state" : "") + " label \"" +
                 plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
@@ -191,12 +213,14 @@ public:
       e.line("# " + l);
     for (const auto& l : rs.header)
       e.line("# " + plain_text(l, kCommentForbidden));
-    e.line("# Load with: pfctl -f FILE (replaces the main ruleset; check first with pfctl -nf).");
-    e.line();
-    e.line("set block-policy drop");
-    // Forwarded traffic never crosses loopback, so a perimeter always leaves it alone.
-    if (rs.loopback || !host)
-      e.line("set skip on lo");
+    e.line("# This file is the anchor \"" + anchor + "\": it replaces that anchor's rules and");
+    e.line("# tables only. Load: pfctl -a \"" + anchor + "\" -f FILE (check: pfctl -a \"" + anchor +
+           "\" -nf FILE).");
+    e.line("# Hook, once, in the main ruleset (/etc/pf.conf): anchor \"" + anchor + "\"");
+    if (host)
+      e.line("# as its first filter rule: this anchor then decides every packet of the host.");
+    else
+      e.line("# before the rules that pass forwarded traffic; it decides forwarded packets only.");
     e.line();
     for (size_t i = 0; i < rs.sets.size(); ++i) {
       if (!table_used[i])
@@ -205,32 +229,34 @@ public:
       std::string elements = table_elements(rs.sets[i]);
       e.line("table <" + tables[i] + "> const { " + elements + (elements.empty() ? "}" : " }"));
     }
-    e.line();
-    e.line("# Default deny: both directions, both families.");
-    e.line(head(Action::Deny, "") + " all");
     if (host) {
-      if (rs.icmpv6_nd) {
-        e.line("# IPv6 router and neighbour discovery (RS, RA, NS, NA), without which IPv6 stops.");
-        e.line("pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state");
-      }
+      e.line();
+      if (rs.loopback)
+        e.line("pass quick on lo"); // an anchor does not `set skip`: options are global
       e.line("# A host target forwards nothing: what arrived on an interface may not leave.");
       e.line(head(Action::Deny, " out") + " quick all received-on any");
+      if (rs.icmpv6_nd) {
+        e.line("# IPv6 router and neighbour discovery (RS, RA, NS, NA) of the host itself, after");
+        e.line("# the forwarding block, so none of it is forwarded.");
+        e.line("pass in quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state");
+        e.line("pass out quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state");
+      }
     } else {
-      e.line("# The firewall's own traffic is outside this target, as on the other backends: it");
-      e.line("# may send anything and receive what is addressed to it (its addresses, broadcast,");
-      e.line("# link-local multicast), none of which is ever forwarded.");
-      e.line("pass out quick all keep state");
-      e.line("pass in quick from any to { self, 255.255.255.255, 224.0.0.0/24, ff02::/16 } "
-             "keep state");
-      e.line("# Forwarded traffic is filtered as it enters; what passed may leave (rule above).");
+      e.line("# The firewall's own destinations: not this anchor's business.");
+      e.line(std::string("table <") + kSelfTable +
+             "> const { self, 255.255.255.255, 224.0.0.0/24, ff02::/16 }");
+      e.line();
+      e.line("# Forwarded traffic enters (keeping state for its replies) and is judged as it");
+      e.line("# leaves; what is addressed to the firewall itself matches no rule here.");
+      e.line(std::string("pass in quick from any to ! <") + kSelfTable + "> keep state");
     }
     std::string rules = body.take();
-    if (!rules.empty()) {
-      e.line();
-      std::string out = e.take() + rules;
-      return {OutputFile{"", std::move(out)}};
-    }
-    return {OutputFile{"", e.take()}};
+    Emitter tail("");
+    tail.line("# Default deny: nothing this anchor judges leaves it undecided.");
+    tail.line(host ? head(Action::Deny, "") + " quick all"
+                   : head(Action::Deny, " out") + " quick all received-on any");
+    e.line();
+    return {OutputFile{"", e.take() + rules + (rules.empty() ? "" : "\n") + tail.take()}};
   }
 };
 

@@ -5,6 +5,7 @@
 #include "windows.h"
 
 #include "common/text.h"
+#include "names.h"
 
 #include <algorithm>
 #include <cctype>
@@ -71,11 +72,50 @@ bool valid_group(const std::string& g) {
   });
 }
 
+/// "Portolan <target>", unique per target by construction. A target name of lower-case
+/// letters, digits, '.', '_' or '-' is used as it is (group names may compare without case,
+/// so capitals are not plain); any other name keeps its allowed characters, others become
+/// '_', and a space and a hash of the exact name follow. Plain names have no space, so no
+/// hashed name meets one, and two hashed names differ in their hashes.
 std::string default_group(const std::string& target) {
-  std::string g = "Portolan ";
+  constexpr size_t kRoom = 200 - 9 - 9; // option 'group' limit, "Portolan ", " " + hash
+  bool plain = !target.empty() && target.size() <= kRoom &&
+               std::all_of(target.begin(), target.end(), [](char c) {
+                 return std::islower(static_cast<unsigned char>(c)) ||
+                        std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                        c == '-';
+               });
+  if (plain)
+    return "Portolan " + target;
+  std::string g;
   for (char c : target)
-    g += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
-  return g;
+    if (g.size() < kRoom)
+      g +=
+          std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ' ' ? c : '_';
+  return "Portolan " + g + " " + name_hash(target);
+}
+
+/// Whether some inbound Allow rule lets TCP `port` in (and no deny rule of the same kind
+/// blocks every source of it): RDP and WinRM need one when `exclusive` disables Windows' own.
+bool allows_tcp_in(const RuleSet& rs, uint16_t port) {
+  auto matches = [&](const Rule& r) {
+    if (r.chain != Chain::Input || (r.l4.proto && *r.l4.proto != kProtoTcp) || !r.l4.sports.empty())
+      return false;
+    if (r.l4.dports.empty())
+      return true;
+    return std::any_of(r.l4.dports.begin(), r.l4.dports.end(),
+                       [&](const PortRange& p) { return p.lo <= port && port <= p.hi; });
+  };
+  bool allowed = false, denied_everywhere = false;
+  for (const Rule& r : rs.rules) {
+    if (!matches(r))
+      continue;
+    if (r.action == Action::Allow)
+      allowed = true;
+    else if (r.src.any() && r.dst.any())
+      denied_everywhere = true;
+  }
+  return allowed && !denied_everywhere;
 }
 
 class WindowsBackend : public Backend {
@@ -111,6 +151,16 @@ public:
       return {};
     }
 
+    const bool remote_mgmt =
+        allows_tcp_in(rs, 3389) || allows_tcp_in(rs, 5985) || allows_tcp_in(rs, 5986);
+    if (exclusive && !remote_mgmt)
+      diags.warning("no-remote-management", t.loc,
+                    "target '" + t.name +
+                        "' allows neither RDP (TCP 3389) nor WinRM (TCP 5985/5986) in, and "
+                        "option 'exclusive' (the default) disables Windows' own Remote Desktop "
+                        "and WinRM rules: after the script runs the host can only be managed "
+                        "at its console; add a flow for remote management if you need it");
+
     Emitter e("");
     e.line("#Requires -RunAsAdministrator");
     e.line("#Requires -Modules NetSecurity");
@@ -132,6 +182,11 @@ public:
     if (exclusive) {
       e.line("# Option exclusive (default): disable every other enabled rule of the local store,");
       e.line("# including Windows' built-in ones, so that only this policy allows traffic.");
+      e.line("# REMOTE MANAGEMENT: this disables the built-in Remote Desktop (TCP 3389) and WinRM");
+      e.line("# (TCP 5985/5986) rules too. Only a flow of the policy can allow them: " +
+             std::string(remote_mgmt ? "this policy has one." : "THIS POLICY HAS NONE,"));
+      if (!remote_mgmt)
+        e.line("# so a remote session running this script is cut off; use the console.");
       e.line("Get-NetFirewallRule -PolicyStore PersistentStore -Enabled True -ErrorAction "
              "SilentlyContinue | Where-Object { $_.Group -ne $Group } | Disable-NetFirewallRule");
     } else {

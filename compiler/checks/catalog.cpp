@@ -115,6 +115,11 @@ const std::vector<CheckInfo>& check_catalog() {
        "outbound "
        "rules per family in one security group).",
        "Ask the vendor to raise the quota, or group addresses so fewer rules are needed."},
+      {"no-remote-management", S::Warning, "backend", "Windows host without remote management",
+       "A Windows host target with option exclusive (the default) allows neither RDP (TCP 3389) "
+       "nor WinRM (TCP 5985/5986) inbound; the script disables Windows' own rules for them.",
+       "Add a flow for RDP or WinRM from your management hosts, or manage the host at its "
+       "console."},
       {"stateless-return", S::Warning, "backend", "Return traffic written out",
        "The target is stateless, so replies are allowed by explicit return rules.",
        "Nothing, if intended: review the return rules."},

@@ -1,20 +1,32 @@
 #include "lower/lower.h"
 
 #include "lower/options.h"
+#include "names.h"
 #include "packetspace.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace portolan {
 
 namespace {
 
+/// The set name of an endpoint, unique by construction: identifiers keep their letters, digits
+/// and '_', the '.' of `role.iface` becomes '-' (which no identifier has), and a name with
+/// capitals is lower-cased and gets "--" and a hash of the exact name (vendors differ on case;
+/// "--" occurs in no other name, since an endpoint has at most one '.').
 std::string set_name(const std::string& endpoint) {
   std::string s;
-  for (char c : endpoint)
-    s += (c == '.') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool upper = false;
+  for (char c : endpoint) {
+    upper = upper || std::isupper(static_cast<unsigned char>(c));
+    s += (c == '.') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (upper)
+    s += "--" + name_hash(endpoint);
   return s;
 }
 
@@ -98,7 +110,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   rs.header.push_back("target " + target.name + ": " + scope + ", environment " + env.name);
 
   std::map<std::string, int> set_index; // endpoint -> set
-  std::map<std::string, int> name_use;
+  std::set<std::string> names_used;
   auto addr_ref = [&](const Endpoint& e, const BoundAddrs& b) -> AddrRef {
     if (b.any)
       return AddrRef{-1};
@@ -108,8 +120,11 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     AddrSet s;
     s.endpoint = e.str();
     s.name = set_name(s.endpoint);
-    if (int n = name_use[s.name]++; n > 0)
-      s.name += "_" + std::to_string(n + 1);
+    if (!names_used.insert(s.name).second)
+      // Only two capitalised names whose hashes collide can get here.
+      diags.error("unrealizable", e.loc,
+                  "endpoint '" + e.str() + "' gets the same vendor name '" + s.name +
+                      "' as another endpoint; rename one of them");
     s.v4 = outermost(b.v4);
     s.v6 = outermost(b.v6);
     rs.has_v4 = rs.has_v4 || !s.v4.empty();

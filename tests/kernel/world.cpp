@@ -767,6 +767,8 @@ bool load(const Config& config, const Namespaces& ns, const fs::path& dir, const
     std::vector<std::string> argv{"ip", "netns", "exec", ns.name(0), tool};
     if (tool == "nft")
       argv.push_back("-f");
+    else
+      argv.push_back("--noflush"); // as docs/backends.md says to load it
     argv.push_back(file.string());
     if (run_command(argv, log) != 0) {
       err = tool + " rejected the " + config.backend + " config" + f.suffix + ":\n" +

@@ -89,14 +89,14 @@ TEST_CASE("asa: shipped policy targets round-trip") {
 
   // Traffic from a zone is filtered by the ACL on that zone's interface.
   AsaRead r = read_or_fail(p.emit(p.target("perimeter-asa")).text);
-  CHECK(r.bindings["outside_access_in"] == "outside");
-  CHECK(r.bindings["dmz_access_in"] == "dmz");
+  CHECK(r.bindings["perimeter-asa_outside_access_in"] == "outside");
+  CHECK(r.bindings["perimeter-asa_dmz_access_in"] == "dmz");
   Packet in{*parse_ip("192.0.2.5"), *parse_ip("198.51.100.10"), kProtoTcp, 40000, 5061};
   Packet out{*parse_ip("198.51.100.10"), *parse_ip("192.0.2.5"), kProtoTcp, 40000, 5061};
-  CHECK(r.per_acl["outside_access_in"].contains(in));
-  CHECK(!r.per_acl["dmz_access_in"].contains(in));
-  CHECK(r.per_acl["dmz_access_in"].contains(out));
-  CHECK(!r.per_acl["outside_access_in"].contains(out));
+  CHECK(r.per_acl["perimeter-asa_outside_access_in"].contains(in));
+  CHECK(!r.per_acl["perimeter-asa_dmz_access_in"].contains(in));
+  CHECK(r.per_acl["perimeter-asa_dmz_access_in"].contains(out));
+  CHECK(!r.per_acl["perimeter-asa_outside_access_in"].contains(out));
 }
 
 TEST_CASE("asa: feature-coverage targets round-trip") {
@@ -196,22 +196,26 @@ TEST_CASE("asa: nameif option is validated") {
 
   Mini m(svc, flow, "[targets.options]\nnameif = [\"wan=outside\", \"lan=inside\"]\n");
   std::string text = m.p->emit(m.p->target("edge")).text;
-  CHECK(text.find("access-group outside_access_in in interface outside\n") != std::string::npos);
-  CHECK(text.find("access-group inside_access_in in interface inside\n") != std::string::npos);
+  CHECK(text.find("access-group edge_outside_access_in in interface outside\n") !=
+        std::string::npos);
+  CHECK(text.find("access-group edge_inside_access_in in interface inside\n") != std::string::npos);
 }
 
 TEST_CASE("asa: every ACL exists and ends in an explicit deny; ICMP inspection when needed") {
   Mini none("service s = tcp 80;\n", "");
   std::string text = none.p->emit(none.p->target("edge")).text;
-  CHECK(text.find("access-list wan_access_in extended deny ip any any\n") != std::string::npos);
-  CHECK(text.find("access-list lan_access_in extended deny ip any any\n") != std::string::npos);
+  CHECK(text.find("access-list edge_wan_access_in extended deny ip any any\n") !=
+        std::string::npos);
+  CHECK(text.find("access-list edge_lan_access_in extended deny ip any any\n") !=
+        std::string::npos);
   CHECK(text.find("inspect icmp") == std::string::npos);
   CHECK(check_roundtrip(*none.p, none.p->target("edge")) == false);
 
   Mini ping("service s = icmp type 8, icmpv6 type 128;\n", "flow f: peer -> srv via s;\n");
   text = ping.p->emit(ping.p->target("edge")).text;
-  CHECK(text.find("permit icmp object-group peer_v4 object-group srv_v4 8\n") != std::string::npos);
-  CHECK(text.find("permit icmp6 object-group peer_v6 object-group srv_v6 128\n") !=
+  CHECK(text.find("permit icmp object-group edge_peer_v4 object-group edge_srv_v4 8\n") !=
+        std::string::npos);
+  CHECK(text.find("permit icmp6 object-group edge_peer_v6 object-group edge_srv_v6 128\n") !=
         std::string::npos);
   CHECK(text.find("\n  inspect icmp\n") != std::string::npos);
 

@@ -117,9 +117,10 @@ TEST_CASE("roundtrip readers: a widened ruleset is caught") {
   Diagnostics d;
   auto files = p->build(t, d);
   std::string text = files[0].content;
-  auto pos = text.find("ct state invalid drop\n");
+  const std::string anchor = "ct state invalid meta l4proto != { icmp, ipv6-icmp } drop\n";
+  auto pos = text.find(anchor);
   REQUIRE(pos != std::string::npos);
-  text.insert(pos + 22, "\t\tip daddr @edge_access_v4 udp dport 53 accept\n");
+  text.insert(pos + anchor.size(), "\t\tip daddr @edge-access_v4 udp dport 53 accept\n");
   auto r = read_nft(text);
   TargetPackets want = p->expected(t);
   CHECK(!(r.allowed.at(Chain::Forward) == want.of(Chain::Forward)));

@@ -240,19 +240,20 @@ TEST_CASE("pf: options and fixed lines") {
          "[targets.options]\nloopback = false\nicmpv6_nd = false\nlog = true\n");
   Project::Emitted h = m.p->emit(m.p->target("host"));
   REQUIRE(!h.diags.has_errors());
-  CHECK(h.text.find("set skip on lo") == std::string::npos);
-  CHECK(h.text.find(std::string(kPfNdRule)) == std::string::npos);
-  CHECK(h.text.find("\nblock log all\n") != std::string::npos);
-  CHECK(h.text.find("\nblock out log quick all received-on any\n") != std::string::npos);
+  CHECK(h.text.find("\nset ") == std::string::npos); // options cannot be set from an anchor
+  CHECK(h.text.find("on lo") == std::string::npos);
+  CHECK(h.text.find("icmp6-type { 133") == std::string::npos);
+  CHECK(h.text.find("\nblock drop log quick all\n") != std::string::npos);
+  CHECK(h.text.find("\nblock drop out log quick all received-on any\n") != std::string::npos);
   CHECK(check_roundtrip(*m.p, m.p->target("host")));
 
   Project::Emitted e = m.p->emit(m.p->target("edge"));
-  CHECK(e.text.find("set skip on lo") != std::string::npos);
-  // Table names always carry '_', so no role name can turn into a pf keyword.
-  CHECK(e.text.find("table <peer_hosts> const { 192.0.2.0/24, 2001:db8:1::/48 }") !=
+  CHECK(e.text.find("\nset ") == std::string::npos);
+  // Table names without '_' get ".hosts", so no role name can turn into a pf keyword.
+  CHECK(e.text.find("table <peer.hosts> const { 192.0.2.0/24, 2001:db8:1::/48 }") !=
         std::string::npos);
-  CHECK(e.text.find("pass in quick proto tcp from <peer_hosts> to <srv_hosts> port 80 keep "
-                    "state") != std::string::npos);
+  CHECK(e.text.find("pass out quick proto tcp from <peer.hosts> to <srv.hosts> port 80 "
+                    "received-on any keep state") != std::string::npos);
 
   Mini bad("service s = tcp 80;\n", "flow f: peer -> srv via s;\n",
            "[targets.options]\nlog = \"yes\"\n");

@@ -5,7 +5,7 @@ set -euo pipefail
 file=$1
 case "$file" in
   *.nft) exec nft -c -f "$file" ;;
-  *.v4) exec iptables-restore --test "$file" ;;
-  *.v6) exec ip6tables-restore --test "$file" ;;
+  *.v4) exec iptables-restore --test --noflush "$file" ;;
+  *.v6) exec ip6tables-restore --test --noflush "$file" ;;
   *) echo "vendor_check: no checker for $file"; exit 1 ;;
 esac

@@ -17,6 +17,9 @@ $Group = 'Portolan web-windows'
 Get-NetFirewallRule -Group $Group -ErrorAction SilentlyContinue | Remove-NetFirewallRule
 # Option exclusive (default): disable every other enabled rule of the local store,
 # including Windows' built-in ones, so that only this policy allows traffic.
+# REMOTE MANAGEMENT: this disables the built-in Remote Desktop (TCP 3389) and WinRM
+# (TCP 5985/5986) rules too. Only a flow of the policy can allow them: THIS POLICY HAS NONE,
+# so a remote session running this script is cut off; use the console.
 Get-NetFirewallRule -PolicyStore PersistentStore -Enabled True -ErrorAction SilentlyContinue | Where-Object { $_.Group -ne $Group } | Disable-NetFirewallRule
 # Default deny in both directions (Windows' own default lets all outbound traffic out).
 Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultInboundAction Block -DefaultOutboundAction Block

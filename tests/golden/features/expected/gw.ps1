@@ -17,6 +17,8 @@ $Group = 'Portolan features gw'
 Get-NetFirewallRule -Group $Group -ErrorAction SilentlyContinue | Remove-NetFirewallRule
 # Option exclusive (default): disable every other enabled rule of the local store,
 # including Windows' built-in ones, so that only this policy allows traffic.
+# REMOTE MANAGEMENT: this disables the built-in Remote Desktop (TCP 3389) and WinRM
+# (TCP 5985/5986) rules too. Only a flow of the policy can allow them: this policy has one.
 Get-NetFirewallRule -PolicyStore PersistentStore -Enabled True -ErrorAction SilentlyContinue | Where-Object { $_.Group -ne $Group } | Disable-NetFirewallRule
 # Default deny in both directions (Windows' own default lets all outbound traffic out).
 Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultInboundAction Block -DefaultOutboundAction Block
