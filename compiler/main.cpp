@@ -298,6 +298,9 @@ void compile_targets(Session& s, const std::vector<const Target*>& targets,
     }
     RuleSet rs = lower_target(ctx, *t, backend->options(), s.diags);
     auto files = backend->emit(rs, s.diags);
+    if (files.empty() && !s.diags.has_errors()) // a skipped target must fail the build
+      s.diags.error("internal", t->loc,
+                    "backend '" + t->backend + "' wrote no file for target '" + t->name + "'");
     if (out)
       for (auto& f : files)
         out->emplace_back(out_dir / (t->output + f.suffix), std::move(f.content));
