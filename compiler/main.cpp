@@ -138,6 +138,9 @@ std::optional<Args> parse_args(int argc, char** argv, int start,
         value = argv[++i];
       }
       a.opts[key].push_back(value);
+    } else if (s.size() > 1 && s[0] == '-') { // e.g. -m: not an option here, never a file
+      std::cerr << "portolan: unknown option '" << s << "' (options are spelled --name)\n";
+      return std::nullopt;
     } else {
       a.positional.push_back(s);
     }
@@ -264,6 +267,11 @@ bool load(Session& s, const Args& a) {
     }
   }
   for (const auto& p : a.positional) {
+    if (fs::path(p).extension() == ".toml") {
+      std::cerr << "portolan: '" << p
+                << "' looks like a manifest, not a policy: pass it as --manifest " << p << "\n";
+      return false;
+    }
     files.push_back(p);
     locs.push_back(SourceLoc{});
   }
@@ -513,7 +521,7 @@ int cmd_query(int argc, char** argv) {
   pkt.dst = *dst;
   pkt.sport = 49152;
   if (auto sp = single(*a, "--sport")) {
-    if (sp->empty() || sp->find_first_not_of("0123456789") != std::string::npos ||
+    if (sp->empty() || sp->find_first_not_of("0123456789") != std::string::npos || sp->size() > 5 ||
         std::stol(*sp) > 65535) {
       std::cerr << "portolan: --sport needs a port number\n";
       return kExitUsage;

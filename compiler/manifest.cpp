@@ -1,5 +1,6 @@
 #include "manifest.h"
 
+#include "checks/catalog.h"
 #include "load.h"
 
 #include <toml++/toml.h>
@@ -212,9 +213,11 @@ private:
 } // namespace
 
 std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, Diagnostics& diags) {
-  auto text = read_file(path);
+  std::string why;
+  auto text = read_file(path, &why);
   if (!text) {
-    diags.error("unreadable", SourceLoc{}, "cannot read manifest '" + path.string() + "'");
+    diags.error("unreadable", SourceLoc{},
+                "cannot read manifest '" + path.string() + "'" + (why.empty() ? "" : ": " + why));
     return std::nullopt;
   }
   Manifest m;
@@ -273,6 +276,16 @@ std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, D
         if (!s || (*s != "error" && *s != "warning" && *s != "note" && *s != "off")) {
           r.error(r.at(v), "severity of '" + std::string(k.str()) +
                                "' must be \"error\", \"warning\", \"note\" or \"off\"");
+          continue;
+        }
+        if (!find_check(k.str())) { // a typo must never leave a check at its default
+          std::vector<std::string> codes;
+          for (const CheckInfo& c : check_catalog())
+            codes.push_back(c.code);
+          std::string msg = "[checks] has no code '" + std::string(k.str()) + "'";
+          if (auto n = nearest_name(std::string(k.str()), codes))
+            msg += "; did you mean '" + *n + "'?";
+          r.error(r.at(k), msg + " ('portolan check --list-checks' lists them)");
           continue;
         }
         m.checks.emplace(std::string(k.str()), *s);
