@@ -5,6 +5,7 @@
 #include "common/lower.h"
 #include "load.h"
 #include "manifest.h"
+#include "output.h"
 #include "report.h"
 #include "semantics.h"
 #include "version.h"
@@ -153,48 +154,6 @@ std::optional<std::string> single(const Args& a, const std::string& key) {
   if (it == a.opts.end())
     return std::nullopt;
   return it->second.back();
-}
-
-/// Writes `content` to `path` via a temporary file in the same folder and rename(2), so readers
-/// see the old file or the new one, never a half-written one.
-bool write_atomically(const fs::path& path, const std::string& content, std::string& err) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path().empty() ? fs::path(".") : path.parent_path(), ec);
-  if (ec) {
-    err = "cannot create folder " + path.parent_path().string() + ": " + ec.message();
-    return false;
-  }
-  fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
-    return false;
-  }
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    err = "cannot write " + tmp.string() + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    err = "cannot replace " + path.string() + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
 }
 
 struct Session {
@@ -427,20 +386,22 @@ int cmd_build(int argc, char** argv) {
       targets.push_back(&t);
   fs::path out_dir = single(*a, "--out") ? fs::path(*single(*a, "--out")) : s.manifest->dir;
   std::vector<std::pair<fs::path, std::string>> files;
-  compile_targets(s, targets, &files, out_dir);
+  compile_targets(s, targets, &files, {});
   int code = finish(s, kExitClean);
   if (code != kExitClean) {
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
   }
-  for (const auto& [path, content] : files) {
-    std::string err;
-    if (!write_atomically(path, content, err)) {
-      std::cerr << "portolan: " << err << "\n";
-      return kExitUsage;
-    }
-    std::cout << "wrote " << path.generic_string() << "\n";
+  std::vector<BuildFile> set;
+  for (auto& [path, content] : files)
+    set.push_back({path.generic_string(), std::move(content)});
+  std::string err;
+  if (!write_output_set(out_dir, set, err)) {
+    std::cerr << "portolan: " << err << "; no file was written\n";
+    return kExitUsage;
   }
+  for (const BuildFile& f : set)
+    std::cout << "wrote " << (out_dir / f.rel).generic_string() << "\n";
   return kExitClean;
 }
 
