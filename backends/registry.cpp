@@ -34,6 +34,13 @@ std::vector<std::string> backend_names() {
   return out;
 }
 
+std::map<std::string, std::vector<std::string>> backend_suffixes() {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [n, f] : registry())
+    out.emplace(n, f()->suffixes());
+  return out;
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   for (const auto& [n, f] : registry())
     if (n == name)

@@ -241,7 +241,7 @@ bool load(Session& s, const Args& a) {
   s.loaded = load_policy(files, s.sm, s.diags, locs);
   s.unreadable = s.unreadable || s.loaded.unreadable;
   if (s.loaded.ok && s.manifest)
-    validate_manifest(*s.manifest, s.loaded.policy, backend_names(), s.diags);
+    validate_manifest(*s.manifest, s.loaded.policy, backend_names(), s.diags, backend_suffixes());
   return true;
 }
 

@@ -66,7 +66,10 @@ std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceM
                                       Diagnostics& diags);
 
 /// Checks bindings, features, targets against the loaded policy and the backend registry.
+/// `suffixes` (backend -> what it appends to `output`, default "") lets it compare every file
+/// the targets write, after normalising the paths.
 void validate_manifest(const Manifest& m, const Policy& p,
-                       const std::vector<std::string>& backend_names, Diagnostics& diags);
+                       const std::vector<std::string>& backend_names, Diagnostics& diags,
+                       const std::map<std::string, std::vector<std::string>>& suffixes = {});
 
 } // namespace portolan

@@ -109,6 +109,7 @@ std::string addr_list(const std::vector<Prefix>& v) {
 
 class IptablesBackend : public Backend {
 public:
+  std::vector<std::string> suffixes() const override { return {".v4", ".v6"}; }
   std::string name() const override { return "iptables"; }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics&) const override {
