@@ -68,6 +68,12 @@ bool open(Session& s, const Common& c, const std::vector<std::string>& files) {
       return false;
     }
   }
+  for (const std::string& f : files)
+    if (fs::path(f).extension() == ".toml") {
+      std::cerr << "portolan: '" << f
+                << "' looks like a manifest, not a policy: pass it as --manifest " << f << "\n";
+      return false;
+    }
   std::vector<fs::path> extra(files.begin(), files.end());
   std::optional<fs::path> m;
   if (!c.manifest.empty())
@@ -140,15 +146,15 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   OutputSet outputs;
   for (const Target* t : s.targets("", wanted))
     for (OutputFile& f : s.compile_target(*t, Want{true, false}).files)
-      outputs.emplace_back(out_dir / (t->output + f.suffix), std::move(f.content));
+      outputs.emplace_back(t->output + f.suffix, std::move(f.content));
   int code = finish(s);
   if (code != kExitClean) {
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
   }
   std::string err;
-  if (!write_outputs(outputs, std::cout, err)) {
-    std::cerr << "portolan: " << err << "\n";
+  if (!write_outputs(out_dir, outputs, std::cout, err)) {
+    std::cerr << "portolan: " << err << "; no file was written\n";
     return kExitUsage;
   }
   return kExitClean;

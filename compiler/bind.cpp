@@ -1,5 +1,8 @@
 #include "bind.h"
 
+#include "checks/overlap_index.h"
+#include "semantics.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -107,7 +110,7 @@ bool crosses(const Target& target, const std::string& zs, const std::string& zd)
 
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
                                  const Environment& env, Diagnostics* diags) {
-  std::vector<Term> out;
+  std::vector<Term> all;
   for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
     const Flow& f = ctx.policy.flows[fi];
     if (!flow_active(f, env, ctx.today_override, diags))
@@ -125,10 +128,52 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
         if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
           t.chains.push_back(Chain::Forward);
       }
-      if (!t.chains.empty())
-        out.push_back(std::move(t));
+      all.push_back(std::move(t));
     }
   }
+  // A packet is allowed when an allow flow matches it and no deny flow does, whatever names the
+  // deny uses: a deny joins every chain where its packets (on bound addresses) meet those of an
+  // allow the chain enforces, so 'scanner -> dmz_hosts' cuts 'anyone -> web' when web's address
+  // is in dmz_hosts. Unbound endpoints decide nothing here; lowering reports them.
+  BindCache bound(ctx.policy, env);
+  auto packets = [&](const Term& t) {
+    PacketSet set;
+    const auto& bs = bound(*t.src);
+    const auto& bd = bound(*t.dst);
+    if (!bs || !bd)
+      return set;
+    for (const ServiceRef& sr : ctx.policy.flows[t.flow].services)
+      if (const Service* svc = ctx.policy.service_of(sr))
+        for (const ServiceSpec& spec : svc->specs)
+          set.add(spec_packets(*bs, *bd, spec));
+    return set;
+  };
+  std::optional<OverlapIndex> allowed; // id: the chain; built on first need
+  for (Term& d : all) {
+    if (ctx.policy.flows[d.flow].action != Action::Deny || d.chains.size() == 3)
+      continue;
+    if (!allowed) {
+      allowed.emplace();
+      for (const Term& a : all)
+        if (ctx.policy.flows[a.flow].action == Action::Allow && !a.chains.empty()) {
+          PacketSet set = packets(a);
+          for (Chain c : a.chains)
+            allowed->add(static_cast<size_t>(c), set);
+        }
+      allowed->build();
+    }
+    for (size_t id : allowed->query(packets(d))) {
+      Chain c = static_cast<Chain>(id);
+      if (std::find(d.chains.begin(), d.chains.end(), c) == d.chains.end())
+        d.chains.push_back(c);
+    }
+    // Chain order as the name-based selection gives it: input, output, forward.
+    std::sort(d.chains.begin(), d.chains.end());
+  }
+  std::vector<Term> out;
+  for (Term& t : all)
+    if (!t.chains.empty())
+      out.push_back(std::move(t));
   return out;
 }
 

@@ -9,22 +9,49 @@
 #include <set>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace portolan {
 
 namespace fs = std::filesystem;
 
-std::optional<std::string> read_file(const fs::path& p) {
-  std::error_code ec;
-  if (fs::is_directory(p, ec))
+std::optional<std::string> read_file(const fs::path& p, std::string* why) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
     return std::nullopt;
-  std::ifstream in(p, std::ios::binary);
-  if (!in)
+  struct stat st {};
+  auto fail = [&](std::string reason) -> std::optional<std::string> {
+    if (why)
+      *why = std::move(reason);
+    ::close(fd);
     return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    return std::nullopt;
-  return ss.str();
+  };
+  if (::fstat(fd, &st) != 0)
+    return fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(S_ISDIR(st.st_mode) ? "" : "it is not a regular file");
+  constexpr const char* kCapText = "it is larger than 64 MiB, the limit for an input file";
+  if (static_cast<uint64_t>(st.st_size) > kMaxInputBytes)
+    return fail(kCapText);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return fail("");
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxInputBytes) // grew while we read it
+      return fail(kCapText);
+  }
+  ::close(fd);
+  return out;
 }
 
 namespace {
@@ -49,9 +76,12 @@ public:
   bool unreadable = false;
 
   void load_root(const fs::path& p, SourceLoc named_at) {
-    auto text = read_file(p);
+    std::string why;
+    auto text = read_file(p, &why);
     if (!text) {
-      diags_.error("unreadable", named_at, "cannot read policy file '" + p.string() + "'");
+      diags_.error("unreadable", named_at,
+                   "cannot read policy file '" + p.string() + "'" +
+                       (why.empty() ? "" : ": " + why));
       unreadable = true;
       return;
     }
@@ -89,11 +119,18 @@ private:
         diags_.error("import-cycle", imp.loc, "import cycle: " + chain);
         continue;
       }
-      auto t = read_file(target);
+      if (stack_.size() >= kMaxImportDepth) {
+        diags_.error("import-depth", imp.loc,
+                     "imports nest deeper than " + std::to_string(kMaxImportDepth) +
+                         " files; flatten the chain (import shared files from one place)");
+        continue;
+      }
+      std::string why;
+      auto t = read_file(target, &why);
       if (!t) {
         diags_.error("import-missing", imp.loc,
                      "cannot read imported file '" + imp.path + "' (looked for " +
-                         display_path(display, imp.path) + ")");
+                         display_path(display, imp.path) + ")" + (why.empty() ? "" : ": " + why));
         continue;
       }
       visit(target, display_path(display, imp.path), std::move(*t), imp.loc);

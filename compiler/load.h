@@ -4,6 +4,7 @@
 #include "diagnostic.h"
 #include "model.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <vector>
@@ -23,7 +24,14 @@ struct LoadResult {
 LoadResult load_policy(const std::vector<std::filesystem::path>& files, SourceManager& sm,
                        Diagnostics& diags, const std::vector<SourceLoc>& named_at = {});
 
-/// Reads a whole file; nullopt when it cannot be read.
-std::optional<std::string> read_file(const std::filesystem::path& p);
+/// Input files larger than this are refused (a policy or manifest is text of a few MB at most;
+/// the cap stops /dev/zero-like inputs from eating memory).
+inline constexpr uint64_t kMaxInputBytes = 64ull << 20;
+/// How deep imports may nest (each level is a frame of the import walk).
+inline constexpr size_t kMaxImportDepth = 256;
+
+/// Reads a whole regular file of at most kMaxInputBytes; nullopt when it cannot be read, with
+/// the reason in `why` when it is one of ours (not a regular file, too large).
+std::optional<std::string> read_file(const std::filesystem::path& p, std::string* why = nullptr);
 
 } // namespace portolan

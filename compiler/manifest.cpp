@@ -1,12 +1,14 @@
 #include "manifest.h"
 
-#include "lower/options.h"
-
+#include "checks/catalog.h"
 #include "load.h"
+#include "lower/options.h"
+#include "output.h"
 
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 namespace portolan {
@@ -214,9 +216,11 @@ private:
 } // namespace
 
 std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, Diagnostics& diags) {
-  auto text = read_file(path);
+  std::string why;
+  auto text = read_file(path, &why);
   if (!text) {
-    diags.error("unreadable", SourceLoc{}, "cannot read manifest '" + path.string() + "'");
+    diags.error("unreadable", SourceLoc{},
+                "cannot read manifest '" + path.string() + "'" + (why.empty() ? "" : ": " + why));
     return std::nullopt;
   }
   Manifest m;
@@ -277,6 +281,16 @@ std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, D
                                "' must be \"error\", \"warning\", \"note\" or \"off\"");
           continue;
         }
+        if (!find_check(k.str())) { // a typo must never leave a check at its default
+          std::vector<std::string> codes;
+          for (const CheckInfo& c : check_catalog())
+            codes.push_back(c.code);
+          std::string msg = "[checks] has no code '" + std::string(k.str()) + "'";
+          if (auto n = nearest_name(std::string(k.str()), codes))
+            msg += "; did you mean '" + *n + "'?";
+          r.error(r.at(k), msg + " ('portolan check --list-checks' lists them)");
+          continue;
+        }
         m.checks.emplace(std::string(k.str()), *s);
         m.check_locs.emplace(std::string(k.str()), r.at(k));
       }
@@ -291,6 +305,33 @@ std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, D
   }
   return m;
 }
+
+namespace {
+
+/// Why `output` cannot name a file inside the output folder; empty when it can.
+std::string output_problem(const std::string& output) {
+  for (unsigned char c : output)
+    if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "%02X", c);
+      return std::string("output contains the control character U+00") + hex +
+             "; a file name cannot hold it";
+    }
+  if (output.empty())
+    return "output is empty: it must name a file inside the output folder";
+  fs::path o(output);
+  if (o.is_absolute() ||
+      std::any_of(o.begin(), o.end(), [](const fs::path& x) { return x == ".."; }))
+    return "output '" + output + "' must be a relative path inside the output folder (no '..')";
+  fs::path norm = o.lexically_normal();
+  if (output.back() == '/' || !norm.has_filename() || norm == ".")
+    return "output '" + output + "' names a folder: it must name a file inside the output folder";
+  if (*norm.begin() == kOwnedList)
+    return "output '" + output + "' is the list of files Portolan keeps in the output folder";
+  return "";
+}
+
+} // namespace
 
 std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Policy& p,
                                                      const std::vector<BackendSpec>& backends,
@@ -337,9 +378,6 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
     if (auto [it, fresh] = names.emplace(t.name, &t); !fresh)
       diags.error("manifest", t.loc, "target name '" + t.name + "' is used twice")
           .notes.push_back({it->second->loc, "first used here"});
-    if (auto [it, fresh] = outputs.emplace(t.output, &t); !fresh && !t.output.empty())
-      diags.error("manifest", t.output_loc, "output '" + t.output + "' is written by two targets")
-          .notes.push_back({it->second->output_loc, "first written here"});
     if (!t.backend.empty() &&
         std::find(backend_names.begin(), backend_names.end(), t.backend) == backend_names.end()) {
       std::string list;
@@ -364,16 +402,31 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
         if (const std::string& z = t.between[i]; !p.zone_index.count(z))
           diags.error("unknown-zone", t.between_locs[i],
                       "target '" + t.name + "' names unknown zone '" + z + "'" + hint(z, zones));
-    if (!t.output.empty()) {
-      fs::path o(t.output);
-      bool escapes = o.is_absolute();
-      for (const auto& part : o)
-        if (part == "..")
-          escapes = true;
-      if (escapes)
-        diags.error("manifest", t.output_loc,
-                    "output '" + t.output +
-                        "' must be a relative path inside the output folder (no '..')");
+    if (t.output_loc.valid()) {
+      if (std::string why = output_problem(t.output); !why.empty()) {
+        diags.error("manifest", t.output_loc, why);
+        continue;
+      }
+      // Every file the target writes, as the file system will see it: "./a", "a//b" and "a"
+      // are one path, and iptables' "r" writes "r.v4", which another target may name.
+      std::string norm = fs::path(t.output).lexically_normal().generic_string();
+      std::vector<std::string> sx{""};
+      for (const BackendSpec& b : backends)
+        if (b.name == t.backend)
+          sx = b.suffixes;
+      for (const std::string& suffix : sx) {
+        std::string file = norm + suffix;
+        if (auto [it, fresh] = outputs.emplace(file, &t); !fresh) {
+          const Target& first = *it->second;
+          std::string msg = first.output == t.output && file == t.output
+                                ? "output '" + t.output + "' is written by two targets"
+                                : "output '" + t.output + "' writes '" + file +
+                                      "', which target '" + first.name +
+                                      "' also writes (its output '" + first.output + "')";
+          diags.error("manifest", t.output_loc, msg)
+              .notes.push_back({it->second->output_loc, "first written here"});
+        }
+      }
     }
     for (const BackendSpec& b : backends)
       if (b.name == t.backend && !valid.count(t.name)) {
@@ -386,6 +439,15 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
           valid.emplace(t.name, std::move(v));
       }
   }
+  // A file of one target cannot be a folder of another's ("a" and "a/b").
+  for (const auto& [file, t] : outputs)
+    for (fs::path up = fs::path(file).parent_path(); !up.empty(); up = up.parent_path())
+      if (auto it = outputs.find(up.generic_string()); it != outputs.end())
+        diags
+            .error("manifest", t->output_loc,
+                   "output '" + t->output + "' needs a folder '" + it->first + "', which target '" +
+                       it->second->name + "' writes as a file")
+            .notes.push_back({it->second->output_loc, "written here"});
   return valid;
 }
 

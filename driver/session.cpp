@@ -133,6 +133,9 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
   mark("lower");
   if (want.emit) {
     c.files = backend->emit(c.rules, d);
+    if (c.files.empty() && !d.has_errors()) // a skipped target must fail the build
+      d.error("internal", t.loc,
+              "backend '" + t.backend + "' wrote no file for target '" + t.name + "'");
     mark("emit");
   }
   if (want.view) {

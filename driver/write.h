@@ -1,4 +1,5 @@
-// The write stage: a build's output files, all or none. The one function that writes them.
+// The write stage: a build's output files, replaced as one set (compiler/output.h). The one
+// function the command line calls to write them.
 #pragma once
 
 #include <filesystem>
@@ -9,11 +10,12 @@
 
 namespace portolan {
 
-/// path -> content, in the order the targets were compiled.
+/// Path below the output folder -> content, in the order the targets were compiled.
 using OutputSet = std::vector<std::pair<std::filesystem::path, std::string>>;
 
-/// Writes every file atomically (temporary file in the same folder, fsync, rename), printing
-/// "wrote PATH" for each on `log`. False, with `err` set, at the first file that fails.
-bool write_outputs(const OutputSet& files, std::ostream& log, std::string& err);
+/// Replaces the set of files in `out_dir` with `files` in one step (write_output_set), then
+/// prints "wrote PATH" for each on `log`. False, with `err` set, when nothing was changed.
+bool write_outputs(const std::filesystem::path& out_dir, const OutputSet& files, std::ostream& log,
+                   std::string& err);
 
 } // namespace portolan

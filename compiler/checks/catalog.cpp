@@ -24,8 +24,16 @@ const std::vector<CheckInfo>& check_catalog() {
       {"suppression-reason", S::Error, "syntax", "Suppression without a reason",
        "Every suppression must say why the finding is acceptable.",
        "Write: suppress CODE \"reason\";"},
+      {"unsuppressible", S::Error, "syntax", "Suppression of an error that stops the build",
+       "Errors outside the analysis (syntax, names, manifest, binding, backend) stop a target "
+       "from being written; suppressing one would let the build succeed with a file missing or "
+       "rules dropped.",
+       "Remove the suppression and fix what the error reports."},
       {"import-missing", S::Error, "names", "Imported file missing",
        "An imported file cannot be read.", "Fix the path; it is relative to the importing file."},
+      {"import-depth", S::Error, "names", "Imports nest too deep",
+       "A chain of imports is deeper than 256 files.",
+       "Flatten the chain: import shared files from one place."},
       {"import-cycle", S::Error, "names", "Import cycle", "A file imports itself through others.",
        "Move the shared declarations into a file that imports nothing of the cycle."},
       {"duplicate-definition", S::Error, "names", "Duplicate definition",

@@ -145,7 +145,25 @@ void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std:
     rules.push_back({&s, {s.loc.file, 0, UINT32_MAX}});
   if (rules.empty())
     return;
-  std::vector<Diagnostic> kept;
+  // An error outside the analysis stage stops a backend from emitting: suppressing it would let
+  // a build succeed without the target's file or without the rules it cannot express. The
+  // suppression itself is the error.
+  std::vector<Diagnostic> refused;
+  std::erase_if(rules, [&](const Matcher& r) {
+    const CheckInfo* c = find_check(r.s->code);
+    if (!c || c->severity != Severity::Error || std::string_view(c->stage) == "analysis")
+      return false;
+    Diagnostic d;
+    d.severity = Severity::Error;
+    d.code = "unsuppressible";
+    d.loc = r.s->loc;
+    d.message = "'" + r.s->code +
+                "' cannot be suppressed: it is an error that stops the build (only analysis "
+                "findings can be suppressed); fix what it reports instead";
+    refused.push_back(std::move(d));
+    return true;
+  });
+  std::vector<Diagnostic> kept = std::move(refused);
   for (const Diagnostic& d : diags.all()) {
     bool dropped = false;
     for (Matcher& r : rules) {

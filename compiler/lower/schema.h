@@ -35,6 +35,9 @@ struct BackendSpec {
   /// Lowering judges every deny rule against the allow rules (Rule::overlaps_allow), for a
   /// vendor that cannot deny and must know whether default deny already covers a deny flow.
   bool judges_denies = false;
+  /// What emit() appends to the target's output path, one per file (iptables: .v4 and .v6), so
+  /// manifest validation sees every file a target writes.
+  std::vector<std::string> suffixes{""};
 };
 
 } // namespace portolan

@@ -264,3 +264,66 @@ TEST_CASE("lower: nested prefixes of one endpoint become one interval (nft rejec
   REQUIRE(bad->v4.size() == 1);
   CHECK(bad->v4[0].str() == "192.0.2.0/24");
 }
+
+TEST_CASE("lower: a deny naming other roles cuts an allow whose addresses it meets") {
+  // issue 10 case 4: dmz_hosts' prefix holds web's address, and the scanner sits in a third
+  // zone; the deny must reach web's host firewall and the internet/dmz perimeter, and the
+  // reference semantics must agree.
+  TempDir dir;
+  dir.write("p.policy", R"(
+zone internet; zone dmz; zone quarantine;
+role anyone in internet;
+role scanner in quarantine;
+role dmz_hosts in dmz;
+role web in dmz;
+role other in internet;
+service https = tcp 443;
+flow deny quarantine: scanner -> dmz_hosts via https;
+flow deny elsewhere: other -> dmz_hosts via https;
+flow public: anyone -> web via https;
+)");
+  auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e]
+[environments.e.bind]
+anyone = "any"
+scanner = "203.0.113.7"
+other = "2001:db8:9::1"
+dmz_hosts = "198.51.100.0/24"
+web = "198.51.100.10"
+[[targets]]
+name = "host"
+backend = "nftables"
+host = "web"
+output = "h.nft"
+[[targets]]
+name = "edge"
+backend = "nftables"
+between = ["internet", "dmz"]
+output = "e.nft"
+)");
+  Session s;
+  REQUIRE(s.open(m));
+  REQUIRE(s.clean());
+  const Target& host = s.manifest->targets.at(0);
+  const Target& edge = s.manifest->targets.at(1);
+  // 'other' is IPv6 only and dmz_hosts IPv4 only: that deny meets nothing and stays out.
+  CHECK(describe(s.compile_target(host).rules) == "input deny scanner>dmz_hosts https v4\n"
+                                                  "input allow any>web https v4\n");
+  CHECK(describe(s.compile_target(edge).rules) == "forward deny scanner>dmz_hosts https v4\n"
+                                                  "forward allow any>web https v4\n");
+  Packet p;
+  p.src = *parse_ip("203.0.113.7");
+  p.dst = *parse_ip("198.51.100.10");
+  p.proto = kProtoTcp;
+  p.sport = 40000;
+  p.dport = 443;
+  for (const Target* t : {&host, &edge}) {
+    TargetPackets tp = s.compile_target(*t).expected;
+    Chain c = t == &host ? Chain::Input : Chain::Forward;
+    CHECK(!tp.of(c).contains(p));
+    Packet q = p;
+    q.src = *parse_ip("203.0.113.8");
+    CHECK(tp.of(c).contains(q));
+  }
+}
