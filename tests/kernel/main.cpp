@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -86,6 +87,8 @@ struct Options {
   fs::path failures;
   std::vector<fs::path> manifests; ///< empty: the shipped policy and the two corpora
   bool verbose = false, show_probes = false;
+  size_t reload = 4;          ///< connections per random world opened before a reload
+  bool known_failures = false; ///< --known-failures issue10: see known_failure()
 };
 
 struct Job {
@@ -176,10 +179,18 @@ void plan_job(Job& job, const Loaded& l, const Target& t, const PlanOptions& po)
   LowerContext ctx{l.lr.policy, *l.manifest, l.sm, std::nullopt};
   if (!compile(l, t, job.check, job.config, job.error))
     return;
+  // Policy B of the reload phase: the same target with no flows (the engine allows nothing).
+  PlanOptions opt = po;
+  Config b;
+  if (job.check != Check::Normal || opt.reload_probes == 0 ||
+      !compile(l, t, Check::DenyAll, b, job.error))
+    opt.reload_probes = 0;
+  job.error.clear();
+  job.config.reload_files = b.files;
   for (const OutputFile& f : job.config.files)
     job.sources.push_back({"config" + f.suffix, f.content});
   std::string why;
-  if (auto p = plan_world(ctx, t, po, why))
+  if (auto p = plan_world(ctx, t, opt, why))
     job.plan = std::move(*p);
   else
     job.error = "cannot plan: " + why;
@@ -197,6 +208,12 @@ bool mismatch(const ProbeSpec& p, const Observation& o) {
   return p.expect_allow ? o.outcome != Outcome::Allowed : o.outcome != Outcome::Denied;
 }
 
+/// A reload probe: opened under the target's config, sent on after policy B (no flows) was
+/// loaded; B allows nothing, so the only right outcome is a drop.
+bool reload_mismatch(const Observation& o) {
+  return o.outcome != Outcome::Denied;
+}
+
 std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
   std::ostringstream s;
   s << "    " << p.pkt.str() << "  [" << chain_name(p.chain) << ", " << p.kind << "]\n"
@@ -204,6 +221,78 @@ std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
     << job.plan.ns[static_cast<size_t>(p.dst_ns)].label << "; derived from " << p.flow << "\n"
     << "      engine: " << verdict(p.expect_allow) << "; kernel: " << outcome_name(o.outcome)
     << " (" << o.detail << (o.retried ? ", after a retry" : "") << ")\n";
+  return s.str();
+}
+
+/// The expected-failure switch (--known-failures issue10, passed by tests/kernel/CMakeLists.txt
+/// while PORTOLAN_KERNEL_KNOWN_FAILURES is ON): mismatches of the classes issue 10 lists as
+/// permissive on main, which branches `safety` and `compilerfix` fix. Each is printed with its
+/// count and witnesses on a "KNOWN FAILURE" line instead of failing the test; every other
+/// mismatch still fails. The coordinator turns the switch off after merging those branches.
+/// Whether a generated policy drew names that collide after mangling (random_policy.cpp).
+bool colliding_names(const std::string& policy) {
+  for (const char* n : {"role ab_2", "role web_srv", "role r1_2", "role srv_a"})
+    if (policy.find(n) != std::string::npos)
+      return true;
+  return policy.find(std::string(100, 'q')) != std::string::npos;
+}
+
+/// The same switch for a world whose config the kernel refused to load.
+const char* known_load_failure(const std::string& backend, const std::string& why,
+                               const std::string& policy) {
+  if (why.find("too long, 128 characters maximum") != std::string::npos)
+    return "defect 'names over 128 characters': nft -f rejects the whole config (a comment or "
+           "set name longer than 128 characters)";
+  if (backend == "nftables" && colliding_names(policy) &&
+      why.find("conflicting intervals") != std::string::npos)
+    return "case 3: nftables set names collide after mangling; nft merges the two sets and "
+           "refuses the overlapping elements";
+  return nullptr;
+}
+
+const char* known_failure(const std::string& backend, const std::string& cls, const ProbeSpec& p,
+                          const std::string& policy) {
+  if (cls.rfind("reload ", 0) == 0)
+    return "case 6: a connection opened before a reload still passes in its original direction "
+           "(ct state established is accepted first)";
+  if (backend == "iptables" && (policy.find("proto 0;") != std::string::npos ||
+                                policy.find("proto 0,") != std::string::npos ||
+                                policy.find("type 255") != std::string::npos))
+    return "cases 1-2: iptables -p 0 / --icmp-type 255 match every protocol / every ICMP type "
+           "(in allows: too much passes; in denies: too much is dropped)";
+  const Packet& k = p.pkt;
+  bool v4 = k.src.family == Family::V4;
+  if (p.expect_allow) {
+    bool own_icmp = (k.proto == kProtoIcmp && v4) || (k.proto == kProtoIcmpV6 && !v4);
+    int t = k.sport;
+    bool starts = v4 ? (t == 8 || t == 13 || t == 15 || t == 17) : (t == 128 || t == 139);
+    bool nd_or_mld = !v4 && ((t >= 130 && t <= 136) || t == 143);
+    bool cross_icmp = (k.proto == kProtoIcmpV6 && v4) || (k.proto == kProtoIcmp && !v4);
+    bool v6_ext = !v4 && ipv6_ext_header(k.proto);
+    if ((own_icmp && !starts && !nd_or_mld) || cross_icmp || v6_ext)
+      return "defect 'explicit ICMP-error allows never match', wider than the issue says: a "
+             "packet conntrack cannot start a connection with is ct state invalid and dropped "
+             "before any allow (ICMP errors, replies, unknown types and 255; IPv4 protocol 58 "
+             "and IPv6 protocol 1; an IPv6 extension header 0/43/44/51/60 with no transport "
+             "after it)";
+  }
+  if (!p.expect_allow && policy.find("flow deny") != std::string::npos)
+    return "case 4: a deny flow naming another role or zone than the allow it cuts is not "
+           "applied";
+  if (colliding_names(policy) && backend == "nftables")
+    return "case 3 (and 'names over 128 characters'): nftables set names collide after "
+           "mangling, or are cut";
+  return nullptr;
+}
+
+std::string describe_reload(const Job& job, const ProbeSpec& p, const Observation& o) {
+  std::ostringstream s;
+  s << "    " << p.pkt.str() << "  [" << chain_name(p.chain) << ", reload]\n"
+    << "      from " << job.plan.ns[static_cast<size_t>(p.src_ns)].label << " to "
+    << job.plan.ns[static_cast<size_t>(p.dst_ns)].label << "; derived from " << p.flow << "\n"
+    << "      opened under the target's config, then policy B (no flows) loaded; engine: B "
+       "allows nothing, the original direction is dropped; kernel: "
+    << outcome_name(o.outcome) << " (" << o.detail << ")\n";
   return s.str();
 }
 
@@ -322,6 +411,20 @@ bool parse(int argc, char** argv, Options& o) {
       if (!(v = need(i)))
         return false;
       o.manifests.push_back(fs::absolute(v));
+    } else if (a == "--reload") {
+      if (!num(o.reload))
+        return false;
+    } else if (a == "--policies") { // the long-run spelling: N random policies per backend
+      if (!num(o.seeds))
+        return false;
+    } else if (a == "--known-failures") {
+      if (!(v = need(i)))
+        return false;
+      if (std::string(v) != "issue10") {
+        std::cerr << "ptl-kernel: --known-failures knows only 'issue10'\n";
+        return false;
+      }
+      o.known_failures = true;
     } else if (a == "--show-probes") {
       o.show_probes = true;
     } else if (a == "--verbose") {
@@ -439,7 +542,7 @@ int main(int argc, char** argv) {
             job.sources.push_back({fs::path(p).filename().string(), *text});
         if (auto text = read_file(m))
           job.sources.push_back({m.filename().string(), *text});
-        plan_job(job, *l, t, PlanOptions{0, 0});
+        plan_job(job, *l, t, PlanOptions{0, 0, opt.reload});
         jobs.push_back(std::move(job));
       }
     }
@@ -494,7 +597,8 @@ int main(int argc, char** argv) {
             else
               plan_job(
                   job, *l, *t,
-                  PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host")});
+                  PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host"),
+                              opt.reload});
           }
           jobs.push_back(std::move(job));
         }
@@ -546,10 +650,30 @@ int main(int argc, char** argv) {
   size_t policies = 0, probes = 0, mismatches = 0, failures = 0, retried = 0, candidates = 0;
   size_t self_worlds = 0, self_probes = 0, self_bad = 0, unprobeable = 0;
   std::map<std::string, size_t> per_kind;
+  struct ClassCount {
+    size_t probes = 0, mismatches = 0;
+  };
+  std::map<std::string, ClassCount> classes; // probe class -> probes, mismatches
+  std::map<std::string, std::pair<size_t, std::vector<std::string>>> known_seen;
+  std::set<int> icmp_types[2], raw_protos;
   for (Job& job : jobs) {
     if (!job.error.empty() || (job.ran && !job.result.error.empty())) {
-      ++failures;
       std::string why = job.error.empty() ? job.result.error : job.error;
+      std::string policy_text;
+      for (const auto& [f, t] : job.sources)
+        if (f.size() > 7 && f.substr(f.size() - 7) == ".policy")
+          policy_text += t;
+      const char* known =
+          opt.known_failures ? known_load_failure(job.backend, why, policy_text) : nullptr;
+      if (known) {
+        auto& k = known_seen[known];
+        ++k.first;
+        if (k.second.size() < 3)
+          k.second.push_back(job.label + ": " +
+                             why.substr(0, why.find('\n', why.find("Error: "))) + "\n");
+        continue;
+      }
+      ++failures;
       std::cout << "FAILED " << job.label << ": " << why << "\n  replay: " << job.replay << "\n";
       if (job.check == Check::Normal)
         dump_failure(job, opt, why);
@@ -563,25 +687,61 @@ int main(int argc, char** argv) {
       per_kind[job.backend + " " + (job.plan.host_target ? "host" : "perimeter")]++;
       probes += probes_of.size();
       candidates += job.plan.candidates;
-      unprobeable += job.plan.unprobeable;
+      unprobeable += job.plan.unobservable;
       std::string report;
       size_t bad = 0;
+      std::string policy_text;
+      for (const auto& [f, t] : job.sources)
+        if (f.size() > 7 && f.substr(f.size() - 7) == ".policy")
+          policy_text += t;
+      auto count = [&](const std::string& cls, bool is_bad, const std::string& text,
+                       const ProbeSpec& p) {
+        auto& c = classes[cls];
+        ++c.probes;
+        if (!is_bad)
+          return;
+        ++c.mismatches;
+        const char* known =
+            opt.known_failures ? known_failure(job.backend, cls, p, policy_text) : nullptr;
+        if (known) {
+          auto& k = known_seen[known];
+          ++k.first;
+          if (k.second.size() < 3)
+            k.second.push_back(job.label + ":\n" + text);
+          return;
+        }
+        ++bad;
+        report += text;
+      };
       for (size_t i = 0; i < probes_of.size(); ++i) {
         const Observation& o = job.result.obs[i];
         retried += o.retried;
-        if (mismatch(probes_of[i], o)) {
-          ++bad;
-          report += describe(job, probes_of[i], o);
-        }
+        bool m = mismatch(probes_of[i], o);
+        count(probe_class(probes_of[i].pkt), m, m ? describe(job, probes_of[i], o) : "",
+              probes_of[i]);
+        if (probes_of[i].pkt.proto == kProtoIcmp || probes_of[i].pkt.proto == kProtoIcmpV6)
+          icmp_types[probes_of[i].pkt.src.family == Family::V4 ? 0 : 1].insert(
+              probes_of[i].pkt.sport);
+        else if (probe_way(probes_of[i].pkt) == ProbeWay::Raw)
+          raw_protos.insert(probes_of[i].pkt.proto);
+      }
+      for (size_t j = 0; j < job.result.reload_obs.size() && j < job.plan.reload.size(); ++j) {
+        const Observation& o = job.result.reload_obs[j];
+        bool m = reload_mismatch(o);
+        count("reload " + probe_class(job.plan.reload[j].pkt), m,
+              m ? describe_reload(job, job.plan.reload[j], o) : "", job.plan.reload[j]);
       }
       mismatches += bad;
       if (opt.show_probes) {
         std::cout << "probes of " << job.label << ":\n";
         for (size_t i = 0; i < probes_of.size(); ++i)
           std::cout << describe(job, probes_of[i], job.result.obs[i]);
+        for (size_t j = 0; j < job.result.reload_obs.size(); ++j)
+          std::cout << describe_reload(job, job.plan.reload[j], job.result.reload_obs[j]);
       }
       if (bad) {
-        std::cout << "MISMATCH " << job.label << ": " << bad << " of " << probes_of.size()
+        std::cout << "MISMATCH " << job.label << ": " << bad << " of "
+                  << probes_of.size() + job.plan.reload.size()
                   << " probes differ from the engine\n"
                   << report << "  replay: " << job.replay << "\n";
         dump_failure(job, opt, report);
@@ -627,7 +787,7 @@ int main(int argc, char** argv) {
   for (const auto& [k, n] : per_kind)
     std::cout << " " << k << " " << n << ";";
   std::cout << " probes sampled from " << candidates << " candidates, " << retried << " retried, "
-            << unprobeable << " service specs not probeable; " << plan_seconds << " s planning, "
+            << unprobeable << " candidates not observable (IPv4 protocol 0 to the host itself); " << plan_seconds << " s planning, "
             << seconds << " s in all\n";
   if (not_run)
     std::cout << "kernel: FAILED: " << not_run << " worlds not probed ("
@@ -646,8 +806,45 @@ int main(int argc, char** argv) {
   bool self_missing = opt.self_check && self_worlds == 0;
   if (self_missing)
     std::cout << "kernel: FAILED: the self-check did not run\n";
+  std::cout << "kernel: probe classes (probes/mismatches):";
+  for (const auto& [cls, c] : classes)
+    std::cout << " " << cls << " " << c.probes << "/" << c.mismatches << ";";
+  std::cout << "\n";
+  auto list = [](const std::set<int>& v) {
+    std::string out;
+    int run_lo = -2, prev = -2;
+    auto flush = [&] {
+      if (run_lo < 0)
+        return;
+      out += (out.empty() ? "" : ",") + std::to_string(run_lo) +
+             (prev > run_lo ? "-" + std::to_string(prev) : "");
+    };
+    for (int x : v) {
+      if (x != prev + 1) {
+        flush();
+        run_lo = x;
+      }
+      prev = x;
+    }
+    flush();
+    return out;
+  };
+  std::cout << "kernel: coverage: icmp types " << icmp_types[0].size() << "/256 [" << list(icmp_types[0])
+            << "], icmpv6 types " << icmp_types[1].size() << "/256 [" << list(icmp_types[1])
+            << "], raw ip protocols " << raw_protos.size() << " [" << list(raw_protos) << "]\n";
+  size_t known_total = 0;
+  for (const auto& [what, k] : known_seen) {
+    known_total += k.first;
+    std::cout << "kernel: KNOWN FAILURE (--known-failures issue10, remove after the merge): "
+              << k.first << " probes: " << what << "\n";
+    for (const std::string& w : k.second)
+      std::cout << "  e.g. " << w;
+  }
   std::cout << "kernel: " << policies << " policies, " << probes << " probes, " << mismatches
-            << " mismatches\n";
+            << " mismatches" << (opt.known_failures ? " (plus " + std::to_string(known_total) +
+                                                          " known failures of issue 10)"
+                                                    : "")
+            << "\n";
   bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
             policies > 0;
   return ok ? 0 : 1;

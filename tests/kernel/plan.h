@@ -35,14 +35,40 @@ struct WorldPlan {
   bool host_target = false;
   std::vector<NsSpec> ns;
   std::vector<ProbeSpec> probes;
+  /// Connections opened under the target's own config (they must pass: expect_allow is the
+  /// engine's verdict under it), then sent on again in their original direction after the
+  /// policy-B config (no flows at all) is loaded over it: the engine says B allows nothing, so
+  /// the kernel must drop those packets (issue 10 case 6).
+  std::vector<ProbeSpec> reload;
   size_t candidates = 0;  ///< probes before sampling
-  size_t unprobeable = 0; ///< service specs no socket probe can send (icmp type 3, proto 47)
+  size_t unprobeable = 0; ///< service specs no probe can send (none since raw probes exist)
+  /// Candidates no receiver can observe: IPv4 protocol 0 to the host target itself (Linux has
+  /// no raw socket for it); they are still probed on the forward and output paths.
+  size_t unobservable = 0;
 };
 
 struct PlanOptions {
   size_t max_probes = 0; ///< 0: every candidate
   uint64_t sample_seed = 0;
+  size_t reload_probes = 4; ///< connections opened before a reload (0: no reload phase)
 };
+
+/// How a probe's packet is sent and observed: TCP connect, UDP exchange, ping socket (ICMP echo
+/// request), or a raw IP packet built byte by byte (any other protocol or ICMP type) that counts
+/// as passed when it arrives in the destination namespace.
+enum class ProbeWay { Tcp, Udp, Ping, Raw };
+ProbeWay probe_way(const Packet& p);
+
+/// The class a probe's packet belongs to, for the summary: "tcp", "udp", "icmp-echo",
+/// "icmp-error", "icmp-other", "icmpv6-...", "proto-47", ... (family-tagged).
+std::string probe_class(const Packet& p);
+
+/// ICMP error messages (they carry an embedded header): ICMP 3, 4, 5, 11, 12; ICMPv6 1-4.
+bool icmp_error_type(uint8_t proto, int type);
+
+/// IPv6 extension headers: a packet whose first next-header is one of these is built as that
+/// header followed by "no next header" (59).
+bool ipv6_ext_header(uint8_t proto);
 
 /// Plans a world for one target of a loaded policy. nullopt (with the reason) when the target
 /// cannot be probed (unknown environment, no namespace room).
