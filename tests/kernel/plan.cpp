@@ -227,6 +227,24 @@ bool ipv6_ext_header(uint8_t proto) {
   return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60;
 }
 
+bool conntrack_invalid(const Packet& k) {
+  bool v4 = k.src.family == Family::V4;
+  if ((k.proto == kProtoIcmpV6 && v4) || (k.proto == kProtoIcmp && !v4))
+    return true;
+  if (!v4 && ipv6_ext_header(k.proto))
+    return true;
+  if (k.proto == kProtoIcmp) {
+    int t = k.sport;
+    return !(t == 8 || t == 13 || t == 15 || t == 17);
+  }
+  if (k.proto == kProtoIcmpV6) {
+    int t = k.sport;
+    bool untracked = (t >= 130 && t <= 136) || t == 143;
+    return !(t == 128 || t == 139 || untracked);
+  }
+  return false;
+}
+
 ProbeWay probe_way(const Packet& p) {
   if (p.proto == kProtoTcp)
     return ProbeWay::Tcp;
@@ -539,6 +557,10 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
                                   : (ported ? pick_sport(c.src) : uint16_t{0});
     p.pkt.dport = c.l4.dport;
     p.expect_allow = expected(p);
+    p.rules_decide = !conntrack_invalid(p.pkt) && !(nd_plumbing && p.chain != Chain::Forward &&
+                                                    p.pkt.proto == kProtoIcmpV6 &&
+                                                    p.pkt.sport >= 133 && p.pkt.sport <= 136 &&
+                                                    c.src.family == Family::V6);
     p.kind = c.kind;
     p.flow = c.flow;
     all.push_back(std::move(p));

@@ -29,6 +29,10 @@ struct ProbeSpec {
   bool expect_allow = false;
   std::string kind; ///< why it is probed: "edge", "port-neighbour", "reverse", ...
   std::string flow; ///< the flow it was derived from ("f3: r1 -> srv.a via s2 (reverse)")
+  /// False when the kernel's verdict does not depend on the target's rules: conntrack marks
+  /// the packet invalid (see conntrack_invalid), or the host's neighbour-discovery plumbing
+  /// accepts it. The self-check's broken configs cannot flip such a probe, so it skips them.
+  bool rules_decide = true;
 };
 
 struct WorldPlan {
@@ -65,6 +69,15 @@ std::string probe_class(const Packet& p);
 
 /// ICMP error messages (they carry an embedded header): ICMP 3, 4, 5, 11, 12; ICMPv6 1-4.
 bool icmp_error_type(uint8_t proto, int type);
+
+/// Whether Linux conntrack gives the packet no connection ("ct state invalid", which every
+/// generated config drops before its allows): an ICMP message that cannot start a connection
+/// (nf_conntrack_proto_icmp.c accepts only echo, timestamp, info and address-mask requests;
+/// nf_conntrack_proto_icmpv6.c only echo and node-information requests, and leaves neighbour
+/// discovery and MLD untracked), ICMP errors without a connection they relate to, IPv4 packets
+/// of protocol 58 and IPv6 packets of protocol 1 (the ICMP trackers refuse the other family),
+/// and an IPv6 extension header chain that ends without a transport header.
+bool conntrack_invalid(const Packet& p);
 
 /// IPv6 extension headers: a packet whose first next-header is one of these is built as that
 /// header followed by "no next header" (59).

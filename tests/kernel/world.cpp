@@ -437,7 +437,8 @@ std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
     append(pl, {static_cast<uint8_t>(k.sport >> 8), static_cast<uint8_t>(k.sport & 0xff),
                 static_cast<uint8_t>(k.dport >> 8), static_cast<uint8_t>(k.dport & 0xff), 0, 0,
                 0, 0, 0, 0, 0, 0});
-    append(pl, {1, 0, 0, 32, 0x50, 0x54, 0x4c, static_cast<uint8_t>(id & 0xff), 0, 1, 0, 0, 0,
+    // (the initiate tag must not contain the magic: "ptl" in lower case, then the id's low byte)
+    append(pl, {1, 0, 0, 32, 0x70, 0x74, 0x6c, static_cast<uint8_t>(id & 0xff), 0, 1, 0, 0, 0,
                 1, 0, 1, 0, 0, 0, 1});
     append(pl, {0x80, 0x08, 0, 12}); // an unknown parameter the receiver skips
     append_magic(pl, id);
