@@ -67,7 +67,7 @@ of other protocols and ICMP types, and connections opened before a reload.
                        own KNOWN FAILURE lines instead of failing (expected-failure switch,
                        to be removed once the fixes are merged)
   --timeout-ms MS      time before a probe counts as dropped (default 250)
-  --jobs N             worlds probed at once (default 4)
+  --jobs N             worlds probed at once (default 6)
   --time-budget S      give up (and fail) after S seconds (default 540)
   --prefix P           namespace name prefix (default ptl-PID); tests/kernel/run sets it
   --source-dir D       the Portolan source tree (for the shipped policy)
@@ -87,14 +87,14 @@ struct Options {
   bool shipped = true, random = true, self_check = true;
   size_t max_probes = 256;
   int timeout_ms = 250;
-  int jobs = 4;
+  int jobs = 6;
   int time_budget = 540;
   std::string prefix;
   fs::path source_dir = PORTOLAN_SOURCE_DIR;
   fs::path failures;
   std::vector<fs::path> manifests; ///< empty: the shipped policy and the two corpora
   bool verbose = false, show_probes = false;
-  size_t reload = 4;          ///< connections per random world opened before a reload
+  size_t reload = 4;           ///< connections per random world opened before a reload
   bool known_failures = false; ///< --known-failures issue10: see known_failure()
 };
 
@@ -592,10 +592,9 @@ int main(int argc, char** argv) {
             if (!t)
               job.error = "the generated manifest has no target " + tname;
             else
-              plan_job(
-                  job, *l, *t,
-                  PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host"),
-                              opt.reload});
+              plan_job(job, *l, *t,
+                       PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host"),
+                                   opt.reload});
           }
           jobs.push_back(std::move(job));
         }
@@ -666,8 +665,8 @@ int main(int argc, char** argv) {
         auto& k = known_seen[known];
         ++k.first;
         if (k.second.size() < 3)
-          k.second.push_back(job.label + ": " +
-                             why.substr(0, why.find('\n', why.find("Error: "))) + "\n");
+          k.second.push_back(job.label + ": " + why.substr(0, why.find('\n', why.find("Error: "))) +
+                             "\n");
         continue;
       }
       ++failures;
@@ -738,8 +737,7 @@ int main(int argc, char** argv) {
       }
       if (bad) {
         std::cout << "MISMATCH " << job.label << ": " << bad << " of "
-                  << probes_of.size() + job.plan.reload.size()
-                  << " probes differ from the engine\n"
+                  << probes_of.size() + job.plan.reload.size() << " probes differ from the engine\n"
                   << report << "  replay: " << job.replay << "\n";
         dump_failure(job, opt, report);
       } else if (opt.verbose) {
@@ -790,8 +788,9 @@ int main(int argc, char** argv) {
   for (const auto& [k, n] : per_kind)
     std::cout << " " << k << " " << n << ";";
   std::cout << " probes sampled from " << candidates << " candidates, " << retried << " retried, "
-            << unprobeable << " candidates not observable (IPv4 protocol 0 to the host itself); " << plan_seconds << " s planning, "
-            << seconds << " s in all\n";
+            << unprobeable
+            << " candidates not probed (IPv4 protocol 0 to the host itself, DCCP, UDP-Lite); "
+            << plan_seconds << " s planning, " << seconds << " s in all\n";
   if (not_run)
     std::cout << "kernel: FAILED: " << not_run << " worlds not probed ("
               << (g_signalled   ? "interrupted"
@@ -833,9 +832,10 @@ int main(int argc, char** argv) {
     flush();
     return out;
   };
-  std::cout << "kernel: coverage: icmp types " << icmp_types[0].size() << "/256 [" << list(icmp_types[0])
-            << "], icmpv6 types " << icmp_types[1].size() << "/256 [" << list(icmp_types[1])
-            << "], raw ip protocols " << raw_protos.size() << " [" << list(raw_protos) << "]\n";
+  std::cout << "kernel: coverage: icmp types " << icmp_types[0].size() << "/256 ["
+            << list(icmp_types[0]) << "], icmpv6 types " << icmp_types[1].size() << "/256 ["
+            << list(icmp_types[1]) << "], raw ip protocols " << raw_protos.size() << " ["
+            << list(raw_protos) << "]\n";
   size_t known_total = 0;
   for (const auto& [what, k] : known_seen) {
     known_total += k.first;
@@ -845,9 +845,10 @@ int main(int argc, char** argv) {
       std::cout << "  e.g. " << w;
   }
   std::cout << "kernel: " << policies << " policies, " << probes << " probes, " << mismatches
-            << " mismatches" << (opt.known_failures ? " (plus " + std::to_string(known_total) +
-                                                          " known failures of issue 10)"
-                                                    : "")
+            << " mismatches"
+            << (opt.known_failures
+                    ? " (plus " + std::to_string(known_total) + " known failures of issue 10)"
+                    : "")
             << "\n";
   bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
             policies > 0;

@@ -46,8 +46,9 @@ struct WorldPlan {
   std::vector<ProbeSpec> reload;
   size_t candidates = 0;  ///< probes before sampling
   size_t unprobeable = 0; ///< service specs no probe can send (none since raw probes exist)
-  /// Candidates no receiver can observe: IPv4 protocol 0 to the host target itself (Linux has
-  /// no raw socket for it); they are still probed on the forward and output paths.
+  /// Candidates not probed: IPv4 protocol 0 to the host target itself (Linux has no raw socket
+  /// to receive it; still probed on the forward and output paths), DCCP (33) and UDP-Lite (136),
+  /// whose conntrack trackers drop the harness's packets as malformed (a known gap).
   size_t unobservable = 0;
 };
 

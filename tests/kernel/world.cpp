@@ -352,8 +352,8 @@ std::vector<uint8_t> ip_header(const IpAddr& src, const IpAddr& dst, uint8_t pro
   if (src.family == Family::V4) {
     uint16_t total = static_cast<uint16_t>(20 + payload_len);
     append(h, {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total & 0xff),
-               static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id & 0xff), 0x40, 0, ttl,
-               proto, 0, 0});
+               static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id & 0xff), 0x40, 0, ttl, proto,
+               0, 0});
     append_addr(h, src);
     append_addr(h, dst);
     put16(h, 10, fold(sum16(h.data(), h.size())));
@@ -400,7 +400,11 @@ std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
       std::vector<uint8_t> udp{static_cast<uint8_t>(kInnerSport >> 8),
                                static_cast<uint8_t>(kInnerSport & 0xff),
                                static_cast<uint8_t>(kInnerDport >> 8),
-                               static_cast<uint8_t>(kInnerDport & 0xff), 0, 20, 0, 0};
+                               static_cast<uint8_t>(kInnerDport & 0xff),
+                               0,
+                               20,
+                               0,
+                               0};
       std::vector<uint8_t> inner = ip_header(k.dst, k.src, kProtoUdp, 20, 64, 1);
       pl.insert(pl.end(), inner.begin(), inner.end());
       pl.insert(pl.end(), udp.begin(), udp.end());
@@ -435,11 +439,11 @@ std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
     // Common header (verification tag 0, as an INIT needs), one INIT chunk whose optional
     // parameter holds the magic, CRC32c (stored as Linux does, least significant byte first).
     append(pl, {static_cast<uint8_t>(k.sport >> 8), static_cast<uint8_t>(k.sport & 0xff),
-                static_cast<uint8_t>(k.dport >> 8), static_cast<uint8_t>(k.dport & 0xff), 0, 0,
-                0, 0, 0, 0, 0, 0});
+                static_cast<uint8_t>(k.dport >> 8), static_cast<uint8_t>(k.dport & 0xff), 0, 0, 0,
+                0, 0, 0, 0, 0});
     // (the initiate tag must not contain the magic: "ptl" in lower case, then the id's low byte)
     append(pl, {1, 0, 0, 32, 0x70, 0x74, 0x6c, static_cast<uint8_t>(id & 0xff), 0, 1, 0, 0, 0,
-                1, 0, 1, 0, 0, 0, 1});
+                1, 0, 1, 0,  0,    0,    1});
     append(pl, {0x80, 0x08, 0, 12}); // an unknown parameter the receiver skips
     append_magic(pl, id);
     uint32_t c = crc32c(pl.data(), pl.size());
@@ -457,12 +461,24 @@ std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
     else
       append(pl, {59, 1, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1});
     append_magic(pl, id);
+  } else if (k.proto == 136) {
+    // UDP-Lite (RFC 3828): conntrack's tracker wants a valid header and checksum. Ports 0, as
+    // the engine models a portless protocol; coverage 0 = the whole datagram.
+    append(pl, {0, 0, 0, 0, 0, 0, 0, 0});
+    append_magic(pl, id);
+    std::vector<uint8_t> pseudo;
+    append_addr(pseudo, k.src);
+    append_addr(pseudo, k.dst);
+    append(pseudo, {0, 0, static_cast<uint8_t>(pl.size() >> 8),
+                    static_cast<uint8_t>(pl.size() & 0xff), 0, 0, 0, 136});
+    uint16_t c = fold(sum16(pl.data(), pl.size(), sum16(pseudo.data(), pseudo.size())));
+    put16(pl, 6, c == 0 ? 0xffff : c);
   } else {
     append(pl, {0, 0, 0, 0, 0, 0, 0, 1}); // e.g. an ESP SPI and sequence number
     append_magic(pl, id);
   }
-  std::vector<uint8_t> pkt = ip_header(k.src, k.dst, k.proto, pl.size(), ttl,
-                                       static_cast<uint16_t>(id & 0xffff));
+  std::vector<uint8_t> pkt =
+      ip_header(k.src, k.dst, k.proto, pl.size(), ttl, static_cast<uint16_t>(id & 0xffff));
   pkt.insert(pkt.end(), pl.begin(), pl.end());
   return pkt;
 }
@@ -995,9 +1011,9 @@ private:
   int ep_ = -1;
   std::vector<Sock> socks_;
   std::map<Key, size_t> tcp_listen_, udp_;
-  std::map<int, size_t> sniff_;                         ///< namespace -> AF_PACKET socket
-  std::map<std::pair<int, int>, size_t> raw_recv_;      ///< (family, proto) -> raw socket in ns 0
-  std::map<std::pair<int, int>, int> raw_send_;         ///< (namespace, family) -> raw socket
+  std::map<int, size_t> sniff_;                    ///< namespace -> AF_PACKET socket
+  std::map<std::pair<int, int>, size_t> raw_recv_; ///< (family, proto) -> raw socket in ns 0
+  std::map<std::pair<int, int>, int> raw_send_;    ///< (namespace, family) -> raw socket
   std::map<size_t, bool> done_, reached_;
   std::vector<int> accepted_;
   size_t pending_ = 0;
@@ -1068,7 +1084,7 @@ bool build(const WorldPlan& plan, const Namespaces& ns, const fs::path& dir, con
       return false;
   }
   // Wait (bounded) until every veth end has its carrier.
-  auto deadline = Clock::now() + milliseconds(3000);
+  auto deadline = Clock::now() + milliseconds(15000); // generous: the machine may be loaded
   for (size_t k = 1; k < ns.size(); ++k)
     for (auto [side, dev] :
          {std::pair{size_t{0}, "c" + std::to_string(k)}, std::pair{k, std::string("eth0")}}) {
@@ -1120,7 +1136,6 @@ bool load(const Config& config, const Namespaces& ns, const fs::path& dir, const
   }
   return true;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Connections opened before a reload: opened under the target's config, then policy B (no
@@ -1240,8 +1255,7 @@ Observation send_again(const ProbeSpec& p, Conn& c, int timeout_ms) {
     // The first segment and a retransmission or two fit into the wait.
     if (wait_fd(c.server, POLLIN, timeout_ms) && ::recv(c.server, buf, sizeof buf, 0) > 0)
       return {Outcome::Allowed, "data of the old connection arrived after the reload", false};
-    return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms",
-            false};
+    return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms", false};
   }
   sockaddr_storage dst;
   socklen_t dlen = to_sockaddr(k.dst, k.dport, dst);
@@ -1321,9 +1335,9 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
           res.error = "loading policy B (reload): " + err;
         } else {
           for (size_t j = 0; j < plan.reload.size(); ++j)
-            res.reload_obs[j] =
-                conns[j]->open ? send_again(plan.reload[j], *conns[j], opt.timeout_ms)
-                               : Observation{Outcome::Error, conns[j]->why, false};
+            res.reload_obs[j] = conns[j]->open
+                                    ? send_again(plan.reload[j], *conns[j], opt.timeout_ms)
+                                    : Observation{Outcome::Error, conns[j]->why, false};
         }
       }
     }

@@ -54,7 +54,7 @@ struct WorldResult {
   /// Parallel to plan.reload: what the kernel did with the original-direction packet sent on
   /// the connection after policy B was loaded (Error when it could not be opened under A).
   std::vector<Observation> reload_obs;
-  bool stopped = false;         ///< interrupted (request_stop) before it finished
+  bool stopped = false; ///< interrupted (request_stop) before it finished
   double seconds = 0;
 };
 

@@ -15,12 +15,13 @@ struct PfRead {
   /// mentions `self` (whose addresses the text does not give).
   ChainPackets allowed;
   int rules = 0;    ///< filter rules read, the fixed ones included
-  int nd_rules = 0; ///< the IPv6 neighbour-discovery pass (left out of `allowed`)
+  int nd_rules = 0; ///< the IPv6 neighbour-discovery pass (read like any other rule)
   int tables = 0;
 };
 
-/// The fixed IPv6 neighbour-discovery rule of host targets. It is infrastructure, not policy
-/// (expected_packets does not describe it), so the reader recognises it and leaves it out.
+/// The fixed IPv6 neighbour-discovery rule of host targets. The reader counts it and reads it
+/// with pf's semantics like any other rule (no direction: in, out and forwarded packets), so
+/// tests compare it with the documented plumbing (input and output only).
 inline constexpr std::string_view kPfNdRule =
     "pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state";
 

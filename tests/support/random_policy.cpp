@@ -12,7 +12,8 @@ struct Rng {
   explicit Rng(uint64_t s) : g(s) {}
   int in(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(g); }
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(g) < p; }
-  template <class T> const T& pick(const std::vector<T>& v) {
+  template <class T>
+  const T& pick(const std::vector<T>& v) {
     return v[static_cast<size_t>(in(0, static_cast<int>(v.size()) - 1))];
   }
 };
@@ -113,8 +114,8 @@ Names draw_names(Rng& r, int roles, bool adversarial) {
   case 3: // 200-character names that differ only at the end
     n.host = long_base + "host";
     n.ia = long_base + "ifa";
-    pool = {long_base + "a_01", long_base + "a_02", long_base + "A_01", long_base + "a_1",
-            long_base + "b_01", "r_long"};
+    pool = {long_base + "a_01", long_base + "a_02", long_base + "A_01",
+            long_base + "a_1",  long_base + "b_01", "r_long"};
     break;
   case 4: // numeric suffixes
     pool = {"r1", "r1_1", "r1_2", "r_1", "r11", "r1__2"};
@@ -122,13 +123,14 @@ Names draw_names(Rng& r, int roles, bool adversarial) {
   default: // services named like roles and like each other (one namespace in some vendors)
     pool = {"ab", "Ab", "ab_2", "srv_a", "srv_b", "x"};
     for (int i = 0; i < 6; ++i)
-      n.services[static_cast<size_t>(i)] =
-          std::vector<std::string>{"ab", "AB", "ab_2", "srv_a", "Srv_a", "s_5"}[static_cast<size_t>(i)];
+      n.services[static_cast<size_t>(i)] = std::vector<std::string>{
+          "ab", "AB", "ab_2", "srv_a", "Srv_a", "s_5"}[static_cast<size_t>(i)];
     break;
   }
   for (int i = 0; i < roles; ++i)
-    n.roles[static_cast<size_t>(i)] = pool[static_cast<size_t>(i) % pool.size()] +
-                                      (static_cast<size_t>(i) >= pool.size() ? "_x" + std::to_string(i) : "");
+    n.roles[static_cast<size_t>(i)] =
+        pool[static_cast<size_t>(i) % pool.size()] +
+        (static_cast<size_t>(i) >= pool.size() ? "_x" + std::to_string(i) : "");
   return n;
 }
 
@@ -139,8 +141,8 @@ Names draw_names(Rng& r, int roles, bool adversarial) {
 std::string exotic_spec(Rng& r, bool ipv6) {
   switch (r.in(0, 3)) {
   case 0:
-    return "proto " + std::to_string(r.pick(std::vector<int>{0, 255, 41, 47, 50, 51, 132, 0, 255,
-                                                             r.in(1, 254)}));
+    return "proto " + std::to_string(r.pick(
+                          std::vector<int>{0, 255, 41, 47, 50, 51, 132, 0, 255, r.in(1, 254)}));
   case 1: {
     int t = r.pick(std::vector<int>{255, 3, 11, 12, 0, 13, 5, 255, r.in(0, 255)});
     std::string s = "icmp type " + std::to_string(t);
@@ -239,8 +241,8 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
   std::vector<bool> is_any;
   for (int i = 0; i < opt.roles; ++i) {
     bool any = i <= 1 && r.chance(0.3);
-    bind.push_back({nm.roles[static_cast<size_t>(i)], any ? std::vector<std::string>{}
-                                                          : addresses(r, opt.ipv6)});
+    bind.push_back({nm.roles[static_cast<size_t>(i)],
+                    any ? std::vector<std::string>{} : addresses(r, opt.ipv6)});
     is_any.push_back(any);
   }
   bind.push_back({ea, addresses(r, opt.ipv6)});
@@ -251,8 +253,8 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
   int flow_no = 0;
   auto flow = [&](bool deny, const std::string& a, const std::string& arrow, const std::string& b,
                   const std::string& list) {
-    p += std::string("flow ") + (deny ? "deny " : "") + "f" + std::to_string(flow_no++) + ": " +
-         a + " " + arrow + " " + b + " via " + list + ";\n";
+    p += std::string("flow ") + (deny ? "deny " : "") + "f" + std::to_string(flow_no++) + ": " + a +
+         " " + arrow + " " + b + " via " + list + ";\n";
   };
 
   // Adversarial: a deny that names another role than the allow it cuts. Role `wide` (in either
@@ -303,8 +305,8 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
   m += "policies = [\"gen.policy\"]\n[environments.test]\ntoday = 2026-01-01\n";
   m += "[environments.test.bind]\n";
   for (size_t i = 0; i < bind.size(); ++i)
-    m += "\"" + bind[i].first + "\" = " + (is_any[i] ? "\"any\"" : list_text(bind[i].second)) +
-         "\n";
+    m +=
+        "\"" + bind[i].first + "\" = " + (is_any[i] ? "\"any\"" : list_text(bind[i].second)) + "\n";
   for (const auto& b : opt.backends) {
     if (opt.host_targets) {
       g.targets.push_back("host-" + b);
