@@ -1,6 +1,7 @@
 // The readers' tables of vendor special values (see the table at the top of each reader): each
 // reader must interpret them as the vendor documents, not as our writer means them, so that a
 // writer that emits one by mistake shows up as a permissive difference in the round trip.
+#include "asa_reader.h"
 #include "iptables_reader.h"
 #include "nft_reader.h"
 #include "pf_reader.h"
@@ -123,4 +124,22 @@ TEST_CASE("pf reader: the vendor's special values") {
   CHECK(!nd.contains(kEcho6));
   CHECK(!pf("pass in quick proto tcp from any to any").contains(kTcp22)); // in only: not routed
   CHECK(pf("pass quick proto tcp from any to any").contains(kTcp22));
+}
+
+TEST_CASE("asa reader: the vendor's special values") {
+  auto acl = [](const std::string& ace) {
+    AsaRead r =
+        read_asa("access-list a_in extended " + ace + "\naccess-group a_in in interface a\n");
+    return r.per_acl.at("a_in");
+  };
+  // ip is every protocol; 0 is read the same way (permissively: see the reader's table).
+  CHECK(acl("permit ip any any").contains(kTcp22));
+  CHECK(acl("permit 0 any any").contains(kTcp22));
+  // icmp without a type: every type; a type without a code: every code; names are types.
+  CHECK(acl("permit icmp any any").contains(kTimestamp));
+  CHECK(acl("permit icmp any any 8").contains(pkt("10.0.0.1", "10.0.0.2", 1, 8, 3)));
+  CHECK(!acl("permit icmp any any 8").contains(kTimestamp));
+  CHECK(acl("permit icmp any any echo").contains(kEcho));
+  CHECK(!acl("permit icmp any any echo-reply").contains(kEcho));
+  CHECK(acl("permit icmp6 any any neighbor-solicitation").contains(kNs6));
 }
