@@ -262,17 +262,17 @@ const char* known_failure(const std::string& backend, const std::string& cls, co
   if (cls.rfind("reload ", 0) == 0)
     return "case 6: a connection opened before a reload still passes in its original direction "
            "(ct state established is accepted first)";
-  if (backend == "iptables" && (policy.find("proto 0;") != std::string::npos ||
-                                policy.find("proto 0,") != std::string::npos ||
-                                policy.find("type 255") != std::string::npos))
-    return "cases 1-2: iptables -p 0 / --icmp-type 255 match every protocol / every ICMP type "
-           "(in allows: too much passes; in denies: too much is dropped)";
   if (p.expect_allow && conntrack_invalid(p.pkt))
     return "defect 'explicit ICMP-error allows never match', wider than the issue says: a "
            "packet conntrack cannot start a connection with is ct state invalid and dropped "
            "before any allow (ICMP errors, replies, unknown types and 255; IPv4 protocol 58 "
            "and IPv6 protocol 1; an IPv6 extension header 0/43/44/51/60 with no transport "
            "after it)";
+  if (backend == "iptables" && (policy.find("proto 0;") != std::string::npos ||
+                                policy.find("proto 0,") != std::string::npos ||
+                                policy.find("type 255") != std::string::npos))
+    return "cases 1-2: iptables -p 0 / --icmp-type 255 match every protocol / every ICMP type "
+           "(in allows: too much passes; in denies: too much is dropped)";
   if (!p.expect_allow && policy.find("flow deny") != std::string::npos)
     return "case 4: a deny flow naming another role or zone than the allow it cuts is not "
            "applied";
