@@ -436,6 +436,21 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     return p;
   };
 
+  // The bound points of every endpoint inside an endpoint's prefixes (not the endpoint's own).
+  auto inner_points = [&](const Endpoint& e, int fi) {
+    std::vector<IpAddr> v;
+    auto it = bound.find(e.str());
+    if (it == bound.end() || it->second.any)
+      return v;
+    const auto& list = fi == 0 ? it->second.v4 : it->second.v6;
+    auto own = bound_points(it->second, fi);
+    for (const auto& [key, b] : bound)
+      for (const IpAddr& a : bound_points(b, fi))
+        if (inside_any(a, list) && std::find(own.begin(), own.end(), a) == own.end())
+          push_unique(v, a);
+    return v;
+  };
+
   // Candidates from every flow, in both directions for two-way flows, whether or not this target
   // enforces it: the engine says what the target must do with each packet.
   std::vector<Candidate> cands;
@@ -450,10 +465,12 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
       const Points* s;
       const Points* d;
       std::string label;
+      const Endpoint* se;
+      const Endpoint* de;
     };
-    std::vector<Dir> dirs{{&*ps, &*pd, base}};
+    std::vector<Dir> dirs{{&*ps, &*pd, base, &f.src, &f.dst}};
     if (f.bidirectional)
-      dirs.push_back({&*pd, &*ps, base + " (reverse)"});
+      dirs.push_back({&*pd, &*ps, base + " (reverse)", &f.dst, &f.src});
     for (const Dir& dir : dirs)
       for (Family fam : {Family::V4, Family::V6}) {
         int fi = fam_index(fam);
@@ -485,6 +502,20 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
                   for (const L4& l : l4.in)
                     add(d, s, l, "reverse");
               }
+            if (f.action == Action::Deny) {
+              // A deny cuts every allow whose packets it covers, whichever role or zone the
+              // allow names: probe the bound addresses of every endpoint that lie inside the
+              // deny's prefixes (issue 10 case 4: deny scanner -> dmz_hosts cuts anyone -> web).
+              auto si_in = inner_points(*dir.se, fi), di_in = inner_points(*dir.de, fi);
+              for (const L4& l : l4.in) {
+                for (const IpAddr& s : si)
+                  for (const IpAddr& d : di_in)
+                    add(s, d, l, "deny-inner");
+                for (const IpAddr& s : si_in)
+                  for (const IpAddr& d : di)
+                    add(s, d, l, "deny-inner");
+              }
+            }
             for (const L4& l : l4.in) {
               for (const IpAddr& so : dir.s->out[fi])
                 for (const IpAddr& d : di)

@@ -273,8 +273,18 @@ GeneratedPolicy random_policy(uint64_t seed, const GenOptions& opt) {
     is_any[wide] = false;
     size_t scanner = wide == 0 ? 1 : 0;
     std::string s = services[static_cast<size_t>(r.in(0, 5))];
-    std::string anyone = endpoints[static_cast<size_t>(r.in(0, opt.roles - 1))];
-    flow(false, anyone, "->", bind[narrow].first, s);
+    // The allow's source covers the scanner: the scanner itself, or a role bound to "any".
+    size_t anyone = scanner;
+    if (r.chance(0.5)) {
+      anyone = scanner == 0 ? 1 : 0;
+      if (anyone == wide || anyone == narrow)
+        anyone = scanner;
+      else {
+        is_any[anyone] = true;
+        bind[anyone].second.clear();
+      }
+    }
+    flow(false, bind[anyone].first, "->", bind[narrow].first, s);
     flow(true, bind[scanner].first, "->", bind[wide].first, s);
   } else if (opt.adversarial && opt.roles >= 2 && r.chance(0.3)) {
     // Roles of different zones whose bindings overlap.
