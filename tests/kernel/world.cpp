@@ -1164,7 +1164,16 @@ int reload_socket(const Namespaces& ns, int k, const IpAddr& a, uint16_t port, i
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(a, port, ss);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+  // The probes' sockets on the same port were closed a moment ago; give the kernel a little
+  // time to let go of them.
+  int rc = -1;
+  for (int tries = 0; tries < 20; ++tries) {
+    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    if (rc == 0 || errno != EADDRINUSE)
+      break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  if (rc != 0) {
     err = errno_text("bind " + a.str() + " port " + std::to_string(port));
     ::close(fd);
     return -1;
