@@ -1062,7 +1062,8 @@ bool build(const WorldPlan& plan, const Namespaces& ns, const fs::path& dir, con
                                           : " via fe80::2 dev " + dev));
   }
   for (const IpAddr& a : plan.ns[0].addrs) // a host target's own addresses
-    c.push_back("address add " + host_len(a) + " dev lo");
+    c.push_back("address add " + host_len(a) + " dev lo" +
+                (a.family == Family::V6 ? " nodad" : "")); // usable at once
   if (!run_batch(ns.name(0), c, dir, "n0", log, err))
     return false;
   for (size_t k = 1; k < ns.size(); ++k) {
