@@ -1,10 +1,61 @@
 #include "asa_reader.h"
 
+#include <map>
+
 #include <optional>
 #include <set>
 
 namespace portolan::roundtrip {
 namespace {
+
+// The vendor's special values, read as the ASA reads them (Cisco ASA Series Firewall CLI
+// Configuration Guide, "Access Control Lists", extended ACEs), not as our writer means them:
+//
+//   text                        meaning                                 reference
+//   ip                          every protocol                          guide: extended ACE,
+//                                                                       protocol "ip"
+//   0                           read as ip (every protocol); the ASA    our asa backend's own
+//                               shows protocol 0 as ip (not confirmed   "unrealizable" reason;
+//                               in the guide: read permissively)        unverified
+//   icmp/icmp6 without a type   every type and code                     guide: ICMP ACE
+//   icmp_type without a code    that type, every code                   guide: "If you do not
+//                                                                       specify the code, then
+//                                                                       all codes are used"
+//   icmp_type NAME              the named type (echo 8, echo-reply 0,   guide: "by name or
+//                               unreachable 3, time-exceeded 11, ...)   number"
+//   any, any4, any6             every address (of both / one family)    guide: address
+//                                                                       arguments
+std::optional<long> icmp_type_named(const std::string& s, bool v6) {
+  static const std::map<std::string, long> v4{
+      {"echo-reply", 0},           {"unreachable", 3},
+      {"source-quench", 4},        {"redirect", 5},
+      {"alternate-address", 6},    {"echo", 8},
+      {"router-advertisement", 9}, {"router-solicitation", 10},
+      {"time-exceeded", 11},       {"parameter-problem", 12},
+      {"timestamp-request", 13},   {"timestamp-reply", 14},
+      {"information-request", 15}, {"information-reply", 16},
+      {"mask-request", 17},        {"mask-reply", 18},
+      {"traceroute", 30},          {"conversion-error", 31},
+      {"mobile-redirect", 32}};
+  static const std::map<std::string, long> v6n{{"unreachable", 1},
+                                               {"packet-too-big", 2},
+                                               {"time-exceeded", 3},
+                                               {"parameter-problem", 4},
+                                               {"echo", 128},
+                                               {"echo-reply", 129},
+                                               {"membership-query", 130},
+                                               {"membership-report", 131},
+                                               {"membership-reduction", 132},
+                                               {"router-solicitation", 133},
+                                               {"router-advertisement", 134},
+                                               {"neighbor-solicitation", 135},
+                                               {"neighbor-advertisement", 136},
+                                               {"neighbor-redirect", 137},
+                                               {"router-renumbering", 138}};
+  const auto& m = v6 ? v6n : v4;
+  auto it = m.find(s);
+  return it == m.end() ? std::nullopt : std::optional<long>(it->second);
+}
 
 struct Ace {
   bool permit = false;
@@ -307,7 +358,7 @@ private:
       a.proto = kProtoIcmpV6;
     else if (auto n = number(p, 255); n && *n > 0)
       a.proto = static_cast<uint8_t>(*n);
-    else if (p != "ip")
+    else if (p != "ip" && !(n && *n == 0)) // 0 is read as ip, every protocol (see kAsaSpecials)
       return error("bad protocol '" + p + "'");
     size_t i = 5;
     bool ported = a.proto == kProtoTcp || a.proto == kProtoUdp;
@@ -320,7 +371,10 @@ private:
     if (ported && !ace_ports(w, i, *a.proto, a.dports))
       return error("bad destination port");
     if ((a.proto == kProtoIcmp || a.proto == kProtoIcmpV6) && i < w.size() && w[i] != "log") {
-      auto ty = number(w[i++], 255);
+      auto ty = icmp_type_named(w[i], a.proto == kProtoIcmpV6);
+      if (!ty)
+        ty = number(w[i], 255);
+      ++i;
       if (!ty)
         return error("bad ICMP type");
       a.icmp_type = static_cast<uint8_t>(*ty);

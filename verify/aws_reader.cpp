@@ -357,9 +357,16 @@ AwsRead read_aws(const std::string& text) {
       m.family = fam;
       const std::string& proto = need(rule, "ip_protocol", Kind::String).str;
       bool has_ports = rule.find("from_port") || rule.find("to_port");
+      // The vendor's special values (EC2 API IpPermission / Terraform
+      // aws_vpc_security_group_ingress_rule), read as AWS reads them:
+      //   ip_protocol -1        every protocol and every port: "If you specify -1 ... traffic on
+      //                         all ports is allowed, regardless of any ports you specify"
+      //   icmp, icmpv6          from_port = type, to_port = code; -1 = every type / code
+      //   a number (not 6, 17,  every port, whatever ports are given (same EC2 sentence)
+      //   1, 58)
+      //   tcp, udp              from_port..to_port (both required)
       if (proto == "-1") {
-        if (has_ports)
-          throw ReadError("protocol -1 takes no ports");
+        (void)has_ports; // ports are ignored: every protocol, every port
       } else if (proto == "tcp" || proto == "udp") {
         m.proto = proto == "tcp" ? 6 : 17;
         int lo = integer(rule, "from_port", 0, 65535), hi = integer(rule, "to_port", 0, 65535);
@@ -380,8 +387,10 @@ AwsRead read_aws(const std::string& text) {
       } else {
         if (proto.empty() || proto.size() > 3 ||
             !std::all_of(proto.begin(), proto.end(), [](char c) { return std::isdigit(c); }) ||
-            std::stoi(proto) > 255 || has_ports)
-          throw ReadError("unexpected protocol or ports in " + label);
+            std::stoi(proto) > 255)
+          throw ReadError("unexpected protocol in " + label);
+        if (proto == "6" || proto == "17" || proto == "1" || proto == "58")
+          throw ReadError("protocol number " + proto + " instead of its name in " + label);
         m.proto = static_cast<uint8_t>(std::stoi(proto));
       }
       if (desc == kNd) {

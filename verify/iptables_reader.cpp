@@ -7,6 +7,94 @@ namespace portolan::roundtrip {
 
 namespace {
 
+// The vendor's special values, read as iptables and the kernel read them, not as our writer
+// means them (it should never write the first three; if it does, the round trip shows the
+// difference as permissive):
+//
+//   text                      meaning                               reference
+//   -p 0, -p all              every protocol                        iptables(8), -p: "The number
+//                                                                   zero is equivalent to all"
+//   -p NAME                   the /etc/protocols number (esp 50,    iptables(8), -p
+//                             ah 51, gre 47, sctp 132, mh 135,
+//                             udplite 136, icmpv6/ipv6-icmp 58)
+//   --icmp-type 255, any      every ICMP type and code              iptables-extensions(8) icmp;
+//                                                                   ip_tables.c
+//                                                                   icmp_type_code_match(): type
+//                                                                   0xFF matches all
+//   --icmp-type T             type T, every code                    iptables-extensions(8) icmp
+//   --icmpv6-type 255         type 255 only (no wildcard type)      ip6_tables.c
+//                                                                   icmp6_type_code_match()
+//   --icmp-type NAME          the named type (echo-request 8, ...)  iptables -p icmp -h
+//   --dport a:b, :b, a:       a missing first port is 0, a missing  iptables-extensions(8) tcp
+//                             last one 65535
+//   -s/-d 0.0.0.0/0, ::/0     any address                           iptables(8), -s
+//   ! before a match          inverted match: refused (ReadError)   iptables(8)
+//   -i lo / -o lo             interface match: counted, not modelled (the packet model has no
+//                             interfaces)
+struct Special {
+  const char* text;
+  int value; ///< -1: every value
+};
+constexpr Special kProtocols[] = {{"all", -1},     {"0", -1},         {"tcp", 6},     {"udp", 17},
+                                  {"icmp", 1},     {"ipv6-icmp", 58}, {"icmpv6", 58}, {"esp", 50},
+                                  {"ah", 51},      {"gre", 47},       {"sctp", 132},  {"mh", 135},
+                                  {"udplite", 136}};
+constexpr Special kIcmpTypes[] = {{"any", -1},
+                                  {"echo-reply", 0},
+                                  {"destination-unreachable", 3},
+                                  {"source-quench", 4},
+                                  {"redirect", 5},
+                                  {"echo-request", 8},
+                                  {"router-advertisement", 9},
+                                  {"router-solicitation", 10},
+                                  {"time-exceeded", 11},
+                                  {"parameter-problem", 12},
+                                  {"timestamp-request", 13},
+                                  {"timestamp-reply", 14},
+                                  {"address-mask-request", 17},
+                                  {"address-mask-reply", 18}};
+constexpr Special kIcmpv6Types[] = {{"destination-unreachable", 1},
+                                    {"packet-too-big", 2},
+                                    {"time-exceeded", 3},
+                                    {"parameter-problem", 4},
+                                    {"echo-request", 128},
+                                    {"echo-reply", 129},
+                                    {"router-solicitation", 133},
+                                    {"router-advertisement", 134},
+                                    {"neighbour-solicitation", 135},
+                                    {"neighbour-advertisement", 136},
+                                    {"redirect", 137}};
+
+template <size_t N>
+std::optional<int> lookup(const Special (&table)[N], const std::string& s) {
+  for (const Special& x : table)
+    if (s == x.text)
+      return x.value;
+  return std::nullopt;
+}
+
+int number(const std::string& s, int max, const std::string& what) {
+  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(s) > max)
+    throw ReadError("bad " + what + " '" + s + "'");
+  return std::stoi(s);
+}
+
+/// iptables port ranges: "a", "a:b", ":b" (from 0), "a:" (to 65535), comma lists (multiport).
+std::vector<PortRange> ipt_ports(const std::string& text) {
+  std::vector<PortRange> out;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, ',');) {
+    size_t colon = part.find(':');
+    int lo = colon == 0 ? 0 : number(part.substr(0, colon), 65535, "port");
+    int hi = colon == std::string::npos ? lo
+             : colon + 1 == part.size() ? 65535
+                                        : number(part.substr(colon + 1), 65535, "port");
+    out.push_back(PortRange{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)});
+  }
+  return out;
+}
+
 Chain chain_of(const std::string& n) {
   if (n == "INPUT")
     return Chain::Input;
@@ -149,27 +237,40 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
         m.dst = parse_prefixes(split_commas(next()));
       else if (w == "-i" || w == "-o")
         loopback = next() == "lo";
+      else if (w == "!")
+        throw ReadError("inverted match in: " + line);
       else if (w == "-p") {
         const std::string& p = next();
-        m.proto = p == "tcp"         ? 6
-                  : p == "udp"       ? 17
-                  : p == "icmp"      ? 1
-                  : p == "ipv6-icmp" ? 58
-                                     : static_cast<uint8_t>(std::stoi(p));
+        auto v = lookup(kProtocols, p);
+        int n = v ? *v : number(p, 255, "protocol");
+        if (n < 0)
+          m.proto.reset(); // -p 0 / -p all: every protocol
+        else
+          m.proto = static_cast<uint8_t>(n);
       } else if (w == "-m")
         next(); // the match module; its options follow
       else if (w == "--dport" || w == "--dports")
-        m.dports = parse_ports(next(), ':');
+        m.dports = ipt_ports(next());
       else if (w == "--sport" || w == "--sports")
-        m.sports = parse_ports(next(), ':');
+        m.sports = ipt_ports(next());
       else if (w == "--icmp-type" || w == "--icmpv6-type") {
+        bool v6 = w == "--icmpv6-type";
         std::string v = next();
         auto slash = v.find('/');
-        uint16_t type = static_cast<uint16_t>(std::stoi(v.substr(0, slash)));
-        m.sports = {{type, type}};
-        if (slash != std::string::npos) {
-          uint16_t code = static_cast<uint16_t>(std::stoi(v.substr(slash + 1)));
-          m.dports = {{code, code}};
+        std::string ty = v.substr(0, slash);
+        auto named = v6 ? lookup(kIcmpv6Types, ty) : lookup(kIcmpTypes, ty);
+        int type = named ? *named : number(ty, 255, "icmp type");
+        if (!v6 && type == 255)
+          type = -1; // xt_icmp: type 0xFF matches every type
+        if (type < 0) {
+          m.sports.clear();
+          m.dports.clear();
+        } else {
+          m.sports = {{static_cast<uint16_t>(type), static_cast<uint16_t>(type)}};
+          if (slash != std::string::npos) {
+            uint16_t code = static_cast<uint16_t>(number(v.substr(slash + 1), 255, "icmp code"));
+            m.dports = {{code, code}};
+          }
         }
       } else if (w == "--ctstate") {
         state = next();
@@ -214,11 +315,10 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
     } else if (loopback) {
       ++out.loopback_rules;
       continue;
-    } else if (family == Family::V6 && m.proto == 58 && !m.src && !m.dst && m.sports.size() == 1 &&
-               m.sports[0].lo >= 133 && m.sports[0].lo <= 136) {
-      ++out.nd_rules;
-      continue;
     } else {
+      if (family == Family::V6 && m.proto == 58 && !m.src && !m.dst && m.sports.size() == 1 &&
+          m.sports[0].lo >= 133 && m.sports[0].lo <= 136)
+        ++out.nd_rules; // read like any other rule: where it applies is the kernel's business
       r.match = matched;
       if (r.kind != IptRule::Jump)
         ++out.rules;

@@ -1,5 +1,6 @@
 #include "nft_reader.h"
 
+#include <map>
 #include <sstream>
 
 namespace portolan::roundtrip {
@@ -16,16 +17,62 @@ Chain chain_of(const std::string& hook) {
   throw ReadError("unknown hook " + hook);
 }
 
+// The vendor's special values, read as nft reads them (nft(8)), not as our writer means them:
+//
+//   text                         meaning                                   reference
+//   meta l4proto 0               protocol number 0 (HOPOPT) only: nft has  nft(8) META
+//                                no "all" number; l4proto is the header    EXPRESSIONS (l4proto:
+//                                after IPv6 extension headers              "layer 4 protocol")
+//   meta l4proto NAME            the /etc/protocols number (esp 50, ah 51, nft(8)
+//                                gre 47, sctp 132, icmpv6/ipv6-icmp 58)
+//   icmp type N, icmpv6 type N   type N only; 255 has no special meaning   nft(8) ICMP/ICMPV6
+//                                                                          HEADER EXPRESSION
+//   icmp type NAME               nft's type names (echo-request 8,         nft describe icmp type
+//                                nd-neighbor-solicit 135, ...)
+//   icmp type { a, b }           any of the listed types                   nft(8) anonymous sets
+//   icmp ... / icmpv6 ...        a header match implies its family         nft(8) (dependency)
+//   tcp dport a-b                the range a..b                            nft(8) ranges
+//   set X declared twice         one set: the elements of both, merged     nft(8) SETS (a set
+//                                (so mangled names that collide give each  is added to, not
+//                                role the other's addresses)               replaced)
+//   iif/oif "lo"                 interface match: counted, not modelled
 uint8_t proto_named(const std::string& s) {
-  if (s == "tcp")
-    return 6;
-  if (s == "udp")
-    return 17;
-  if (s == "icmp")
-    return 1;
-  if (s == "ipv6-icmp")
-    return 58;
+  static const std::map<std::string, uint8_t> names{
+      {"tcp", 6}, {"udp", 17}, {"icmp", 1},   {"ipv6-icmp", 58}, {"icmpv6", 58}, {"esp", 50},
+      {"ah", 51}, {"gre", 47}, {"sctp", 132}, {"udplite", 136},  {"dccp", 33}};
+  if (auto it = names.find(s); it != names.end())
+    return it->second;
+  if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(s) > 255)
+    throw ReadError("bad protocol '" + s + "'");
   return static_cast<uint8_t>(std::stoi(s));
+}
+
+uint16_t icmp_type_named(const std::string& s, bool v6) {
+  static const std::map<std::string, uint16_t> v4{
+      {"echo-reply", 0},           {"destination-unreachable", 3},
+      {"source-quench", 4},        {"redirect", 5},
+      {"echo-request", 8},         {"router-advertisement", 9},
+      {"router-solicitation", 10}, {"time-exceeded", 11},
+      {"parameter-problem", 12},   {"timestamp-request", 13},
+      {"timestamp-reply", 14},     {"info-request", 15},
+      {"info-reply", 16},          {"address-mask-request", 17},
+      {"address-mask-reply", 18}};
+  static const std::map<std::string, uint16_t> v6n{
+      {"destination-unreachable", 1},  {"packet-too-big", 2},         {"time-exceeded", 3},
+      {"parameter-problem", 4},        {"echo-request", 128},         {"echo-reply", 129},
+      {"mld-listener-query", 130},     {"mld-listener-report", 131},  {"mld-listener-done", 132},
+      {"mld-listener-reduction", 132}, {"nd-router-solicit", 133},    {"nd-router-advert", 134},
+      {"nd-neighbor-solicit", 135},    {"nd-neighbor-advert", 136},   {"nd-redirect", 137},
+      {"router-renumbering", 138},     {"ind-neighbor-solicit", 141}, {"ind-neighbor-advert", 142},
+      {"mld2-listener-report", 143}};
+  const auto& names = v6 ? v6n : v4;
+  if (auto it = names.find(s); it != names.end())
+    return it->second;
+  if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(s) > 255)
+    throw ReadError("bad icmp type '" + s + "'");
+  return static_cast<uint16_t>(std::stoi(s));
 }
 
 /// Reads "X" or "{ X , Y }" starting at t[i]; advances i past it.
@@ -133,10 +180,8 @@ NftRead read_nft(const std::string& text) {
       ++out.loopback_rules;
       continue;
     }
-    if (t[0] == "icmpv6" && t.size() > 3 && t[2] == "{" && t[3] == "nd-router-solicit") {
-      ++out.nd_rules;
-      continue;
-    }
+    if (t[0] == "icmpv6" && t.size() > 3 && t[2] == "{" && t[3] == "nd-router-solicit")
+      ++out.nd_rules; // read like any other rule below
     Match m;
     std::optional<bool> verdict;
     for (size_t i = 0; i < t.size();) {
@@ -168,9 +213,15 @@ NftRead read_nft(const std::string& text) {
         // Like nft itself: an icmp/icmpv6 header match implies its family.
         narrow_family(m, w == "icmp" ? Family::V4 : Family::V6);
         narrow_proto(m, w == "icmp" ? 1 : 58);
-        uint16_t v = static_cast<uint16_t>(std::stoi(t[i + 2]));
-        (t[i + 1] == "type" ? m.sports : m.dports) = {PortRange{v, v}};
-        i += 3;
+        bool type = t[i + 1] == "type";
+        i += 2;
+        std::vector<PortRange> values;
+        for (const std::string& v : value_list(t, i)) {
+          uint16_t n =
+              type ? icmp_type_named(v, w == "icmpv6") : static_cast<uint16_t>(std::stoi(v));
+          values.push_back(PortRange{n, n});
+        }
+        (type ? m.sports : m.dports) = values;
       } else if (w == "accept" || w == "drop") {
         verdict = w == "accept";
         ++i;

@@ -1,10 +1,32 @@
 #include "pf_reader.h"
 
+#include <map>
 #include <optional>
 #include <set>
 
 namespace portolan::roundtrip {
 namespace {
+
+// The vendor's special values, read as pf reads them, not as our writer means them:
+//
+//   text                      meaning                                  reference
+//   proto 0                   every protocol: pf stores the number     pf.conf(5) "proto";
+//                             and a rule whose proto is 0 matches all  pfctl parse.y protoval,
+//                                                                      pf.c (r->proto && ...)
+//   proto NAME                /etc/protocols (tcp 6, udp 17, icmp 1,   pf.conf(5) "proto"
+//                             icmp6 58, esp 50, ah 51, gre 47,
+//                             sctp 132, carp 112, pfsync 240)
+//   icmp-type 255             every type: pfctl stores type + 1 in a   pf.conf(5) "icmp-type";
+//                             byte, 255 wraps to 0, which means "any"  pfctl parse.y icmp_item
+//   icmp-type T code 255      every code, the same wrap                pfctl parse.y icmp_item
+//   icmp6-type { a, b }       any of the listed types                  pf.conf(5) lists
+//   no in/out                 the rule applies in both directions,     pf.conf(5) "in/out: if
+//                             forwarded packets included               neither is specified,
+//                                                                      the rule will match
+//                                                                      packets in both"
+//   no from/to                from any to any                          pf.conf(5) "all"
+//   last matching rule wins;  quick stops at the first match; a        pf.conf(5) PACKET
+//   no match passes                                                    FILTERING
 
 enum class Dir { In, Out };
 
@@ -19,15 +41,15 @@ struct Side {
 
 struct PfRule {
   bool pass = false, quick = false, received_on = false;
-  bool nd = false;    ///< passes only IPv6 neighbour discovery between any addresses
   bool on_lo = false; ///< `on lo`: loopback only, which no policy packet crosses
   std::optional<Dir> dir;
   std::optional<Family> af;
   std::optional<uint8_t> proto;
   Side src, dst;
   std::vector<PortRange> sports, dports;
-  std::optional<uint8_t> icmp_type, icmp_code;
-  std::vector<uint8_t> nd_types; ///< `icmp6-type { ... }`: a list of types (any code)
+  std::vector<uint8_t> icmp_types; ///< empty: every type
+  bool any_icmp_type = false;
+  std::optional<uint8_t> icmp_code;
 };
 
 /// Destinations a router never forwards: limited broadcast, the IPv4 local network control
@@ -103,6 +125,10 @@ std::optional<long> number(const std::string& s, long max) {
   }
   return v <= max ? std::optional<long>(v) : std::nullopt;
 }
+
+const std::map<std::string, uint8_t> kPfProtocols{{"esp", 50},      {"ah", 51},    {"gre", 47},
+                                                  {"sctp", 132},    {"carp", 112}, {"pfsync", 240},
+                                                  {"ipv6-icmp", 58}};
 
 class Reader {
 public:
@@ -306,20 +332,26 @@ private:
         r.proto = kProtoIcmp;
       else if (p == "icmp6")
         r.proto = kProtoIcmpV6;
+      else if (auto it = kPfProtocols.find(p); it != kPfProtocols.end())
+        r.proto = it->second;
       else if (auto n = number(p, 255); n && *n > 0)
         r.proto = static_cast<uint8_t>(*n);
+      else if (n && *n == 0)
+        r.proto.reset(); // proto 0: pf matches every protocol
       else
         return error("bad protocol '" + p + "'");
     }
     if (t.accept("all") || (t.peek() != "from" && t.peek() != "to")) {
       r.src.any = r.dst.any = true; // pf.conf(5): no hosts is `all`
     } else {
-      if (!t.accept("from"))
-        return error("expected 'from' or 'all'");
-      if (!parse_side(t, r.src))
-        return;
-      if (t.accept("port") && !parse_ports(t, r.sports))
-        return;
+      if (!t.accept("from")) {
+        r.src.any = true;
+      } else {
+        if (!parse_side(t, r.src))
+          return;
+        if (t.accept("port") && !parse_ports(t, r.sports))
+          return;
+      }
       if (!t.accept("to"))
         return error("expected 'to'");
       if (!parse_side(t, r.dst))
@@ -333,27 +365,34 @@ private:
         uint8_t want = opt == "icmp-type" ? kProtoIcmp : kProtoIcmpV6;
         if (r.proto != want)
           return error(opt + " needs proto " + (want == kProtoIcmp ? "icmp" : "icmp6"));
+        std::vector<std::string> list;
         if (t.accept("{")) {
           while (!t.done() && t.peek() != "}") {
-            auto ty = number(t.next(), 254);
-            if (!ty)
-              return error("bad " + opt + " list");
-            r.nd_types.push_back(static_cast<uint8_t>(*ty));
+            list.push_back(t.next());
             t.accept(",");
           }
           if (!t.accept("}"))
-            return error("unterminated " + opt + " list");
-          continue;
+            return error("unterminated icmp type list");
+        } else {
+          list.push_back(t.next());
         }
-        auto ty = number(t.next(), 254); // 255 wraps to "any" in pfctl: never emitted
-        if (!ty)
-          return error("bad " + opt);
-        r.icmp_type = static_cast<uint8_t>(*ty);
+        for (const std::string& x : list) {
+          auto ty = number(x, 255);
+          if (!ty)
+            return error("bad " + opt + " '" + x + "'");
+          if (*ty == 255) { // stored as type + 1 in a byte: 0, "any type"
+            r.icmp_types.clear();
+            r.any_icmp_type = true;
+          } else if (!r.any_icmp_type) {
+            r.icmp_types.push_back(static_cast<uint8_t>(*ty));
+          }
+        }
         if (t.accept("code")) {
-          auto co = number(t.next(), 254);
+          auto co = number(t.next(), 255);
           if (!co)
             return error("bad icmp code");
-          r.icmp_code = static_cast<uint8_t>(*co);
+          if (*co != 255) // 255 wraps to "any code" the same way
+            r.icmp_code = static_cast<uint8_t>(*co);
         }
       } else if (opt == "received-on") {
         if (!t.accept("any"))
@@ -376,8 +415,7 @@ private:
     if ((!r.sports.empty() || !r.dports.empty()) && !ported)
       return error("ports without proto tcp or udp");
     if (r.pass && r.af == Family::V6 && r.proto == kProtoIcmpV6 && r.src.any && r.dst.any &&
-        r.nd_types == std::vector<uint8_t>{133, 134, 135, 136}) {
-      r.nd = true;
+        r.icmp_types == std::vector<uint8_t>{133, 134, 135, 136}) {
       ++out_.nd_rules;
     }
     rules_.push_back(std::move(r));
@@ -409,10 +447,11 @@ private:
         continue;
       uint8_t plo = r.proto.value_or(0), phi = r.proto.value_or(255);
       std::vector<PortRange> sp = r.sports, dp = r.dports;
-      if (r.icmp_type)
-        sp = {{*r.icmp_type, *r.icmp_type}};
-      for (uint8_t ty : r.nd_types)
-        sp.push_back({ty, ty});
+      if (!r.icmp_types.empty()) {
+        sp.clear();
+        for (uint8_t ty : r.icmp_types)
+          sp.push_back({ty, ty});
+      }
       if (r.icmp_code)
         dp = {{*r.icmp_code, *r.icmp_code}};
       if (sp.empty())
@@ -437,7 +476,7 @@ private:
         continue;
       if (r.received_on && dir == Dir::Out && !forwarded)
         continue; // the firewall's own packets were received on no interface
-      if (r.on_lo || (r.nd && !forwarded))
+      if (r.on_lo)
         continue; // loopback; the host's own neighbour discovery (see pf_reader.h)
       PacketSet m = matches(r, forwarded);
       if (r.quick) {

@@ -25,6 +25,10 @@ struct PfRead {
 /// reader leaves such rules out of Input and Output. It still evaluates them for forwarded
 /// packets, where the policy allows no ND: a rule that forwards ND is a mismatch.
 
+/// The fixed IPv6 neighbour-discovery rule of host targets.
+inline constexpr std::string_view kPfNdRule =
+    "pass quick inet6 proto icmp6 icmp6-type { 133, 134, 135, 136 } no state";
+
 /// Throws ReadError ("line N: why") on anything outside the emitted subset.
 PfRead read_pf(std::string_view text);
 

@@ -125,4 +125,23 @@ std::vector<AddrRange> parse_prefixes(const std::vector<std::string>& texts) {
   return out;
 }
 
+PacketSet nd_plumbing() {
+  Match m;
+  m.family = Family::V6;
+  m.proto = 58;
+  m.sports = {PortRange{133, 136}};
+  return m.packets();
+}
+
+bool only_unrealizable(const Diagnostics& d) {
+  bool any = false;
+  for (const auto& x : d.all())
+    if (x.severity == Severity::Error) {
+      if (x.code != "unrealizable")
+        return false;
+      any = true;
+    }
+  return any;
+}
+
 } // namespace portolan::roundtrip

@@ -64,6 +64,16 @@ std::vector<PortRange> parse_ports(const std::string& text, char range_sep);
 /// differs, so a failing round trip names its witness.
 std::string difference(const PacketSet& got, const PacketSet& want);
 
+/// Host plumbing the engine does not describe: IPv6 neighbour discovery (ICMPv6 types 133-136,
+/// any code, any addresses), which host targets accept on input and output unless
+/// icmpv6_nd = false (docs/backends.md). Readers read the ND rule like any other rule; tests
+/// add this set to the engine's on input and output, so an ND rule that also forwards shows.
+PacketSet nd_plumbing();
+
+/// Whether the diagnostics hold errors and all of them are `unrealizable` (the backend refused a
+/// flow it cannot express exactly): adversarial random policies draw such flows on purpose.
+bool only_unrealizable(const Diagnostics& d);
+
 /// Diagnostics as "code@line: message" lines, for test failure messages.
 std::string messages(const Diagnostics& d);
 std::vector<AddrRange> parse_prefixes(const std::vector<std::string>& texts);

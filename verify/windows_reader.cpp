@@ -102,6 +102,8 @@ uint16_t number(const std::string& s, int max) {
 std::vector<PortRange> parse_port_items(const std::vector<std::string>& items) {
   std::vector<PortRange> out;
   for (const auto& s : items) {
+    if (s == "Any")
+      return {}; // every port
     auto dash = s.find('-');
     uint16_t lo = number(s.substr(0, dash), 65535);
     uint16_t hi = dash == std::string::npos ? lo : number(s.substr(dash + 1), 65535);
@@ -169,6 +171,20 @@ Call parse_call(const std::vector<Token>& tok, const std::string& line) {
   return c;
 }
 
+// The vendor's special values, read as Windows reads them (New-NetFirewallRule, NetSecurity
+// module documentation), not as our writer means them:
+//
+//   text                      meaning                                   reference
+//   -Protocol Any             every protocol                            New-NetFirewallRule
+//                                                                       -Protocol
+//   -Protocol TCP/UDP/        6 / 17 / 1 / 58, or a number 0-255        -Protocol
+//   ICMPv4/ICMPv6/N
+//   -IcmpType Any             every ICMP type and code                  -IcmpType: "Keyword:
+//                                                                       Any"
+//   -IcmpType T, T:C          type T (every code), or type T code C     -IcmpType
+//   -LocalPort/-RemotePort    every port                                -LocalPort "Any"
+//   Any
+//   -LocalPort a-b            the range a..b                            -LocalPort
 std::optional<uint8_t> protocol_of(const std::string& p) {
   if (p == "Any")
     return std::nullopt;
@@ -203,6 +219,10 @@ PacketSet rule_packets(const Call& c, bool inbound) {
     if (!icmp)
       throw ReadError("-IcmpType needs ICMPv4 or ICMPv6");
     for (const auto& s : *v) {
+      if (s == "Any") { // every type: no type restriction at all
+        icmp_types.clear();
+        break;
+      }
       auto colon = s.find(':');
       uint16_t type = number(s.substr(0, colon), 255);
       std::optional<PortRange> code;

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -43,11 +44,13 @@ const char* kHelp = R"(usage: ptl-kernel [options]     (normally through tests/k
 Without options: the CI run. The shipped public-IM policy, the backend feature corpus
 (tests/golden/features) and tests/kernel/corpus on every nftables/iptables target of their
 manifests (all probes), the self-check on them (allow-all and deny-all configs must be caught),
-and random policies 1..200 for each of nftables and iptables, host and perimeter targets
-alternating.
+and random policies 1..500 for each of nftables and iptables (adversarial draws included),
+host and perimeter targets alternating. Every world probes TCP, UDP, ICMP echo and raw packets
+of other protocols and ICMP types, and connections opened before a reload.
 
   --seed S             replay one random policy (only that, unless --shipped is also given)
-  --seeds N            random policies per backend (default 200); --seeds 0 for none
+  --seeds N            random policies per backend (default 500); --seeds 0 for none
+  --policies N         the same (the long run: tests/kernel/run --policies 10000)
   --first-seed S       first random seed (default 1)
   --backend B          nftables, iptables or both (default both)
   --target T           host, perimeter or both (default: alternate with the seed)
@@ -56,8 +59,13 @@ alternating.
   --manifest FILE      probe every nftables/iptables target of FILE (instead of the shipped
                        policy and the feature corpus; repeatable)
   --max-probes N       probes sampled per random policy and target (default 256; 0: all)
+  --reload N           connections per world opened before a reload (default 4; 0: none)
+  --known-failures issue10
+                       report the mismatch classes issue 10 lists as known on main on their
+                       own KNOWN FAILURE lines instead of failing (expected-failure switch,
+                       to be removed once the fixes are merged)
   --timeout-ms MS      time before a probe counts as dropped (default 250)
-  --jobs N             worlds probed at once (default 4)
+  --jobs N             worlds probed at once (default 6)
   --time-budget S      give up (and fail) after S seconds (default 540)
   --prefix P           namespace name prefix (default ptl-PID); tests/kernel/run sets it
   --source-dir D       the Portolan source tree (for the shipped policy)
@@ -73,17 +81,19 @@ struct Options {
   std::string target = "alternate";
   std::optional<uint64_t> seed;
   uint64_t first_seed = 1;
-  int seeds = 200;
+  int seeds = 500;
   bool shipped = true, random = true, self_check = true;
   size_t max_probes = 256;
   int timeout_ms = 250;
-  int jobs = 4;
+  int jobs = 6;
   int time_budget = 540;
   std::string prefix;
   fs::path source_dir = PORTOLAN_SOURCE_DIR;
   fs::path failures;
   std::vector<fs::path> manifests; ///< empty: the shipped policy and the two corpora
   bool verbose = false, show_probes = false;
+  size_t reload = 4;           ///< connections per random world opened before a reload
+  bool known_failures = false; ///< --known-failures issue10: see known_failure()
 };
 
 struct Job {
@@ -126,7 +136,7 @@ std::unique_ptr<Loaded> load_manifest(const fs::path& path, std::string& err) {
 /// Compiles one target, optionally replaced by a deliberately broken rule set; `expected` gets
 /// what the policy allows (the engine's verdicts for the probes).
 bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetPackets& expected,
-             std::string& err) {
+             std::string& err, bool* nd_plumbing = nullptr) {
   if (!make_backend(t.backend)) {
     err = "no backend '" + t.backend + "'";
     return false;
@@ -135,6 +145,8 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetP
   CompiledTarget compiled = l.compile_target(t, Want{false, true}, d);
   expected = std::move(compiled.expected);
   RuleSet& rs = compiled.rules;
+  if (nd_plumbing)
+    *nd_plumbing = rs.icmpv6_nd;
   if (check != Check::Normal)
     rs.rules.clear(); // deny-all: the governed chains keep only their drop policy and state rules
   if (check == Check::AllowAll) {
@@ -163,12 +175,21 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetP
 
 void plan_job(Job& job, const Loaded& l, const Target& t, const PlanOptions& po) {
   TargetPackets expected;
-  if (!compile(l, t, job.check, job.config, expected, job.error))
+  PlanOptions opt = po;
+  if (!compile(l, t, job.check, job.config, expected, job.error, &opt.nd_plumbing))
     return;
+  // Policy B of the reload phase: the same target with no flows (the engine allows nothing).
+  Config b;
+  TargetPackets none;
+  if (job.check != Check::Normal || opt.reload_probes == 0 ||
+      !compile(l, t, Check::DenyAll, b, none, job.error))
+    opt.reload_probes = 0;
+  job.error.clear();
+  job.config.reload_files = b.files;
   for (const OutputFile& f : job.config.files)
     job.sources.push_back({"config" + f.suffix, f.content});
   std::string why;
-  if (auto p = plan_world(l.lower_context(), t, expected, po, why))
+  if (auto p = plan_world(l.lower_context(), t, expected, opt, why))
     job.plan = std::move(*p);
   else
     job.error = "cannot plan: " + why;
@@ -186,6 +207,12 @@ bool mismatch(const ProbeSpec& p, const Observation& o) {
   return p.expect_allow ? o.outcome != Outcome::Allowed : o.outcome != Outcome::Denied;
 }
 
+/// A reload probe: opened under the target's config, sent on after policy B (no flows) was
+/// loaded; B allows nothing, so the only right outcome is a drop.
+bool reload_mismatch(const Observation& o) {
+  return o.outcome != Outcome::Denied;
+}
+
 std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
   std::ostringstream s;
   s << "    " << p.pkt.str() << "  [" << chain_name(p.chain) << ", " << p.kind << "]\n"
@@ -193,6 +220,68 @@ std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
     << job.plan.ns[static_cast<size_t>(p.dst_ns)].label << "; derived from " << p.flow << "\n"
     << "      engine: " << verdict(p.expect_allow) << "; kernel: " << outcome_name(o.outcome)
     << " (" << o.detail << (o.retried ? ", after a retry" : "") << ")\n";
+  return s.str();
+}
+
+/// The expected-failure switch (--known-failures issue10, passed by tests/kernel/CMakeLists.txt
+/// while PORTOLAN_KERNEL_KNOWN_FAILURES is ON): mismatches of the classes issue 10 lists as
+/// permissive on main, which branches `safety` and `compilerfix` fix. Each is printed with its
+/// count and witnesses on a "KNOWN FAILURE" line instead of failing the test; every other
+/// mismatch still fails. The coordinator turns the switch off after merging those branches.
+/// Whether a generated policy drew names that collide after mangling (random_policy.cpp).
+bool colliding_names(const std::string& policy) {
+  for (const char* n : {"role ab_2", "role web_srv", "role r1_2", "role srv_a"})
+    if (policy.find(n) != std::string::npos)
+      return true;
+  return policy.find(std::string(100, 'q')) != std::string::npos;
+}
+
+/// The same switch for a world whose config the kernel refused to load.
+const char* known_load_failure(const std::string& backend, const std::string& why,
+                               const std::string& policy) {
+  if (why.find("too long, 128 characters maximum") != std::string::npos)
+    return "defect 'names over 128 characters': nft -f rejects the whole config (a comment or "
+           "set name longer than 128 characters)";
+  if (backend == "nftables" && colliding_names(policy) &&
+      why.find("conflicting intervals") != std::string::npos)
+    return "case 3: nftables set names collide after mangling; nft merges the two sets and "
+           "refuses the overlapping elements";
+  return nullptr;
+}
+
+const char* known_failure(const std::string& backend, const std::string& cls, const ProbeSpec& p,
+                          const std::string& policy) {
+  if (cls.rfind("reload ", 0) == 0)
+    return "case 6: a connection opened before a reload still passes in its original direction "
+           "(ct state established is accepted first)";
+  if (p.expect_allow && conntrack_invalid(p.pkt))
+    return "defect 'explicit ICMP-error allows never match', wider than the issue says: a "
+           "packet conntrack cannot start a connection with is ct state invalid and dropped "
+           "before any allow (ICMP errors, replies, unknown types and 255; IPv4 protocol 58 "
+           "and IPv6 protocol 1; an IPv6 extension header 0/43/44/51/60 with no transport "
+           "after it)";
+  if (backend == "iptables" && (policy.find("proto 0;") != std::string::npos ||
+                                policy.find("proto 0,") != std::string::npos ||
+                                policy.find("type 255") != std::string::npos))
+    return "cases 1-2: iptables -p 0 / --icmp-type 255 match every protocol / every ICMP type "
+           "(in allows: too much passes; in denies: too much is dropped)";
+  if (colliding_names(policy) && backend == "nftables")
+    return "case 3 (and 'names over 128 characters'): nftables set names collide after "
+           "mangling, or are cut";
+  if (!p.expect_allow && policy.find("flow deny") != std::string::npos)
+    return "case 4: a deny flow naming another role or zone than the allow it cuts is not "
+           "applied";
+  return nullptr;
+}
+
+std::string describe_reload(const Job& job, const ProbeSpec& p, const Observation& o) {
+  std::ostringstream s;
+  s << "    " << p.pkt.str() << "  [" << chain_name(p.chain) << ", reload]\n"
+    << "      from " << job.plan.ns[static_cast<size_t>(p.src_ns)].label << " to "
+    << job.plan.ns[static_cast<size_t>(p.dst_ns)].label << "; derived from " << p.flow << "\n"
+    << "      opened under the target's config, then policy B (no flows) loaded; engine: B "
+       "allows nothing, the original direction is dropped; kernel: "
+    << outcome_name(o.outcome) << " (" << o.detail << ")\n";
   return s.str();
 }
 
@@ -311,6 +400,20 @@ bool parse(int argc, char** argv, Options& o) {
       if (!(v = need(i)))
         return false;
       o.manifests.push_back(fs::absolute(v));
+    } else if (a == "--reload") {
+      if (!num(o.reload))
+        return false;
+    } else if (a == "--policies") { // the long-run spelling: N random policies per backend
+      if (!num(o.seeds))
+        return false;
+    } else if (a == "--known-failures") {
+      if (!(v = need(i)))
+        return false;
+      if (std::string(v) != "issue10") {
+        std::cerr << "ptl-kernel: --known-failures knows only 'issue10'\n";
+        return false;
+      }
+      o.known_failures = true;
     } else if (a == "--show-probes") {
       o.show_probes = true;
     } else if (a == "--verbose") {
@@ -392,7 +495,8 @@ int main(int argc, char** argv) {
   if (manifests.empty())
     manifests = {opt.source_dir / "policies" / "lync2013-public-im.toml",
                  opt.source_dir / "tests" / "golden" / "features" / "features.toml",
-                 opt.source_dir / "tests" / "kernel" / "corpus" / "edge-cases.toml"};
+                 opt.source_dir / "tests" / "kernel" / "corpus" / "edge-cases.toml",
+                 opt.source_dir / "tests" / "kernel" / "corpus" / "deny-cuts.toml"};
   for (const fs::path& m : manifests) {
     if (!opt.shipped && !opt.self_check)
       break;
@@ -428,7 +532,7 @@ int main(int argc, char** argv) {
             job.sources.push_back({fs::path(p).filename().string(), *text});
         if (auto text = read_file(m))
           job.sources.push_back({m.filename().string(), *text});
-        plan_job(job, *l, t, PlanOptions{0, 0});
+        plan_job(job, *l, t, PlanOptions{0, 0, opt.reload});
         jobs.push_back(std::move(job));
       }
     }
@@ -481,9 +585,9 @@ int main(int argc, char** argv) {
             if (!t)
               job.error = "the generated manifest has no target " + tname;
             else
-              plan_job(
-                  job, *l, *t,
-                  PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host")});
+              plan_job(job, *l, *t,
+                       PlanOptions{opt.max_probes, seed * 0x9E3779B97F4A7C15ull + (kind == "host"),
+                                   opt.reload});
           }
           jobs.push_back(std::move(job));
         }
@@ -533,12 +637,32 @@ int main(int argc, char** argv) {
 
   // --- Compare with the engine.
   size_t policies = 0, probes = 0, mismatches = 0, failures = 0, retried = 0, candidates = 0;
-  size_t self_worlds = 0, self_probes = 0, self_bad = 0, unprobeable = 0;
+  size_t self_worlds = 0, self_probes = 0, self_bad = 0, unprobeable = 0, self_fixed = 0;
   std::map<std::string, size_t> per_kind;
+  struct ClassCount {
+    size_t probes = 0, mismatches = 0;
+  };
+  std::map<std::string, ClassCount> classes; // probe class -> probes, mismatches
+  std::map<std::string, std::pair<size_t, std::vector<std::string>>> known_seen;
+  std::set<int> icmp_types[2], raw_protos;
   for (Job& job : jobs) {
     if (!job.error.empty() || (job.ran && !job.result.error.empty())) {
-      ++failures;
       std::string why = job.error.empty() ? job.result.error : job.error;
+      std::string policy_text;
+      for (const auto& [f, t] : job.sources)
+        if (f.size() > 7 && f.substr(f.size() - 7) == ".policy")
+          policy_text += t;
+      const char* known =
+          opt.known_failures ? known_load_failure(job.backend, why, policy_text) : nullptr;
+      if (known) {
+        auto& k = known_seen[known];
+        ++k.first;
+        if (k.second.size() < 3)
+          k.second.push_back(job.label + ": " + why.substr(0, why.find('\n', why.find("Error: "))) +
+                             "\n");
+        continue;
+      }
+      ++failures;
       std::cout << "FAILED " << job.label << ": " << why << "\n  replay: " << job.replay << "\n";
       if (job.check == Check::Normal)
         dump_failure(job, opt, why);
@@ -552,26 +676,61 @@ int main(int argc, char** argv) {
       per_kind[job.backend + " " + (job.plan.host_target ? "host" : "perimeter")]++;
       probes += probes_of.size();
       candidates += job.plan.candidates;
-      unprobeable += job.plan.unprobeable;
+      unprobeable += job.plan.unobservable;
       std::string report;
       size_t bad = 0;
+      std::string policy_text;
+      for (const auto& [f, t] : job.sources)
+        if (f.size() > 7 && f.substr(f.size() - 7) == ".policy")
+          policy_text += t;
+      auto count = [&](const std::string& cls, bool is_bad, const std::string& text,
+                       const ProbeSpec& p) {
+        auto& c = classes[cls];
+        ++c.probes;
+        if (!is_bad)
+          return;
+        ++c.mismatches;
+        const char* known =
+            opt.known_failures ? known_failure(job.backend, cls, p, policy_text) : nullptr;
+        if (known) {
+          auto& k = known_seen[known];
+          ++k.first;
+          if (k.second.size() < 3)
+            k.second.push_back(job.label + ":\n" + text);
+          return;
+        }
+        ++bad;
+        report += text;
+      };
       for (size_t i = 0; i < probes_of.size(); ++i) {
         const Observation& o = job.result.obs[i];
         retried += o.retried;
-        if (mismatch(probes_of[i], o)) {
-          ++bad;
-          report += describe(job, probes_of[i], o);
-        }
+        bool m = mismatch(probes_of[i], o);
+        count(probe_class(probes_of[i].pkt), m, m ? describe(job, probes_of[i], o) : "",
+              probes_of[i]);
+        if (probes_of[i].pkt.proto == kProtoIcmp || probes_of[i].pkt.proto == kProtoIcmpV6)
+          icmp_types[probes_of[i].pkt.src.family == Family::V4 ? 0 : 1].insert(
+              probes_of[i].pkt.sport);
+        else if (probe_way(probes_of[i].pkt) == ProbeWay::Raw)
+          raw_protos.insert(probes_of[i].pkt.proto);
+      }
+      for (size_t j = 0; j < job.result.reload_obs.size() && j < job.plan.reload.size(); ++j) {
+        const Observation& o = job.result.reload_obs[j];
+        bool m = reload_mismatch(o);
+        count("reload " + probe_class(job.plan.reload[j].pkt), m,
+              m ? describe_reload(job, job.plan.reload[j], o) : "", job.plan.reload[j]);
       }
       mismatches += bad;
       if (opt.show_probes) {
         std::cout << "probes of " << job.label << ":\n";
         for (size_t i = 0; i < probes_of.size(); ++i)
           std::cout << describe(job, probes_of[i], job.result.obs[i]);
+        for (size_t j = 0; j < job.result.reload_obs.size(); ++j)
+          std::cout << describe_reload(job, job.plan.reload[j], job.result.reload_obs[j]);
       }
       if (bad) {
-        std::cout << "MISMATCH " << job.label << ": " << bad << " of " << probes_of.size()
-                  << " probes differ from the engine\n"
+        std::cout << "MISMATCH " << job.label << ": " << bad << " of "
+                  << probes_of.size() + job.plan.reload.size() << " probes differ from the engine\n"
                   << report << "  replay: " << job.replay << "\n";
         dump_failure(job, opt, report);
       } else if (opt.verbose) {
@@ -587,6 +746,12 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < probes_of.size(); ++i) {
       const ProbeSpec& p = probes_of[i];
       const Observation& o = job.result.obs[i];
+      if (opt.show_probes)
+        std::cout << "self-check " << job.label << describe(job, p, o);
+      if (!p.rules_decide) {
+        ++self_fixed;
+        continue; // conntrack or the ND plumbing decides it, whatever the rules say
+      }
       bool should_flip = allow_all ? !p.expect_allow : p.expect_allow;
       Outcome broken = allow_all ? Outcome::Allowed : Outcome::Denied;
       caught += mismatch(p, o);
@@ -616,8 +781,9 @@ int main(int argc, char** argv) {
   for (const auto& [k, n] : per_kind)
     std::cout << " " << k << " " << n << ";";
   std::cout << " probes sampled from " << candidates << " candidates, " << retried << " retried, "
-            << unprobeable << " service specs not probeable; " << plan_seconds << " s planning, "
-            << seconds << " s in all\n";
+            << unprobeable
+            << " candidates not probed (IPv4 protocol 0 to the host itself, DCCP, UDP-Lite); "
+            << plan_seconds << " s planning, " << seconds << " s in all\n";
   if (not_run)
     std::cout << "kernel: FAILED: " << not_run << " worlds not probed ("
               << (g_signalled   ? "interrupted"
@@ -628,15 +794,55 @@ int main(int argc, char** argv) {
     std::cout << "kernel: FAILED: " << failures << " worlds could not be built or loaded\n";
   if (self_worlds)
     std::cout << "kernel: self-check: " << self_worlds << " broken configs (allow-all, deny-all), "
-              << self_probes << " probes; " << self_worlds - self_bad
-              << " caught by exactly the probes they break\n";
+              << self_probes << " probes (" << self_fixed
+              << " not decided by the rules: conntrack-invalid or ND plumbing); "
+              << self_worlds - self_bad << " caught by exactly the probes they break\n";
   if (self_bad)
     std::cout << "kernel: FAILED: " << self_bad << " self-checks did not catch a broken config\n";
   bool self_missing = opt.self_check && self_worlds == 0;
   if (self_missing)
     std::cout << "kernel: FAILED: the self-check did not run\n";
+  std::cout << "kernel: probe classes (probes/mismatches):";
+  for (const auto& [cls, c] : classes)
+    std::cout << " " << cls << " " << c.probes << "/" << c.mismatches << ";";
+  std::cout << "\n";
+  auto list = [](const std::set<int>& v) {
+    std::string out;
+    int run_lo = -2, prev = -2;
+    auto flush = [&] {
+      if (run_lo < 0)
+        return;
+      out += (out.empty() ? "" : ",") + std::to_string(run_lo) +
+             (prev > run_lo ? "-" + std::to_string(prev) : "");
+    };
+    for (int x : v) {
+      if (x != prev + 1) {
+        flush();
+        run_lo = x;
+      }
+      prev = x;
+    }
+    flush();
+    return out;
+  };
+  std::cout << "kernel: coverage: icmp types " << icmp_types[0].size() << "/256 ["
+            << list(icmp_types[0]) << "], icmpv6 types " << icmp_types[1].size() << "/256 ["
+            << list(icmp_types[1]) << "], raw ip protocols " << raw_protos.size() << " ["
+            << list(raw_protos) << "]\n";
+  size_t known_total = 0;
+  for (const auto& [what, k] : known_seen) {
+    known_total += k.first;
+    std::cout << "kernel: KNOWN FAILURE (--known-failures issue10, remove after the merge): "
+              << k.first << " probes: " << what << "\n";
+    for (const std::string& w : k.second)
+      std::cout << "  e.g. " << w;
+  }
   std::cout << "kernel: " << policies << " policies, " << probes << " probes, " << mismatches
-            << " mismatches\n";
+            << " mismatches"
+            << (opt.known_failures
+                    ? " (plus " + std::to_string(known_total) + " known failures of issue 10)"
+                    : "")
+            << "\n";
   bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
             policies > 0;
   return ok ? 0 : 1;

@@ -105,6 +105,20 @@ SpecL4 port_l4(const PortMatch& pm, Family f) {
   return s;
 }
 
+uint8_t icmp_of(Family f) {
+  return f == Family::V4 ? kProtoIcmp : kProtoIcmpV6;
+}
+
+/// ICMP probes of one message type: code 0 and code 255 (a type without a code matches all).
+void icmp_type_l4(std::vector<L4>& out, Family f, int type, std::optional<int> code) {
+  if (code) {
+    out.push_back(L4{icmp_of(f), type, static_cast<uint16_t>(*code)});
+    return;
+  }
+  out.push_back(L4{icmp_of(f), type, 0});
+  out.push_back(L4{icmp_of(f), type, 255});
+}
+
 SpecL4 spec_l4(const ServiceSpec& spec, Family f) {
   SpecL4 s;
   auto transports_as_neighbours = [&] {
@@ -116,28 +130,86 @@ SpecL4 spec_l4(const ServiceSpec& spec, Family f) {
   if (auto* im = std::get_if<IcmpMatch>(&spec)) {
     if ((im->proto == kProtoIcmp) != (f == Family::V4))
       return s; // icmp is IPv4-only, icmpv6 IPv6-only: nothing in this family
-    L4 e = echo(f);
-    if ((!im->type || *im->type == e.sport) && (!im->code || *im->code == 0))
-      s.in.push_back(e);
-    else
-      s.unprobeable = true; // only echo requests are sent; other types are not
+    std::optional<int> code;
+    if (im->code)
+      code = *im->code;
+    if (im->type) {
+      int t = *im->type;
+      icmp_type_l4(s.in, f, t, code);
+      for (int n : {t - 1, t + 1, 255, echo(f).sport})
+        if (n >= 0 && n <= 255 && n != t)
+          s.neighbours.push_back({L4{icmp_of(f), n, 0}, "icmp-type-neighbour"});
+      if (code)
+        for (int c : {*code - 1, *code + 1})
+          if (c >= 0 && c <= 255)
+            s.neighbours.push_back(
+                {L4{icmp_of(f), t, static_cast<uint16_t>(c)}, "icmp-code-neighbour"});
+    } else {
+      // Every type: the echo request, an error type, a reply, and 255 (xt_icmp's "any").
+      std::vector<int> types = f == Family::V4 ? std::vector<int>{8, 0, 3, 11, 13, 255}
+                                               : std::vector<int>{128, 129, 1, 3, 255};
+      for (int t : types)
+        icmp_type_l4(s.in, f, t, code);
+    }
     transports_as_neighbours();
     return s;
   }
   if (auto* pr = std::get_if<ProtoMatch>(&spec)) {
     if (pr->number == kProtoTcp || pr->number == kProtoUdp)
       return port_l4(PortMatch{pr->number, {}, {}}, f);
-    if (pr->number == kProtoIcmp || pr->number == kProtoIcmpV6)
+    if (pr->number == icmp_of(f))
       return spec_l4(IcmpMatch{pr->number, std::nullopt, std::nullopt}, f);
-    s.unprobeable = true;
+    if (pr->number == ipproto::sctp)
+      s.in = {L4{pr->number, -1, 1}, L4{pr->number, -1, 65535}};
+    else if (pr->number == kProtoIcmp || pr->number == kProtoIcmpV6) // the other family's icmp
+      s.in = {L4{pr->number, 8, 0}, L4{pr->number, 128, 0}, L4{pr->number, 255, 255}};
+    else
+      s.in = {L4{pr->number, 0, 0}};
+    for (int n : {int{pr->number} - 1, int{pr->number} + 1})
+      if (n >= 0 && n <= 255 && n != kProtoTcp && n != kProtoUdp)
+        s.neighbours.push_back({L4{static_cast<uint8_t>(n), n == ipproto::sctp ? -1 : 0,
+                                   static_cast<uint16_t>(n == ipproto::sctp ? 7 : 0)},
+                                "proto-neighbour"});
     transports_as_neighbours();
     s.neighbours.push_back({echo(f), "icmp-echo"});
     return s;
   }
   // any: every protocol
-  s.in = {L4{kProtoTcp, -1, 1}, L4{kProtoTcp, -1, 65535}, L4{kProtoUdp, -1, 1},
-          L4{kProtoUdp, -1, 65535}, echo(f)};
+  s.in = {L4{kProtoTcp, -1, 1},
+          L4{kProtoTcp, -1, 65535},
+          L4{kProtoUdp, -1, 1},
+          L4{kProtoUdp, -1, 65535},
+          echo(f),
+          L4{icmp_of(f), 255, 255},
+          L4{0, 0, 0},
+          L4{47, 0, 0},
+          L4{255, 0, 0},
+          L4{ipproto::sctp, -1, 9}};
   return s;
+}
+
+/// The protocol and ICMP sweep of one address pair: protocol numbers with a meaning of their own
+/// to some vendor (0 = all to iptables, 255, tunnels, IPsec, SCTP, the other family's ICMP),
+/// ICMP types with one (255, the error types, replies, neighbour discovery) and a few drawn at
+/// random, so a long run covers every number. The engine decides each; none is assumed denied.
+std::vector<std::pair<L4, std::string>> sweep_l4(Family f, std::mt19937_64& rng) {
+  std::vector<std::pair<L4, std::string>> v;
+  std::uniform_int_distribution<int> any(0, 255);
+  std::vector<int> protos{0, 41, 47, 50, 51, 255, any(rng), any(rng)};
+  protos.push_back(f == Family::V4 ? kProtoIcmpV6 : kProtoIcmp);
+  for (int p : protos)
+    if (p != kProtoTcp && p != kProtoUdp && p != icmp_of(f) && p != ipproto::sctp)
+      v.push_back({L4{static_cast<uint8_t>(p), 0, 0}, "proto-sweep"});
+  v.push_back({L4{ipproto::sctp, -1, 5060}, "proto-sweep"});
+  std::vector<int> types = f == Family::V4
+                               ? std::vector<int>{0, 3, 4, 5, 11, 12, 13, 14, 255}
+                               : std::vector<int>{1, 2, 3, 4, 129, 133, 134, 135, 136, 255};
+  types.push_back(any(rng));
+  types.push_back(any(rng));
+  types.push_back(any(rng));
+  for (int t : types)
+    v.push_back({L4{icmp_of(f), t, static_cast<uint16_t>(t == 255 ? 255 : 0)}, "icmp-sweep"});
+  return v;
 }
 
 struct Candidate {
@@ -148,6 +220,68 @@ struct Candidate {
 };
 
 } // namespace
+
+bool icmp_error_type(uint8_t proto, int type) {
+  if (proto == kProtoIcmp)
+    return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+  return proto == kProtoIcmpV6 && type >= 1 && type <= 4;
+}
+
+bool ipv6_ext_header(uint8_t proto) {
+  return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60;
+}
+
+bool conntrack_invalid(const Packet& k) {
+  bool v4 = k.src.family == Family::V4;
+  if ((k.proto == kProtoIcmpV6 && v4) || (k.proto == kProtoIcmp && !v4))
+    return true;
+  if (!v4 && ipv6_ext_header(k.proto))
+    return true;
+  if (k.proto == kProtoIcmp) {
+    int t = k.sport;
+    return !(t == 8 || t == 13 || t == 15 || t == 17);
+  }
+  if (k.proto == kProtoIcmpV6) {
+    int t = k.sport;
+    bool untracked = (t >= 130 && t <= 136) || t == 143;
+    return !(t == 128 || t == 139 || untracked);
+  }
+  return false;
+}
+
+ProbeWay probe_way(const Packet& p) {
+  if (p.proto == kProtoTcp)
+    return ProbeWay::Tcp;
+  if (p.proto == kProtoUdp)
+    return ProbeWay::Udp;
+  bool own_icmp = (p.proto == kProtoIcmp && p.src.family == Family::V4) ||
+                  (p.proto == kProtoIcmpV6 && p.src.family == Family::V6);
+  if (own_icmp && p.sport == (p.proto == kProtoIcmp ? 8 : 128) && p.dport == 0)
+    return ProbeWay::Ping;
+  return ProbeWay::Raw;
+}
+
+std::string probe_class(const Packet& p) {
+  std::string fam = p.src.family == Family::V4 ? "v4 " : "v6 ";
+  if (p.proto == kProtoTcp)
+    return fam + "tcp";
+  if (p.proto == kProtoUdp)
+    return fam + "udp";
+  bool own_icmp = (p.proto == kProtoIcmp && p.src.family == Family::V4) ||
+                  (p.proto == kProtoIcmpV6 && p.src.family == Family::V6);
+  if (own_icmp) {
+    std::string n = p.proto == kProtoIcmp ? "icmp" : "icmpv6";
+    if (probe_way(p) == ProbeWay::Ping)
+      return fam + n + "-echo";
+    if (icmp_error_type(p.proto, p.sport))
+      return fam + n + "-error";
+    if (p.sport == 255)
+      return fam + n + "-type-255";
+    return fam + n + "-other";
+  }
+  static const std::set<int> named{0, 1, 41, 47, 50, 51, 58, 132, 255};
+  return fam + (named.count(p.proto) ? "proto-" + std::to_string(p.proto) : "proto-other");
+}
 
 bool usable_probe_address(const IpAddr& a) {
   const auto& b = a.bytes;
@@ -301,10 +435,26 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     return p;
   };
 
+  // The bound points of every endpoint inside an endpoint's prefixes (not the endpoint's own).
+  auto inner_points = [&](const Endpoint& e, int fi) {
+    std::vector<IpAddr> v;
+    auto it = bound.find(e.str());
+    if (it == bound.end() || it->second.any)
+      return v;
+    const auto& list = fi == 0 ? it->second.v4 : it->second.v6;
+    auto own = bound_points(it->second, fi);
+    for (const auto& [key, b] : bound)
+      for (const IpAddr& a : bound_points(b, fi))
+        if (inside_any(a, list) && std::find(own.begin(), own.end(), a) == own.end())
+          push_unique(v, a);
+    return v;
+  };
+
   // Candidates from every flow, in both directions for two-way flows, whether or not this target
   // enforces it: the engine says what the target must do with each packet.
   std::vector<Candidate> cands;
   std::set<std::pair<std::string, size_t>> unprobeable; // service, spec index
+  std::mt19937_64 sweep_rng(opt.sample_seed ^ 0x5157454550ull);
   for (const Flow& f : policy.flows) {
     auto ps = points_of(f.src), pd = points_of(f.dst);
     if (!ps || !pd)
@@ -314,10 +464,12 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
       const Points* s;
       const Points* d;
       std::string label;
+      const Endpoint* se;
+      const Endpoint* de;
     };
-    std::vector<Dir> dirs{{&*ps, &*pd, base}};
+    std::vector<Dir> dirs{{&*ps, &*pd, base, &f.src, &f.dst}};
     if (f.bidirectional)
-      dirs.push_back({&*pd, &*ps, base + " (reverse)"});
+      dirs.push_back({&*pd, &*ps, base + " (reverse)", &f.dst, &f.src});
     for (const Dir& dir : dirs)
       for (Family fam : {Family::V4, Family::V6}) {
         int fi = fam_index(fam);
@@ -325,6 +477,8 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
         const auto& di = dir.d->in[fi];
         if (si.empty() || di.empty())
           continue;
+        for (const auto& [l, k] : sweep_l4(fam, sweep_rng))
+          cands.push_back(Candidate{si[0], di[0], l, k, dir.label});
         for (const ServiceRef& sr : f.services) {
           const Service* svc = policy.find_service(sr.name);
           if (!svc)
@@ -347,6 +501,20 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
                   for (const L4& l : l4.in)
                     add(d, s, l, "reverse");
               }
+            if (f.action == Action::Deny) {
+              // A deny cuts every allow whose packets it covers, whichever role or zone the
+              // allow names: probe the bound addresses of every endpoint that lie inside the
+              // deny's prefixes (issue 10 case 4: deny scanner -> dmz_hosts cuts anyone -> web).
+              auto si_in = inner_points(*dir.se, fi), di_in = inner_points(*dir.de, fi);
+              for (const L4& l : l4.in) {
+                for (const IpAddr& s : si)
+                  for (const IpAddr& d : di_in)
+                    add(s, d, l, "deny-inner");
+                for (const IpAddr& s : si_in)
+                  for (const IpAddr& d : di)
+                    add(s, d, l, "deny-inner");
+              }
+            }
             for (const L4& l : l4.in) {
               for (const IpAddr& so : dir.s->out[fi])
                 for (const IpAddr& d : di)
@@ -366,7 +534,7 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   // port any probe connects to, so a client never collides with a listener).
   std::set<int> used_ports;
   for (const Candidate& c : cands)
-    if (c.l4.proto == kProtoTcp || c.l4.proto == kProtoUdp) {
+    if (c.l4.proto == kProtoTcp || c.l4.proto == kProtoUdp || c.l4.proto == ipproto::sctp) {
       used_ports.insert(c.l4.dport);
       if (c.l4.sport >= 0)
         used_ports.insert(c.l4.sport);
@@ -384,6 +552,15 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   };
 
   const TargetPackets& tp = expected;
+  // The engine judges the policy's flows; a host target also passes IPv6 neighbour discovery
+  // (types 133-136, any code) on input and output unless icmpv6_nd = false, as docs/backends.md
+  // says. That plumbing is the only verdict not taken from the expected packets.
+  const bool nd_plumbing = plan.host_target && opt.nd_plumbing;
+  auto expected_verdict = [&](const ProbeSpec& p) {
+    bool nd = nd_plumbing && p.chain != Chain::Forward && p.pkt.proto == kProtoIcmpV6 &&
+              p.pkt.src.family == Family::V6 && p.pkt.sport >= 133 && p.pkt.sport <= 136;
+    return nd || tp.of(p.chain).contains(p.pkt);
+  };
   std::set<std::tuple<IpAddr, IpAddr, uint8_t, int, uint16_t>> seen;
   std::vector<ProbeSpec> all;
   for (const Candidate& c : cands) {
@@ -392,6 +569,14 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     auto os = owner.find(c.src), od = owner.find(c.dst);
     if (os == owner.end() || od == owner.end() || os->second == od->second)
       continue; // unusable address, or traffic that never leaves one namespace
+    if ((plan.host_target && od->second == 0 && c.l4.proto == 0 && c.dst.family == Family::V4) ||
+        c.l4.proto == 33 || c.l4.proto == 136) {
+      // No IPv4 raw socket receives protocol 0 (EPROTONOSUPPORT). DCCP (33) and UDP-Lite (136)
+      // have conntrack trackers that validate their headers; the harness's UDP-Lite header did
+      // not pass them (it is still built, see world.cpp), so neither is probed: a known gap.
+      ++plan.unobservable;
+      continue;
+    }
     ProbeSpec p;
     p.src_ns = os->second;
     p.dst_ns = od->second;
@@ -402,11 +587,14 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     p.pkt.src = c.src;
     p.pkt.dst = c.dst;
     p.pkt.proto = c.l4.proto;
-    bool ported = c.l4.proto == kProtoTcp || c.l4.proto == kProtoUdp;
+    bool ported = c.l4.proto == kProtoTcp || c.l4.proto == kProtoUdp || c.l4.proto == ipproto::sctp;
     p.pkt.sport = c.l4.sport >= 0 ? static_cast<uint16_t>(c.l4.sport)
                                   : (ported ? pick_sport(c.src) : uint16_t{0});
     p.pkt.dport = c.l4.dport;
-    p.expect_allow = tp.of(p.chain).contains(p.pkt);
+    p.expect_allow = expected_verdict(p);
+    p.rules_decide = !conntrack_invalid(p.pkt) &&
+                     !(nd_plumbing && p.chain != Chain::Forward && p.pkt.proto == kProtoIcmpV6 &&
+                       p.pkt.sport >= 133 && p.pkt.sport <= 136 && c.src.family == Family::V6);
     p.kind = c.kind;
     p.flow = c.flow;
     all.push_back(std::move(p));
@@ -448,22 +636,31 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   }
 
   // Probes must not disturb each other in the kernel: no probe may be the reply of another (its
-  // conntrack entry would let it through), and a TCP client must not bind a listening port.
+  // conntrack entry would let it through): TCP, UDP and SCTP by their ports, other protocols by
+  // their addresses alone (conntrack's generic tracker), ICMP echo-like requests by their
+  // identifier (unique per probe, see world.cpp). A TCP client must not bind a listening port.
+  auto conn_key = [](const Packet& k) {
+    bool ported = k.proto == kProtoTcp || k.proto == kProtoUdp || k.proto == ipproto::sctp;
+    bool icmp = k.proto == kProtoIcmp || k.proto == kProtoIcmpV6;
+    return std::make_tuple(k.src, ported ? k.sport : uint16_t{0}, k.dst,
+                           ported ? k.dport : uint16_t{0}, k.proto, icmp);
+  };
   std::set<std::tuple<IpAddr, uint16_t, IpAddr, uint16_t, uint8_t>> tuples;
   std::set<std::tuple<IpAddr, uint16_t>> tcp_listen;
   for (size_t i : chosen) {
-    const Packet& k = all[i].pkt;
-    if (k.proto == kProtoTcp || k.proto == kProtoUdp)
-      tuples.insert({k.src, k.sport, k.dst, k.dport, k.proto});
-    if (k.proto == kProtoTcp)
-      tcp_listen.insert({k.dst, k.dport});
+    auto [s1, p1, d1, p2, pr, icmp] = conn_key(all[i].pkt);
+    if (!icmp)
+      tuples.insert({s1, p1, d1, p2, pr});
+    if (all[i].pkt.proto == kProtoTcp)
+      tcp_listen.insert({all[i].pkt.dst, all[i].pkt.dport});
   }
   std::set<size_t> used_ns;
   for (size_t i : chosen) {
     const Packet& k = all[i].pkt;
-    if (k.proto == kProtoTcp || k.proto == kProtoUdp) {
-      auto rev = std::make_tuple(k.dst, k.dport, k.src, k.sport, k.proto);
-      if (tuples.count(rev) && rev < std::make_tuple(k.src, k.sport, k.dst, k.dport, k.proto))
+    auto [s1, p1, d1, p2, pr, icmp] = conn_key(k);
+    if (!icmp) {
+      auto rev = std::make_tuple(d1, p2, s1, p1, pr);
+      if (tuples.count(rev) && rev < std::make_tuple(s1, p1, d1, p2, pr))
         continue;
     }
     if (k.proto == kProtoTcp && tcp_listen.count({k.src, k.sport}))
@@ -471,12 +668,40 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     plan.probes.push_back(all[i]);
   }
 
+  // Connections to open before a reload: allowed TCP and UDP probes (alternating), each with a
+  // fresh source port so its conntrack entry is its own.
+  if (opt.reload_probes > 0) {
+    std::vector<const ProbeSpec*> pool[2];
+    for (const ProbeSpec& p : all)
+      if (p.expect_allow && (p.pkt.proto == kProtoTcp || p.pkt.proto == kProtoUdp) &&
+          p.pkt.sport >= kAutoSportBase)
+        pool[p.pkt.proto == kProtoTcp ? 0 : 1].push_back(&p);
+    std::mt19937_64 rng(opt.sample_seed ^ 0x52454c4f4144ull);
+    for (auto& v : pool)
+      std::shuffle(v.begin(), v.end(), rng);
+    std::set<std::pair<IpAddr, uint16_t>> listeners; // one connection per listener
+    for (size_t n = 0;
+         plan.reload.size() < opt.reload_probes && n < pool[0].size() + pool[1].size(); ++n) {
+      auto& v = pool[n % 2];
+      if (v.empty())
+        continue;
+      ProbeSpec p = *v.back();
+      v.pop_back();
+      if (!listeners.insert({p.pkt.dst, p.pkt.dport}).second)
+        continue;
+      p.pkt.sport = pick_sport(p.pkt.src);
+      p.kind = "reload";
+      plan.reload.push_back(p);
+    }
+  }
+
   // Each namespace gets the addresses its probes use.
   std::set<IpAddr> used_addrs;
-  for (const ProbeSpec& p : plan.probes) {
-    used_addrs.insert(p.pkt.src);
-    used_addrs.insert(p.pkt.dst);
-  }
+  for (const auto* list : {&plan.probes, &plan.reload})
+    for (const ProbeSpec& p : *list) {
+      used_addrs.insert(p.pkt.src);
+      used_addrs.insert(p.pkt.dst);
+    }
   for (const IpAddr& a : used_addrs)
     plan.ns[static_cast<size_t>(owner.at(a))].addrs.push_back(a);
   return plan;

@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +24,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -297,6 +302,197 @@ std::string mac(size_t k, int side) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Raw packets: every protocol and ICMP type the harness cannot send through an ordinary socket is
+// built byte by byte (IP header included) and sent from a raw socket in the source namespace. It
+// passed when it arrives in the destination namespace: sniffed with AF_PACKET on the endpoint's
+// eth0 (after the enforcing namespace's forward/output chain), or read from raw IP sockets in the
+// enforcing namespace itself (after its input chain).
+
+constexpr char kRawMagic[4] = {'P', 'T', 'L', 'R'};
+constexpr uint16_t kInnerSport = 33433, kInnerDport = 33434; // the embedded packet of an error
+
+uint32_t sum16(const uint8_t* d, size_t n, uint32_t acc = 0) {
+  for (size_t i = 0; i + 1 < n; i += 2)
+    acc += static_cast<uint32_t>(d[i] << 8 | d[i + 1]);
+  if (n % 2)
+    acc += static_cast<uint32_t>(d[n - 1] << 8);
+  return acc;
+}
+
+uint16_t fold(uint32_t acc) {
+  while (acc >> 16)
+    acc = (acc & 0xffff) + (acc >> 16);
+  return static_cast<uint16_t>(~acc & 0xffff);
+}
+
+void put16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
+  b[at] = static_cast<uint8_t>(v >> 8);
+  b[at + 1] = static_cast<uint8_t>(v & 0xff);
+}
+
+void append(std::vector<uint8_t>& b, std::initializer_list<uint8_t> v) {
+  b.insert(b.end(), v.begin(), v.end());
+}
+
+void append_addr(std::vector<uint8_t>& b, const IpAddr& a) {
+  size_t n = a.family == Family::V4 ? 4 : 16;
+  b.insert(b.end(), a.bytes.begin(), a.bytes.begin() + static_cast<long>(n));
+}
+
+void append_magic(std::vector<uint8_t>& b, size_t id) {
+  b.insert(b.end(), kRawMagic, kRawMagic + 4);
+  for (int sh : {24, 16, 8, 0})
+    b.push_back(static_cast<uint8_t>((id >> sh) & 0xff));
+}
+
+/// An IP header (no options) for `payload_len` bytes of protocol `proto`.
+std::vector<uint8_t> ip_header(const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                               size_t payload_len, uint8_t ttl, uint16_t id) {
+  std::vector<uint8_t> h;
+  if (src.family == Family::V4) {
+    uint16_t total = static_cast<uint16_t>(20 + payload_len);
+    append(h, {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total & 0xff),
+               static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id & 0xff), 0x40, 0, ttl, proto,
+               0, 0});
+    append_addr(h, src);
+    append_addr(h, dst);
+    put16(h, 10, fold(sum16(h.data(), h.size())));
+  } else {
+    append(h, {0x60, 0, 0, 0, static_cast<uint8_t>(payload_len >> 8),
+               static_cast<uint8_t>(payload_len & 0xff), proto, ttl});
+    append_addr(h, src);
+    append_addr(h, dst);
+  }
+  return h;
+}
+
+uint32_t crc32c(const uint8_t* d, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= d[i];
+    for (int k = 0; k < 8; ++k)
+      c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+/// The whole packet (IP header included) of a raw probe; its payload ends with the magic and the
+/// probe index, so the receiver knows which probe arrived. ICMP errors carry the header of a
+/// plausible original packet (UDP from the error's destination back to its source); echo-like
+/// messages carry a per-probe identifier, so no probe is ever the reply of another.
+std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
+  bool v4 = k.src.family == Family::V4;
+  std::vector<uint8_t> pl;
+  uint8_t ttl = 64;
+  bool icmp_like = k.proto == kProtoIcmp || k.proto == kProtoIcmpV6;
+  bool own_icmp = (k.proto == kProtoIcmp && v4) || (k.proto == kProtoIcmpV6 && !v4);
+  if (icmp_like) {
+    int type = k.sport;
+    uint16_t ident = static_cast<uint16_t>(0x8000 | (id & 0x7fff));
+    append(pl, {static_cast<uint8_t>(type), static_cast<uint8_t>(k.dport), 0, 0});
+    if (own_icmp && icmp_error_type(k.proto, type)) {
+      if (!v4 && type == 2)
+        append(pl, {0, 0, 0x05, 0x00}); // MTU 1280
+      else if (v4 && type == 5)
+        append_addr(pl, k.dst); // the redirect's gateway
+      else
+        append(pl, {0, 0, 0, 0});
+      std::vector<uint8_t> udp{static_cast<uint8_t>(kInnerSport >> 8),
+                               static_cast<uint8_t>(kInnerSport & 0xff),
+                               static_cast<uint8_t>(kInnerDport >> 8),
+                               static_cast<uint8_t>(kInnerDport & 0xff),
+                               0,
+                               20,
+                               0,
+                               0};
+      std::vector<uint8_t> inner = ip_header(k.dst, k.src, kProtoUdp, 20, 64, 1);
+      pl.insert(pl.end(), inner.begin(), inner.end());
+      pl.insert(pl.end(), udp.begin(), udp.end());
+    } else if (own_icmp && !v4 && (type == 135 || type == 136)) {
+      ttl = 255;
+      append(pl, {static_cast<uint8_t>(type == 136 ? 0x20 : 0), 0, 0, 0});
+      append_addr(pl, k.dst); // the target address
+    } else if (own_icmp && !v4 && (type == 133 || type == 134 || type == 137)) {
+      ttl = 255;
+      append(pl, {0, 0, 0, 0});
+      if (type == 134)
+        append(pl, {0, 0, 0, 0, 0, 0, 0, 0});
+      if (type == 137) {
+        append_addr(pl, k.dst);
+        append_addr(pl, k.dst);
+      }
+    } else {
+      append(pl, {static_cast<uint8_t>(ident >> 8), static_cast<uint8_t>(ident & 0xff), 0, 1});
+    }
+    append_magic(pl, id);
+    if (k.proto == kProtoIcmpV6 && !v4) {
+      std::vector<uint8_t> pseudo;
+      append_addr(pseudo, k.src);
+      append_addr(pseudo, k.dst);
+      append(pseudo, {0, 0, static_cast<uint8_t>(pl.size() >> 8),
+                      static_cast<uint8_t>(pl.size() & 0xff), 0, 0, 0, kProtoIcmpV6});
+      put16(pl, 2, fold(sum16(pl.data(), pl.size(), sum16(pseudo.data(), pseudo.size()))));
+    } else {
+      put16(pl, 2, fold(sum16(pl.data(), pl.size())));
+    }
+  } else if (k.proto == ipproto::sctp) {
+    // Common header (verification tag 0, as an INIT needs), one INIT chunk whose optional
+    // parameter holds the magic, CRC32c (stored as Linux does, least significant byte first).
+    append(pl, {static_cast<uint8_t>(k.sport >> 8), static_cast<uint8_t>(k.sport & 0xff),
+                static_cast<uint8_t>(k.dport >> 8), static_cast<uint8_t>(k.dport & 0xff), 0, 0, 0,
+                0, 0, 0, 0, 0});
+    // (the initiate tag must not contain the magic: "ptl" in lower case, then the id's low byte)
+    append(pl, {1, 0, 0, 32, 0x70, 0x74, 0x6c, static_cast<uint8_t>(id & 0xff), 0, 1, 0, 0, 0,
+                1, 0, 1, 0,  0,    0,    1});
+    append(pl, {0x80, 0x08, 0, 12}); // an unknown parameter the receiver skips
+    append_magic(pl, id);
+    uint32_t c = crc32c(pl.data(), pl.size());
+    for (int b = 0; b < 4; ++b)
+      pl[8 + static_cast<size_t>(b)] = static_cast<uint8_t>((c >> (8 * b)) & 0xff);
+  } else if (!v4 && ipv6_ext_header(k.proto)) {
+    // An extension header followed by "no next header" (59): HBH/destination options padded
+    // with PadN, routing with no segments left, an atomic fragment, an AH of 12 bytes.
+    if (k.proto == 0 || k.proto == 60)
+      append(pl, {59, 0, 1, 4, 0, 0, 0, 0});
+    else if (k.proto == 43)
+      append(pl, {59, 0, 0, 0, 0, 0, 0, 0});
+    else if (k.proto == 44)
+      append(pl, {59, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(id & 0xff)});
+    else
+      append(pl, {59, 1, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1});
+    append_magic(pl, id);
+  } else if (k.proto == 136) {
+    // UDP-Lite (RFC 3828): conntrack's tracker wants a valid header and checksum. Ports 0, as
+    // the engine models a portless protocol; coverage 0 = the whole datagram.
+    append(pl, {0, 0, 0, 0, 0, 0, 0, 0});
+    append_magic(pl, id);
+    std::vector<uint8_t> pseudo;
+    append_addr(pseudo, k.src);
+    append_addr(pseudo, k.dst);
+    append(pseudo, {0, 0, static_cast<uint8_t>(pl.size() >> 8),
+                    static_cast<uint8_t>(pl.size() & 0xff), 0, 0, 0, 136});
+    uint16_t c = fold(sum16(pl.data(), pl.size(), sum16(pseudo.data(), pseudo.size())));
+    put16(pl, 6, c == 0 ? 0xffff : c);
+  } else {
+    append(pl, {0, 0, 0, 0, 0, 0, 0, 1}); // e.g. an ESP SPI and sequence number
+    append_magic(pl, id);
+  }
+  std::vector<uint8_t> pkt =
+      ip_header(k.src, k.dst, k.proto, pl.size(), ttl, static_cast<uint16_t>(id & 0xffff));
+  pkt.insert(pkt.end(), pl.begin(), pl.end());
+  return pkt;
+}
+
+/// The probe index a received raw packet carries, if its magic is there.
+std::optional<size_t> raw_id(const uint8_t* d, size_t n) {
+  for (size_t i = 0; i + 8 <= n; ++i)
+    if (std::memcmp(d + i, kRawMagic, 4) == 0)
+      return static_cast<size_t>(d[i + 4]) << 24 | static_cast<size_t>(d[i + 5]) << 16 |
+             static_cast<size_t>(d[i + 6]) << 8 | static_cast<size_t>(d[i + 7]);
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Probes: every socket is created in its namespace with setns, then driven from this thread with
 // one epoll loop, so a world's probes run concurrently and each waits at most the timeout.
 
@@ -360,12 +556,17 @@ public:
     accepted_.clear();
     tcp_listen_.clear();
     udp_.clear();
+    sniff_.clear();
+    raw_recv_.clear();
+    for (auto& [k, fd] : raw_send_)
+      ::close(fd);
+    raw_send_.clear();
     ::close(ep_);
     ep_ = -1;
   }
 
 private:
-  enum class Kind { TcpListen, TcpClient, Udp, Ping };
+  enum class Kind { TcpListen, TcpClient, Udp, Ping, Sniff, RawRecv };
   struct Sock {
     int fd = -1;
     Kind kind = Kind::Udp;
@@ -492,7 +693,99 @@ private:
         }
         udp_[key] = static_cast<size_t>(s);
       }
+    } else if (probe_way(k) == ProbeWay::Raw) {
+      if (!prepare_raw(p, err))
+        finish(i, Outcome::Error, "raw receiver: " + err);
     }
+  }
+
+  /// The receivers of a raw probe: AF_PACKET on eth0 of an endpoint namespace, or raw IP sockets
+  /// of its protocol in the enforcing namespace (for an IPv6 extension header also one of "no
+  /// next header", where the kernel delivers what follows it).
+  bool prepare_raw(const ProbeSpec& p, std::string& err) {
+    int ns = p.dst_ns;
+    if (ns != 0) {
+      if (sniff_.count(ns))
+        return true;
+      int fd = socket_in(ns_.fd(static_cast<size_t>(ns)), AF_PACKET,
+                         SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+      if (fd < 0) {
+        err = errno_text("AF_PACKET socket");
+        return false;
+      }
+      int big = 1 << 22;
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+      int ifindex = 0;
+      {
+        InNetns in(ns_.fd(static_cast<size_t>(ns)));
+        ifindex = static_cast<int>(if_nametoindex("eth0"));
+      }
+      sockaddr_ll ll{};
+      ll.sll_family = AF_PACKET;
+      ll.sll_protocol = htons(ETH_P_ALL);
+      ll.sll_ifindex = ifindex;
+      if (ifindex == 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0) {
+        err = errno_text("bind AF_PACKET to eth0");
+        ::close(fd);
+        return false;
+      }
+      int s = add_sock(Sock{fd, Kind::Sniff, 0, {}, 0}, EPOLLIN);
+      if (s < 0) {
+        err = errno_text("epoll_ctl");
+        return false;
+      }
+      sniff_[ns] = static_cast<size_t>(s);
+      return true;
+    }
+    int dom = domain_of(p.pkt.dst);
+    std::vector<int> protos{p.pkt.proto};
+    if (dom == AF_INET6 && ipv6_ext_header(p.pkt.proto))
+      protos.push_back(59);
+    bool any = false;
+    for (int proto : protos) {
+      if (raw_recv_.count({dom, proto})) {
+        any = true;
+        continue;
+      }
+      int fd = socket_in(ns_.fd(0), dom, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+      if (fd < 0)
+        continue; // e.g. protocol 0: the other socket (or none) observes it
+      int big = 1 << 22;
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+      int s = add_sock(Sock{fd, Kind::RawRecv, 0, {}, static_cast<uint16_t>(proto)}, EPOLLIN);
+      if (s < 0)
+        continue;
+      raw_recv_[{dom, proto}] = static_cast<size_t>(s);
+      any = true;
+    }
+    if (!any)
+      err = "no raw socket can receive protocol " + std::to_string(p.pkt.proto);
+    return any;
+  }
+
+  int raw_sender(int ns, int dom, std::string& err) {
+    auto it = raw_send_.find({ns, dom});
+    if (it != raw_send_.end())
+      return it->second;
+    int fd = socket_in(ns_.fd(static_cast<size_t>(ns)), dom,
+                       SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd < 0) {
+      err = errno_text("raw socket");
+      return -1;
+    }
+    raw_send_[{ns, dom}] = fd;
+    return fd;
+  }
+
+  /// A received raw packet: whose probe it is, and whether it is that probe's packet.
+  void raw_arrived(const uint8_t* d, size_t n, const std::optional<IpAddr>& from) {
+    auto id = raw_id(d, n);
+    if (!id || !done_.count(*id) || done_[*id])
+      return;
+    const Packet& k = plan_.probes[*id].pkt;
+    if (from && !(*from == k.src))
+      return;
+    finish(*id, Outcome::Allowed, "arrived");
   }
 
   void start(size_t i) {
@@ -530,6 +823,17 @@ private:
       std::memcpy(msg + 4, &id, 4);
       const Sock& s = socks_[udp_.at(Key{k.src, k.sport})];
       if (::sendto(s.fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), dlen) < 0)
+        send_failed(i);
+    } else if (probe_way(k) == ProbeWay::Raw) {
+      int fd = raw_sender(p.src_ns, domain_of(k.src), err);
+      if (fd < 0) {
+        finish(i, Outcome::Error, err);
+        return;
+      }
+      std::vector<uint8_t> bytes = raw_packet(k, i);
+      sockaddr_storage to;
+      socklen_t tlen = to_sockaddr(k.dst, 0, to);
+      if (::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), tlen) < 0)
         send_failed(i);
     } else if (k.proto == kProtoIcmp || k.proto == kProtoIcmpV6) {
       // Ping sockets: the kernel sets the echo identifier and checksum; we give type and code.
@@ -645,6 +949,59 @@ private:
           finish(s.probe, Outcome::Allowed, "echo reply");
       }
       break;
+    case Kind::Sniff:
+      for (;;) {
+        uint8_t buf[2048];
+        sockaddr_ll ll{};
+        socklen_t llen = sizeof ll;
+        ssize_t n = ::recvfrom(s.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ll), &llen);
+        if (n < 0)
+          break;
+        if (ll.sll_pkttype == PACKET_OUTGOING || n < 20)
+          continue;
+        // The network-layer packet: check family, addresses and protocol before the magic.
+        size_t len = static_cast<size_t>(n);
+        auto id = raw_id(buf, len);
+        if (!id || !done_.count(*id) || done_[*id])
+          continue;
+        const Packet& k = plan_.probes[*id].pkt;
+        bool v4 = k.src.family == Family::V4;
+        bool match = false;
+        if (v4 && (buf[0] >> 4) == 4)
+          match = buf[9] == k.proto && std::memcmp(buf + 12, k.src.bytes.data(), 4) == 0 &&
+                  std::memcmp(buf + 16, k.dst.bytes.data(), 4) == 0;
+        else if (!v4 && (buf[0] >> 4) == 6 && len >= 40)
+          match = buf[6] == k.proto && std::memcmp(buf + 8, k.src.bytes.data(), 16) == 0 &&
+                  std::memcmp(buf + 24, k.dst.bytes.data(), 16) == 0;
+        if (match)
+          finish(*id, Outcome::Allowed, "arrived");
+      }
+      break;
+    case Kind::RawRecv:
+      for (;;) {
+        uint8_t buf[2048];
+        sockaddr_storage from;
+        socklen_t flen = sizeof from;
+        ssize_t n = ::recvfrom(s.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0)
+          break;
+        IpAddr fa;
+        uint16_t fp = 0;
+        std::optional<IpAddr> src;
+        if (from_sockaddr(from, fa, fp))
+          src = fa;
+        // IPv4 raw sockets see the IP header (check the protocol there); IPv6 ones only the
+        // payload, and only packets of their own protocol.
+        size_t len = static_cast<size_t>(n);
+        auto id = raw_id(buf, len);
+        if (!id || !done_.count(*id) || done_[*id])
+          continue;
+        const Packet& k = plan_.probes[*id].pkt;
+        if (k.dst.family == Family::V4 && (len < 20 || buf[9] != k.proto))
+          continue;
+        raw_arrived(buf, len, src);
+      }
+      break;
     }
   }
 
@@ -654,6 +1011,9 @@ private:
   int ep_ = -1;
   std::vector<Sock> socks_;
   std::map<Key, size_t> tcp_listen_, udp_;
+  std::map<int, size_t> sniff_;                    ///< namespace -> AF_PACKET socket
+  std::map<std::pair<int, int>, size_t> raw_recv_; ///< (family, proto) -> raw socket in ns 0
+  std::map<std::pair<int, int>, int> raw_send_;    ///< (namespace, family) -> raw socket
   std::map<size_t, bool> done_, reached_;
   std::vector<int> accepted_;
   size_t pending_ = 0;
@@ -702,7 +1062,8 @@ bool build(const WorldPlan& plan, const Namespaces& ns, const fs::path& dir, con
                                           : " via fe80::2 dev " + dev));
   }
   for (const IpAddr& a : plan.ns[0].addrs) // a host target's own addresses
-    c.push_back("address add " + host_len(a) + " dev lo");
+    c.push_back("address add " + host_len(a) + " dev lo" +
+                (a.family == Family::V6 ? " nodad" : "")); // usable at once
   if (!run_batch(ns.name(0), c, dir, "n0", log, err))
     return false;
   for (size_t k = 1; k < ns.size(); ++k) {
@@ -724,7 +1085,7 @@ bool build(const WorldPlan& plan, const Namespaces& ns, const fs::path& dir, con
       return false;
   }
   // Wait (bounded) until every veth end has its carrier.
-  auto deadline = Clock::now() + milliseconds(3000);
+  auto deadline = Clock::now() + milliseconds(15000); // generous: the machine may be loaded
   for (size_t k = 1; k < ns.size(); ++k)
     for (auto [side, dev] :
          {std::pair{size_t{0}, "c" + std::to_string(k)}, std::pair{k, std::string("eth0")}}) {
@@ -777,6 +1138,144 @@ bool load(const Config& config, const Namespaces& ns, const fs::path& dir, const
     }
   }
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections opened before a reload: opened under the target's config, then policy B (no
+// flows) is loaded over it and each connection sends once more in its original direction. B
+// allows nothing, so that packet must be dropped; a ruleset that accepts every established
+// packet first lets it through (issue 10 case 6).
+
+bool wait_fd(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  int r;
+  do
+    r = ::poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  return r > 0 && (p.revents & events);
+}
+
+int reload_socket(const Namespaces& ns, int k, const IpAddr& a, uint16_t port, int type,
+                  std::string& err) {
+  int fd = socket_in(ns.fd(static_cast<size_t>(k)), domain_of(a),
+                     type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = errno_text("socket");
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(a, port, ss);
+  // The probes' sockets on the same port were closed a moment ago; give the kernel a little
+  // time to let go of them.
+  int rc = -1;
+  for (int tries = 0; tries < 20; ++tries) {
+    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    if (rc == 0 || errno != EADDRINUSE)
+      break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  if (rc != 0) {
+    err = errno_text("bind " + a.str() + " port " + std::to_string(port));
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct Conn {
+  int client = -1, server = -1, listener = -1;
+  bool open = false;
+  std::string why;
+  ~Conn() {
+    for (int fd : {client, server, listener})
+      if (fd >= 0) {
+        linger l{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(fd);
+      }
+  }
+};
+
+void open_conn(const Namespaces& ns, const ProbeSpec& p, int timeout_ms, Conn& c) {
+  const Packet& k = p.pkt;
+  sockaddr_storage dst, src;
+  socklen_t dlen = to_sockaddr(k.dst, k.dport, dst);
+  socklen_t slen = to_sockaddr(k.src, k.sport, src);
+  std::string err;
+  if (k.proto == kProtoTcp) {
+    c.listener = reload_socket(ns, p.dst_ns, k.dst, k.dport, SOCK_STREAM, err);
+    if (c.listener < 0 || ::listen(c.listener, 8) != 0) {
+      c.why = "listener: " + err;
+      return;
+    }
+    c.client = reload_socket(ns, p.src_ns, k.src, k.sport, SOCK_STREAM, err);
+    if (c.client < 0) {
+      c.why = "client: " + err;
+      return;
+    }
+    int rc = ::connect(c.client, reinterpret_cast<sockaddr*>(&dst), dlen);
+    if (rc != 0 && errno != EINPROGRESS) {
+      c.why = errno_text("connect");
+      return;
+    }
+    int e = 0;
+    socklen_t el = sizeof e;
+    if (!wait_fd(c.client, POLLOUT, timeout_ms) ||
+        ::getsockopt(c.client, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e != 0) {
+      c.why = "the connection did not open under the first config";
+      return;
+    }
+    if (wait_fd(c.listener, POLLIN, timeout_ms))
+      c.server = ::accept4(c.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c.server < 0) {
+      c.why = "the listener never saw the connection";
+      return;
+    }
+    c.open = true;
+    return;
+  }
+  c.server = reload_socket(ns, p.dst_ns, k.dst, k.dport, SOCK_DGRAM, err);
+  c.client = c.server < 0 ? -1 : reload_socket(ns, p.src_ns, k.src, k.sport, SOCK_DGRAM, err);
+  if (c.client < 0) {
+    c.why = "udp socket: " + err;
+    return;
+  }
+  char msg[8] = {'P', 'T', 'L', 'A'};
+  char buf[64];
+  sockaddr_storage from;
+  socklen_t flen = sizeof from;
+  if (::sendto(c.client, msg, 4, 0, reinterpret_cast<sockaddr*>(&dst), dlen) < 0 ||
+      !wait_fd(c.server, POLLIN, timeout_ms) ||
+      ::recvfrom(c.server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen) < 0 ||
+      ::sendto(c.server, msg, 4, 0, reinterpret_cast<sockaddr*>(&src), slen) < 0 ||
+      !wait_fd(c.client, POLLIN, timeout_ms) || ::recv(c.client, buf, sizeof buf, 0) < 0) {
+    c.why = "the datagram and its answer did not both pass under the first config";
+    return;
+  }
+  c.open = true;
+}
+
+/// After the reload: one more packet in the original direction; Allowed when it arrives.
+Observation send_again(const ProbeSpec& p, Conn& c, int timeout_ms) {
+  const Packet& k = p.pkt;
+  char msg[4] = {'P', 'T', 'L', 'B'}, buf[64];
+  if (k.proto == kProtoTcp) {
+    if (::send(c.client, msg, 4, MSG_NOSIGNAL) < 0)
+      return {errno == EPERM ? Outcome::Denied : Outcome::Error, errno_text("send"), false};
+    // The first segment and a retransmission or two fit into the wait.
+    if (wait_fd(c.server, POLLIN, timeout_ms) && ::recv(c.server, buf, sizeof buf, 0) > 0)
+      return {Outcome::Allowed, "data of the old connection arrived after the reload", false};
+    return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms", false};
+  }
+  sockaddr_storage dst;
+  socklen_t dlen = to_sockaddr(k.dst, k.dport, dst);
+  if (::sendto(c.client, msg, 4, 0, reinterpret_cast<sockaddr*>(&dst), dlen) < 0)
+    return {errno == EPERM ? Outcome::Denied : Outcome::Error, errno_text("sendto"), false};
+  if (wait_fd(c.server, POLLIN, timeout_ms) && ::recv(c.server, buf, sizeof buf, 0) > 0)
+    return {Outcome::Allowed, "a datagram of the old flow arrived after the reload", false};
+  return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms", false};
 }
 
 } // namespace
@@ -836,6 +1335,23 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
         res.obs[i].retried = true;
       if (!again.empty() && !g_stop)
         prober.run(again, opt.retry_timeout_ms);
+      if (!plan.reload.empty() && !config.reload_files.empty() && !g_stop) {
+        res.reload_obs.resize(plan.reload.size());
+        std::vector<std::unique_ptr<Conn>> conns;
+        for (const ProbeSpec& p : plan.reload) {
+          conns.push_back(std::make_unique<Conn>());
+          open_conn(ns, p, opt.retry_timeout_ms, *conns.back());
+        }
+        Config b{config.backend, config.reload_files, {}};
+        if (!load(b, ns, dir, log, err)) {
+          res.error = "loading policy B (reload): " + err;
+        } else {
+          for (size_t j = 0; j < plan.reload.size(); ++j)
+            res.reload_obs[j] = conns[j]->open
+                                    ? send_again(plan.reload[j], *conns[j], opt.timeout_ms)
+                                    : Observation{Outcome::Error, conns[j]->why, false};
+        }
+      }
     }
     res.stopped = g_stop;
   }

@@ -43,12 +43,18 @@ struct RunOptions {
 struct Config {
   std::string backend; ///< "nftables" or "iptables"
   std::vector<OutputFile> files;
+  /// Policy B, loaded over `files` once the plan's reload connections are open (empty: no
+  /// reload phase): the same target with no flows, so B allows nothing new.
+  std::vector<OutputFile> reload_files;
 };
 
 struct WorldResult {
   std::string error;            ///< empty: built, loaded and probed
   std::vector<Observation> obs; ///< parallel to plan.probes
-  bool stopped = false;         ///< interrupted (request_stop) before it finished
+  /// Parallel to plan.reload: what the kernel did with the original-direction packet sent on
+  /// the connection after policy B was loaded (Error when it could not be opened under A).
+  std::vector<Observation> reload_obs;
+  bool stopped = false; ///< interrupted (request_stop) before it finished
   double seconds = 0;
 };
 

@@ -65,7 +65,12 @@ TEST_CASE("roundtrip every backend: the enterprise example") {
       std::string label = t.name + " (" + chain_name(c) + ")";
       REQUIRE_MESSAGE(got.count(c) == 1, label << ": chain not read back");
       const PacketSet& a = got.at(c);
-      const PacketSet& b = want.of(c);
+      PacketSet b = want.of(c);
+      // The documented host plumbing; only the readers that read the ND rule as a rule
+      // (nftables, iptables, pf) include it.
+      bool nd_read = t.backend == "nftables" || t.backend == "iptables" || t.backend == "pf";
+      if (rs.icmpv6_nd && c != Chain::Forward && nd_read)
+        b = b.unite(nd_plumbing());
       std::string witness = difference(a, b);
       CHECK_MESSAGE(a == b, label << ": " << witness);
       allows_something = allows_something || !b.is_empty();

@@ -27,10 +27,16 @@ AsaRead read_or_fail(const std::string& text) {
 
 /// Compares the forwarded packets; on a mismatch names a packet on each side. Returns whether
 /// anything at all is allowed (so callers can tell a vacuous pass).
-bool check_roundtrip(const Project& p, const Target& t) {
+int g_refused = 0; ///< random targets refused as unrealizable (drawn on purpose)
+
+bool check_roundtrip(const Project& p, const Target& t, bool allow_refusal = false) {
   CAPTURE(t.name);
   Project::Emitted e = p.emit(t);
   INFO(messages(e.diags));
+  if (allow_refusal && only_unrealizable(e.diags)) {
+    ++g_refused;
+    return false;
+  }
   REQUIRE(!e.diags.has_errors());
   AsaRead got = read_or_fail(e.text);
   CHECK(got.bindings.size() == 2);
@@ -128,14 +134,15 @@ TEST_CASE("asa: random policies round-trip") {
     TempDir dir;
     auto p = Project::open(write_generated(dir.path, g.policy, g.manifest));
     for (const std::string& name : g.targets) {
-      nonempty += check_roundtrip(*p, p->target(name));
+      nonempty += check_roundtrip(*p, p->target(name), true);
       ++targets;
     }
   }
   MESSAGE("asa random round trip: " << count << " policies, " << targets << " targets, " << nonempty
-                                    << " allowing something");
+                                    << " allowing something, " << g_refused
+                                    << " refused as unrealizable");
   CHECK(targets == static_cast<int>(count));
-  CHECK(nonempty > targets / 2);
+  CHECK(nonempty > (targets - g_refused) / 2);
 }
 
 TEST_CASE("asa: perimeter only") {

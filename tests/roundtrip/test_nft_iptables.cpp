@@ -32,12 +32,20 @@ ChainPackets read_back(const Target& t, const std::vector<OutputFile>& files, in
   return r.allowed;
 }
 
+/// Targets the backend refused as unrealizable (random policies draw such flows on purpose).
+int g_refused = 0;
+
 /// Compares every governed chain; returns the number of chains compared.
-int check_target(const Project& p, const Target& t, const std::string& label) {
+int check_target(const Project& p, const Target& t, const std::string& label,
+                 bool allow_refusal = false) {
   Diagnostics d;
   RuleSet rs;
   auto files = p.build(t, d, &rs);
-  REQUIRE_MESSAGE(!d.has_errors(), label);
+  if (allow_refusal && only_unrealizable(d)) {
+    ++g_refused;
+    return 0;
+  }
+  REQUIRE_MESSAGE(!d.has_errors(), label << "\n" << messages(d));
   int rules = 0;
   ChainPackets got = read_back(t, files, rules);
   TargetPackets want = p.expected(t);
@@ -51,7 +59,9 @@ int check_target(const Project& p, const Target& t, const std::string& label) {
     }
     REQUIRE_MESSAGE(got.count(c) == 1, label << ": chain " << chain_name(c) << " missing");
     const PacketSet& a = got.at(c);
-    const PacketSet& b = want.of(c);
+    PacketSet b = want.of(c);
+    if (rs.icmpv6_nd && c != Chain::Forward)
+      b = b.unite(nd_plumbing()); // the documented host plumbing, input and output only
     bool same = a == b;
     std::string witness = difference(a, b);
     CHECK_MESSAGE(same, label << " chain " << std::string(chain_name(c)) << ": " << witness);
@@ -105,9 +115,10 @@ TEST_CASE("roundtrip nftables/iptables: randomized policies") {
       FAIL("seed " << seed << ": " << e.what());
     }
     for (const Target& t : p->manifest->targets)
-      compared += check_target(*p, t, "seed " + std::to_string(seed) + " " + t.name);
+      compared += check_target(*p, t, "seed " + std::to_string(seed) + " " + t.name, true);
   }
-  CHECK(compared >= (only ? 1 : count * 4));
+  MESSAGE(compared << " chains compared, " << g_refused << " targets refused as unrealizable");
+  CHECK(compared >= (only ? 1 : count * 3));
 }
 
 TEST_CASE("roundtrip readers: a widened ruleset is caught") {

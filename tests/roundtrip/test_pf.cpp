@@ -27,10 +27,16 @@ PfRead read_or_fail(const std::string& text) {
 
 /// Compares every chain the target governs; on a mismatch names a packet on each side.
 /// Returns whether anything at all is allowed (so callers can tell a vacuous pass).
-bool check_roundtrip(const Project& p, const Target& t) {
+int g_refused = 0; ///< random targets refused as unrealizable (drawn on purpose)
+
+bool check_roundtrip(const Project& p, const Target& t, bool allow_refusal = false) {
   CAPTURE(t.name);
   Project::Emitted e = p.emit(t);
   INFO(messages(e.diags));
+  if (allow_refusal && only_unrealizable(e.diags)) {
+    ++g_refused;
+    return false;
+  }
   REQUIRE(!e.diags.has_errors());
   PfRead got = read_or_fail(e.text);
   TargetPackets want = p.expected(t);
@@ -39,7 +45,9 @@ bool check_roundtrip(const Project& p, const Target& t) {
     CAPTURE(chain_name(c));
     REQUIRE(got.allowed.count(c) == 1);
     const PacketSet& g = got.allowed.at(c);
-    const PacketSet& w = want.of(c);
+    PacketSet w = want.of(c);
+    if (e.rs.icmpv6_nd && c != Chain::Forward)
+      w = w.unite(nd_plumbing()); // the documented host plumbing, input and output only
     any = any || !w.is_empty();
     if (!(g == w)) {
       FAIL_CHECK(difference(g, w) << "\n" << e.text);
@@ -123,14 +131,15 @@ TEST_CASE("pf: random policies round-trip") {
     TempDir dir;
     auto p = Project::open(write_generated(dir.path, g.policy, g.manifest));
     for (const std::string& name : g.targets) {
-      nonempty += check_roundtrip(*p, p->target(name));
+      nonempty += check_roundtrip(*p, p->target(name), true);
       ++targets;
     }
   }
   MESSAGE("pf random round trip: " << count << " policies, " << targets << " targets, " << nonempty
-                                   << " allowing something");
+                                   << " allowing something, " << g_refused
+                                   << " refused as unrealizable");
   CHECK(targets == 2 * static_cast<int>(count));
-  CHECK(nonempty > targets / 2);
+  CHECK(nonempty > (targets - g_refused) / 2);
 }
 
 TEST_CASE("pf: what pf cannot say is an error at the flow, never a wider rule") {
