@@ -486,7 +486,8 @@ Alone alone(const std::vector<LineRule>& rules, const PacketSet& allow_union,
     if (extra.is_empty())
       continue;
     ++a.wrong;
-    bool addr = r.text.find("addr") != std::string::npos || r.text.find(" -s ") != std::string::npos ||
+    bool addr = r.text.find("addr") != std::string::npos ||
+                r.text.find(" -s ") != std::string::npos ||
                 r.text.find(" -d ") != std::string::npos;
     bool ports = r.text.find("port") != std::string::npos;
     a.no_address += !addr;
@@ -523,9 +524,8 @@ Verdict judge(const std::vector<LineRule>& rules, bool policy_accept, const Pack
       if (!bad.is_empty()) {
         ++v.wrong_allow_lines;
         if (v.report.size() < max_lines)
-          v.report.push_back("  line " + std::to_string(r.line) + " allows " +
-                             bad.pick()->str() + " (not in the policy)\n    " + r.text +
-                             "\n    in " + r.where);
+          v.report.push_back("  line " + std::to_string(r.line) + " allows " + bad.pick()->str() +
+                             " (not in the policy)\n    " + r.text + "\n    in " + r.where);
       }
     } else {
       PacketSet bad = eff.intersect(want);
@@ -671,12 +671,14 @@ int main(int argc, char** argv) {
       rep.insert(rep.end(), a.report.begin(), a.report.end());
     }
     std::string s4 = status(c_ipt_allowed, want);
-    std::cout << "capirca iptables: " << s4 << "; lines allowing packets the policy does not: "
-              << wa << "; lines dropping packets the policy allows: " << wd << "\n";
+    std::cout << "capirca iptables: " << s4
+              << "; lines allowing packets the policy does not: " << wa
+              << "; lines dropping packets the policy allows: " << wd << "\n";
     for (const auto& l : rep)
       std::cout << l << "\n";
-    summary << " capirca-ipt=" << (s4 == "same" ? "same" : "DIFF") << " ipt-wrong-allow-lines=" << wa
-            << " ipt-wrong-drop-lines=" << wd << " ipt-alone-wrong=" << ia.wrong;
+    summary << " capirca-ipt=" << (s4 == "same" ? "same" : "DIFF")
+            << " ipt-wrong-allow-lines=" << wa << " ipt-wrong-drop-lines=" << wd
+            << " ipt-alone-wrong=" << ia.wrong;
     std::cout << summary.str() << "\n";
     return rc;
   } catch (const std::exception& e) {
