@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ antlr4 default-jre-headless libantlr4-runtime-dev libfmt-dev
-          libtomlplusplus-dev doctest-dev nftables iptables iproute2 python3)
+          libtomlplusplus-dev doctest-dev nlohmann-json3-dev nftables iptables iproute2 python3)
 OUT=out/lync2013-public-im
 
 install_missing() {
