@@ -2,7 +2,7 @@
 # The two quick-start commands:
 #   ./dev.sh build   install what is missing, build, compile the shipped policy to every backend
 #   ./dev.sh test    install what is missing, build with gcc (build/) and with clang under
-#                    ASan+UBSan (build-clang/), warnings as errors, run the suite
+#                    ASan+UBSan with the fuzzers (build-clang/), warnings as errors, run the suite
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,12 +43,12 @@ case "${1:-}" in
   test)
     install_missing
     compile build "" -DPORTOLAN_WERROR=ON
-    # The same tree with clang and sanitizers: its unit tests (the rest of the suite runs once,
-    # on the gcc build).
+    # The same tree with clang, sanitizers and the fuzz harnesses: its unit tests and a short run
+    # of each fuzzer (the rest of the suite runs once, on the gcc build).
     compile build-clang "" -DPORTOLAN_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 \
-      -DPORTOLAN_SANITIZE=address,undefined
+      -DPORTOLAN_SANITIZE=address,undefined -DPORTOLAN_FUZZ=ON
     ctest --test-dir build --output-on-failure -j "$(nproc)"
-    ctest --test-dir build-clang -L sanitize --output-on-failure -j "$(nproc)"
+    ctest --test-dir build-clang -L 'sanitize|fuzz' --output-on-failure -j "$(nproc)"
     ;;
   *)
     echo "usage: ./dev.sh build | ./dev.sh test" >&2

@@ -23,6 +23,11 @@ struct LoadResult {
 LoadResult load_policy(const std::vector<std::filesystem::path>& files, SourceManager& sm,
                        Diagnostics& diags, const std::vector<SourceLoc>& named_at = {});
 
+/// Loads one policy given as text, shown as `display` in diagnostics. No file is read: an
+/// import is reported as missing (fuzzing and in-memory tests).
+LoadResult load_policy_text(const std::string& display, std::string text, SourceManager& sm,
+                            Diagnostics& diags);
+
 /// Reads a whole file; nullopt when it cannot be read.
 std::optional<std::string> read_file(const std::filesystem::path& p);
 

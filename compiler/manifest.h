@@ -65,6 +65,11 @@ struct Manifest {
 std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceManager& sm,
                                       Diagnostics& diags);
 
+/// The same for a manifest given as text (no file is read); `path` names it in diagnostics and
+/// is the folder policies and outputs are relative to.
+Manifest read_manifest_text(const std::filesystem::path& path, const std::string& text,
+                            SourceManager& sm, Diagnostics& diags);
+
 /// Checks bindings, features, targets against the loaded policy and the backend registry.
 void validate_manifest(const Manifest& m, const Policy& p,
                        const std::vector<std::string>& backend_names, Diagnostics& diags);
