@@ -187,8 +187,8 @@ void write_policy(const Model& m, std::ostream& pol) {
   }
 }
 
-const char* kPairs[][2] = {{"internet", "dmz"},  {"internet", "corp"}, {"internet", "datacenter"},
-                           {"dmz", "corp"},      {"dmz", "datacenter"}, {"corp", "datacenter"}};
+const char* kPairs[][2] = {{"internet", "dmz"}, {"internet", "corp"},  {"internet", "datacenter"},
+                           {"dmz", "corp"},     {"dmz", "datacenter"}, {"corp", "datacenter"}};
 
 void write_manifest(const Model& m, std::ostream& man, bool vs_capirca) {
   man << "policies = [\"bench.policy\"]\n\n[environments.bench]\ntoday = 2026-01-01\n\n"
@@ -216,9 +216,9 @@ void write_manifest(const Model& m, std::ostream& man, bool vs_capirca) {
   // The targets compared with Capirca: one perimeter per platform, Windows on a host.
   for (const char* b : {"nftables", "iptables", "pf", "asa"}) {
     const char* ext = std::strcmp(b, "nftables") == 0 ? ".nft"
-                      : std::strcmp(b, "pf") == 0    ? ".pf.conf"
-                      : std::strcmp(b, "asa") == 0   ? ".asa"
-                                                     : "";
+                      : std::strcmp(b, "pf") == 0     ? ".pf.conf"
+                      : std::strcmp(b, "asa") == 0    ? ".asa"
+                                                      : "";
     man << "\n[[targets]]\nname = \"vs-" << b << "\"\nbackend = \"" << b
         << "\"\nbetween = [\"internet\", \"dmz\"]\noutput = \"vs/" << b << ext << "\"\n";
   }
@@ -233,8 +233,12 @@ std::string token(char c, int i) {
   s += std::to_string(i); // not "R" + to_string(): GCC 12 -Wrestrict false positive
   return s;
 }
-std::string net_name(int role) { return token('R', role); }
-std::string svc_name(int s) { return token('S', s); }
+std::string net_name(int role) {
+  return token('R', role);
+}
+std::string svc_name(int s) {
+  return token('S', s);
+}
 
 void write_definitions(const Model& m, const std::filesystem::path& def) {
   std::ofstream net(def / "NETWORK.net"), svc(def / "SERVICES.svc");

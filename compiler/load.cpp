@@ -70,7 +70,10 @@ std::string display_path(const std::string& importer_display, const std::string&
 
 class Loader {
 public:
-  Loader(SourceManager& sm, Diagnostics& diags) : sm_(sm), diags_(diags) {}
+  /// `disk`: false for a policy given as text, whose imports are then reported missing (no file
+  /// is read: fuzzing and in-memory tests).
+  Loader(SourceManager& sm, Diagnostics& diags, bool disk = true)
+      : sm_(sm), diags_(diags), disk_(disk) {}
 
   std::vector<PolicyFile> files; ///< in merge order
   bool unreadable = false;
@@ -87,10 +90,14 @@ public:
     }
     visit(p, p.generic_string(), std::move(*text), {});
   }
+  void load_text(const std::string& display, std::string text) {
+    visit(display, display, std::move(text), {});
+  }
 
 private:
   SourceManager& sm_;
   Diagnostics& diags_;
+  bool disk_;
   std::set<fs::path> done_;
   struct Frame {
     fs::path key;
@@ -126,7 +133,7 @@ private:
         continue;
       }
       std::string why;
-      auto t = read_file(target, &why);
+      auto t = disk_ ? read_file(target, &why) : std::nullopt;
       if (!t) {
         diags_.error("import-missing", imp.loc,
                      "cannot read imported file '" + imp.path + "' (looked for " +
@@ -226,14 +233,9 @@ void resolve(Policy& p, Diagnostics& diags) {
   }
 }
 
-} // namespace
-
-LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags,
-                       const std::vector<SourceLoc>& named_at) {
+/// Merges the parsed files in order and resolves every name.
+LoadResult merge_and_resolve(Loader& loader, Diagnostics& diags) {
   LoadResult out;
-  Loader loader(sm, diags);
-  for (size_t i = 0; i < paths.size(); ++i)
-    loader.load_root(paths[i], i < named_at.size() ? named_at[i] : SourceLoc{});
   out.unreadable = loader.unreadable;
   if (diags.has_errors())
     return out; // syntax or import errors: names cannot be judged reliably
@@ -259,6 +261,23 @@ LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Di
   if (out.ok)
     p.index_endpoints();
   return out;
+}
+
+} // namespace
+
+LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags,
+                       const std::vector<SourceLoc>& named_at) {
+  Loader loader(sm, diags);
+  for (size_t i = 0; i < paths.size(); ++i)
+    loader.load_root(paths[i], i < named_at.size() ? named_at[i] : SourceLoc{});
+  return merge_and_resolve(loader, diags);
+}
+
+LoadResult load_policy_text(const std::string& display, std::string text, SourceManager& sm,
+                            Diagnostics& diags) {
+  Loader loader(sm, diags, false);
+  loader.load_text(display, std::move(text));
+  return merge_and_resolve(loader, diags);
 }
 
 } // namespace portolan

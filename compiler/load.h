@@ -34,4 +34,10 @@ inline constexpr size_t kMaxImportDepth = 256;
 /// the reason in `why` when it is one of ours (not a regular file, too large).
 std::optional<std::string> read_file(const std::filesystem::path& p, std::string* why = nullptr);
 
+/// Loads one policy given as text, shown as `display` in diagnostics. No file is read: an
+/// import is reported as missing (fuzzing and in-memory tests).
+LoadResult load_policy_text(const std::string& display, std::string text, SourceManager& sm,
+                            Diagnostics& diags);
+
+
 } // namespace portolan

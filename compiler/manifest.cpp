@@ -223,15 +223,20 @@ std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, D
                 "cannot read manifest '" + path.string() + "'" + (why.empty() ? "" : ": " + why));
     return std::nullopt;
   }
+  return read_manifest_text(path, *text, sm, diags);
+}
+
+Manifest read_manifest_text(const fs::path& path, const std::string& text, SourceManager& sm,
+                            Diagnostics& diags) {
   Manifest m;
   m.path = path;
   m.dir = path.parent_path();
-  uint32_t id = sm.add(path.generic_string(), *text);
+  uint32_t id = sm.add(path.generic_string(), text);
   m.loc = SourceLoc{id, 1, 1, 1};
   Reader r(id, diags);
   toml::table root;
   try {
-    root = toml::parse(*text, path.generic_string());
+    root = toml::parse(text, path.generic_string());
   } catch (const toml::parse_error& e) {
     diags.error("manifest", r.at(e.source()), "invalid TOML: " + std::string(e.description()));
     return m;

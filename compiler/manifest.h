@@ -59,6 +59,11 @@ struct Manifest {
 std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceManager& sm,
                                       Diagnostics& diags);
 
+/// The same for a manifest given as text (no file is read); `path` names it in diagnostics and
+/// is the folder policies and outputs are relative to.
+Manifest read_manifest_text(const std::filesystem::path& path, const std::string& text,
+                            SourceManager& sm, Diagnostics& diags);
+
 /// A target as validation left it: its options checked against its backend's schema.
 struct ValidTarget {
   TargetOptions options;

@@ -3,138 +3,131 @@
 #include "checks/catalog.h"
 #include "version.h"
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace portolan {
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-  }
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+/// Compact JSON. Invalid UTF-8 (a path or a policy string can hold any byte) becomes U+FFFD:
+/// RFC 8259 allows only UTF-8, so the document stays valid JSON whatever the input.
+std::string dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+/// An array with one element per line (`[\n  a,\n  b\n]`, or `[]`): a diff or a grep of the
+/// report then shows one finding per line. The elements themselves are compact.
+std::string one_per_line(const std::vector<Json>& items) {
+  if (items.empty())
+    return "[]";
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? ",\n  " : "\n  ") + dump(items[i]);
+  return out + "\n]";
+}
+
+/// `head` printed compactly without its closing brace, so that members written as text follow.
+std::string open_object(const Json& head) {
+  std::string out = dump(head);
+  out.pop_back();
   return out;
 }
 
-namespace {
-
-std::string q(std::string_view s) {
-  return "\"" + json_escape(s) + "\"";
-}
-
-std::string location_json(const SourceManager& sm, const SourceLoc& l) {
+Json location_json(const SourceManager& sm, const SourceLoc& l) {
   if (!l.valid())
-    return "null";
-  return "{\"file\":" + q(sm.file(l.file).path) + ",\"line\":" + std::to_string(l.line) +
-         ",\"column\":" + std::to_string(l.col) + ",\"length\":" + std::to_string(l.len) + "}";
+    return nullptr;
+  return {{"file", sm.file(l.file).path}, {"line", l.line}, {"column", l.col}, {"length", l.len}};
 }
 
 const char* sarif_level(Severity s) {
   return s == Severity::Error ? "error" : s == Severity::Warning ? "warning" : "note";
 }
 
-std::string sarif_location(const SourceManager& sm, const SourceLoc& l, const std::string& msg) {
-  std::string out =
-      "{\"physicalLocation\":{\"artifactLocation\":{\"uri\":" + q(sm.file(l.file).path) +
-      "},\"region\":{\"startLine\":" + std::to_string(l.line) +
-      ",\"startColumn\":" + std::to_string(l.col) +
-      ",\"endColumn\":" + std::to_string(l.col + std::max<uint32_t>(l.len, 1)) + "}}";
+/// A SARIF location; `into` may already hold members (a related location's id comes first).
+void sarif_location(Json& into, const SourceManager& sm, const SourceLoc& l,
+                    const std::string& msg) {
+  into["physicalLocation"] = {{"artifactLocation", {{"uri", sm.file(l.file).path}}},
+                              {"region",
+                               {{"startLine", l.line},
+                                {"startColumn", l.col},
+                                {"endColumn", l.col + std::max<uint32_t>(l.len, 1)}}}};
   if (!msg.empty())
-    out += ",\"message\":{\"text\":" + q(msg) + "}";
-  return out + "}";
+    into["message"] = {{"text", msg}};
 }
 
 } // namespace
 
 std::string render_json(const Diagnostics& d, const SourceManager& sm) {
-  std::string out =
-      "{\"version\":1,\"tool\":{\"name\":\"portolan\",\"version\":" + q(kPortolanVersion) +
-      "},\"summary\":{\"errors\":" + std::to_string(d.count(Severity::Error)) +
-      ",\"warnings\":" + std::to_string(d.count(Severity::Warning)) +
-      ",\"notes\":" + std::to_string(d.count(Severity::Note)) + "},\"findings\":[";
-  bool first = true;
+  Json head = {{"version", 1},
+               {"tool", {{"name", "portolan"}, {"version", kPortolanVersion}}},
+               {"summary",
+                {{"errors", d.count(Severity::Error)},
+                 {"warnings", d.count(Severity::Warning)},
+                 {"notes", d.count(Severity::Note)}}}};
+  std::vector<Json> findings;
   for (const Diagnostic& x : d.all()) {
-    out += first ? "\n  " : ",\n  ";
-    first = false;
-    out += "{\"code\":" + q(x.code) + ",\"severity\":" + q(severity_name(x.severity)) +
-           ",\"message\":" + q(x.message) + ",\"location\":" + location_json(sm, x.loc) +
-           ",\"related\":[";
-    for (size_t i = 0; i < x.notes.size(); ++i)
-      out += (i ? "," : "") + std::string("{\"message\":") + q(x.notes[i].message) +
-             ",\"location\":" + location_json(sm, x.notes[i].loc) + "}";
-    out += "],\"witness\":" + (x.witness ? q(*x.witness) : std::string("null")) + "}";
+    Json related = Json::array();
+    for (const Related& r : x.notes)
+      related.push_back({{"message", r.message}, {"location", location_json(sm, r.loc)}});
+    findings.push_back({{"code", x.code},
+                        {"severity", severity_name(x.severity)},
+                        {"message", x.message},
+                        {"location", location_json(sm, x.loc)},
+                        {"related", std::move(related)},
+                        {"witness", x.witness ? Json(*x.witness) : Json(nullptr)}});
   }
-  out += first ? "]}\n" : "\n]}\n";
-  return out;
+  return open_object(head) + ",\"findings\":" + one_per_line(findings) + "}\n";
 }
 
 std::string render_sarif(const Diagnostics& d, const SourceManager& sm) {
-  std::string out =
-      "{\n\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\n\"version\":\"2.1.0\",\n"
-      "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"portolan\",\"version\":" +
-      q(kPortolanVersion) + ",\"informationUri\":\"https://example.invalid/portolan\",\"rules\":[";
   const auto& cat = check_catalog();
-  for (size_t i = 0; i < cat.size(); ++i) {
-    const CheckInfo& c = cat[i];
-    out += std::string(i ? "," : "") + "\n  {\"id\":" + q(c.code) + ",\"name\":" + q(c.code) +
-           ",\"shortDescription\":{\"text\":" + q(c.title) +
-           "},\"fullDescription\":{\"text\":" + q(c.details) + "},\"help\":{\"text\":" + q(c.help) +
-           "},\"defaultConfiguration\":{\"level\":" + q(sarif_level(c.severity)) +
-           "},\"properties\":{\"stage\":" + q(c.stage) + "}}";
-  }
-  out += "\n]}},\n\"results\":[";
-  bool first = true;
+  std::vector<Json> rules;
+  for (const CheckInfo& c : cat)
+    rules.push_back({{"id", c.code},
+                     {"name", c.code},
+                     {"shortDescription", {{"text", c.title}}},
+                     {"fullDescription", {{"text", c.details}}},
+                     {"help", {{"text", c.help}}},
+                     {"defaultConfiguration", {{"level", sarif_level(c.severity)}}},
+                     {"properties", {{"stage", c.stage}}}});
+  std::vector<Json> results;
   for (const Diagnostic& x : d.all()) {
     size_t index = 0;
     for (; index < cat.size() && x.code != cat[index].code; ++index) {
     }
-    out += first ? "\n  " : ",\n  ";
-    first = false;
     std::string text = x.message;
     if (x.witness)
       text += " (witness: " + *x.witness + ")";
-    out += "{\"ruleId\":" + q(x.code) +
-           (index < cat.size() ? ",\"ruleIndex\":" + std::to_string(index) : std::string()) +
-           ",\"level\":" + q(sarif_level(x.severity)) + ",\"message\":{\"text\":" + q(text) + "}";
-    if (x.loc.valid())
-      out += ",\"locations\":[" + sarif_location(sm, x.loc, "") + "]";
-    std::string related;
-    int id = 0;
-    for (const Related& r : x.notes)
-      if (r.loc.valid()) {
-        std::string loc = sarif_location(sm, r.loc, r.message);
-        related += (related.empty() ? "" : ",") + std::string("{\"id\":") + std::to_string(id++) +
-                   "," + loc.substr(1);
+    Json r = {{"ruleId", x.code}};
+    if (index < cat.size())
+      r["ruleIndex"] = index;
+    r["level"] = sarif_level(x.severity);
+    r["message"] = {{"text", text}};
+    if (x.loc.valid()) {
+      Json loc = Json::object();
+      sarif_location(loc, sm, x.loc, "");
+      r["locations"] = Json::array({std::move(loc)});
+    }
+    Json related = Json::array();
+    for (const Related& n : x.notes)
+      if (n.loc.valid()) {
+        Json loc = {{"id", related.size()}};
+        sarif_location(loc, sm, n.loc, n.message);
+        related.push_back(std::move(loc));
       }
     if (!related.empty())
-      out += ",\"relatedLocations\":[" + related + "]";
-    out += "}";
+      r["relatedLocations"] = std::move(related);
+    results.push_back(std::move(r));
   }
-  out += first ? "]\n}]\n}\n" : "\n]\n}]\n}\n";
-  return out;
+  Json driver = {{"name", "portolan"},
+                 {"version", kPortolanVersion},
+                 {"informationUri", "https://example.invalid/portolan"}};
+  return "{\n\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\n\"version\":\"2.1.0\","
+         "\n\"runs\":[{\"tool\":{\"driver\":" +
+         open_object(driver) + ",\"rules\":" + one_per_line(rules) +
+         "}},\n\"results\":" + one_per_line(results) + "\n}]\n}\n";
 }
 
 } // namespace portolan

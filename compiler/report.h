@@ -11,7 +11,5 @@ namespace portolan {
 std::string render_json(const Diagnostics& d, const SourceManager& sm);
 /// A SARIF 2.1.0 log with one run; rules come from the check catalogue.
 std::string render_sarif(const Diagnostics& d, const SourceManager& sm);
-/// Escapes a string for a JSON string literal (without the quotes).
-std::string json_escape(std::string_view s);
 
 } // namespace portolan

@@ -86,6 +86,16 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
   return true;
 }
 
+void Session::adopt(Manifest m, LoadResult policy) {
+  last_ = std::chrono::steady_clock::now();
+  manifest = std::move(m);
+  loaded = std::move(policy);
+  if (loaded.ok && !diags.has_errors()) {
+    valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
+    mark("validate-manifest");
+  }
+}
+
 LowerContext Session::lower_context() const {
   return LowerContext{loaded.policy, *manifest, sm, today};
 }

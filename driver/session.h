@@ -69,6 +69,10 @@ public:
   bool open(const std::optional<std::filesystem::path>& manifest,
             const std::vector<std::filesystem::path>& extra = {});
 
+  /// Stage validate-manifest for a manifest and policy read some other way (from text: the fuzz
+  /// harnesses and in-memory tests), adopted as if open() had read them.
+  void adopt(Manifest m, LoadResult policy);
+
   /// The policy loaded and nothing reported as an error so far.
   bool clean() const { return loaded.ok && !diags.has_errors(); }
 

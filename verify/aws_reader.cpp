@@ -2,200 +2,39 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <set>
 
 namespace portolan::roundtrip {
 
-const JsonValue* JsonValue::find(const std::string& key) const {
-  for (const auto& [k, v] : obj)
-    if (k == key)
-      return &v;
-  return nullptr;
-}
-
 namespace {
 
-class Parser {
-public:
-  explicit Parser(const std::string& t) : t_(t) {}
+using Json = nlohmann::ordered_json;
+using Kind = Json::value_t;
 
-  JsonValue document() {
-    JsonValue v = value();
-    ws();
-    if (i_ != t_.size())
-      fail("text after the document");
-    return v;
-  }
+const Json* find(const Json& o, const std::string& key) {
+  auto it = o.find(key); // end() when o is not an object
+  return it == o.end() ? nullptr : &*it;
+}
 
-private:
-  [[noreturn]] void fail(const std::string& why) const {
-    throw ReadError("JSON at byte " + std::to_string(i_) + ": " + why);
-  }
-  void ws() {
-    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\t' || t_[i_] == '\r'))
-      ++i_;
-  }
-  bool eat(char c) {
-    ws();
-    if (i_ < t_.size() && t_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c) {
-    if (!eat(c))
-      fail(std::string("expected '") + c + "'");
-  }
-  bool word(const char* w) {
-    size_t n = std::char_traits<char>::length(w);
-    if (t_.compare(i_, n, w) == 0) {
-      i_ += n;
-      return true;
-    }
-    return false;
-  }
-
-  JsonValue value() {
-    ws();
-    if (i_ >= t_.size())
-      fail("unexpected end");
-    JsonValue v;
-    char c = t_[i_];
-    if (c == '{') {
-      ++i_;
-      v.kind = JsonValue::Kind::Object;
-      std::set<std::string> keys;
-      if (eat('}'))
-        return v;
-      do {
-        ws();
-        std::string k = string();
-        if (!keys.insert(k).second)
-          fail("duplicate key \"" + k + "\"");
-        expect(':');
-        v.obj.emplace_back(k, value());
-      } while (eat(','));
-      expect('}');
-    } else if (c == '[') {
-      ++i_;
-      v.kind = JsonValue::Kind::Array;
-      if (eat(']'))
-        return v;
-      do
-        v.arr.push_back(value());
-      while (eat(','));
-      expect(']');
-    } else if (c == '"') {
-      v.kind = JsonValue::Kind::String;
-      v.str = string();
-    } else if (word("true") || word("false")) {
-      v.kind = JsonValue::Kind::Bool;
-      v.b = t_[i_ - 1] == 'e' && t_[i_ - 2] == 'u';
-    } else if (word("null")) {
-      v.kind = JsonValue::Kind::Null;
-    } else if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
-      v.kind = JsonValue::Kind::Number;
-      v.num = number();
-    } else {
-      fail(std::string("unexpected '") + c + "'");
-    }
-    return v;
-  }
-
-  double number() {
-    size_t s = i_;
-    if (t_[i_] == '-')
-      ++i_;
-    if (i_ >= t_.size() || !std::isdigit(static_cast<unsigned char>(t_[i_])))
-      fail("bad number");
-    if (t_[i_] == '0' && i_ + 1 < t_.size() && std::isdigit(static_cast<unsigned char>(t_[i_ + 1])))
-      fail("leading zero");
-    while (i_ < t_.size() && std::isdigit(static_cast<unsigned char>(t_[i_])))
-      ++i_;
-    if (i_ < t_.size() && (t_[i_] == '.' || t_[i_] == 'e' || t_[i_] == 'E'))
-      fail("only integers are expected here");
-    return std::stod(t_.substr(s, i_ - s));
-  }
-
-  std::string string() {
-    if (i_ >= t_.size() || t_[i_] != '"')
-      fail("expected a string");
-    ++i_;
-    std::string out;
-    while (true) {
-      if (i_ >= t_.size())
-        fail("unterminated string");
-      unsigned char c = static_cast<unsigned char>(t_[i_++]);
-      if (c == '"')
-        return out;
-      if (c < 0x20)
-        fail("raw control character in a string");
-      if (c != '\\') {
-        out += static_cast<char>(c);
-        continue;
-      }
-      if (i_ >= t_.size())
-        fail("unterminated escape");
-      char e = t_[i_++];
-      switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        out += e;
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'u': {
-        if (i_ + 4 > t_.size())
-          fail("short \\u escape");
-        unsigned cp = static_cast<unsigned>(std::stoul(t_.substr(i_, 4), nullptr, 16));
-        i_ += 4;
-        if (cp >= 0x80)
-          fail("non-ASCII \\u escape (not emitted by Portolan)");
-        out += static_cast<char>(cp);
-        break;
-      }
-      default:
-        fail(std::string("bad escape \\") + e);
-      }
-    }
-  }
-
-  const std::string& t_;
-  size_t i_ = 0;
-};
-
-using Kind = JsonValue::Kind;
-
-const JsonValue& need(const JsonValue& o, const std::string& key, Kind kind) {
-  const JsonValue* v = o.find(key);
-  if (!v || v->kind != kind)
+const Json& need(const Json& o, const std::string& key, Kind kind) {
+  const Json* v = find(o, key);
+  if (!v || v->type() != kind)
     throw ReadError("missing or mistyped \"" + key + "\"");
   return *v;
 }
 
-void only_keys(const JsonValue& o, std::initializer_list<const char*> keys,
-               const std::string& what) {
-  if (o.kind != Kind::Object)
+const std::string& need_string(const Json& o, const std::string& key) {
+  return need(o, key, Kind::string).get_ref<const std::string&>();
+}
+
+void only_keys(const Json& o, std::initializer_list<const char*> keys, const std::string& what) {
+  if (!o.is_object())
     throw ReadError(what + " is not an object");
-  for (const auto& [k, v] : o.obj)
+  for (const auto& item : o.items()) {
+    const std::string& k = item.key();
     if (std::find_if(keys.begin(), keys.end(), [&](const char* x) { return k == x; }) == keys.end())
       throw ReadError(what + " has an unexpected key \"" + k + "\"");
+  }
 }
 
 /// The value Terraform makes of a template string that must hold no interpolation: "$${" and
@@ -227,27 +66,32 @@ void check_ec2_text(const std::string& s, const std::string& what) {
       throw ReadError(what + " has a character EC2 rejects: '" + std::string(1, c) + "' in " + s);
 }
 
-int integer(const JsonValue& o, const std::string& key, int lo, int hi) {
-  const JsonValue& v = need(o, key, Kind::Number);
-  if (v.num < lo || v.num > hi || std::floor(v.num) != v.num)
+int integer(const Json& o, const std::string& key, int lo, int hi) {
+  const Json* v = find(o, key);
+  if (!v || !v->is_number_integer()) // a float such as 22.0 is not a port
+    throw ReadError("missing or mistyped \"" + key + "\"");
+  bool in_range = v->is_number_unsigned() ? v->get<uint64_t>() <= static_cast<uint64_t>(hi)
+                                          : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
+  if (!in_range)
     throw ReadError("\"" + key + "\" out of range");
-  return static_cast<int>(v.num);
+  return v->get<int>();
 }
 
-Prefix cidr(const JsonValue& rule, Family& fam) {
-  const JsonValue* v4 = rule.find("cidr_ipv4");
-  const JsonValue* v6 = rule.find("cidr_ipv6");
+Prefix cidr(const Json& rule, Family& fam) {
+  const Json* v4 = find(rule, "cidr_ipv4");
+  const Json* v6 = find(rule, "cidr_ipv6");
   if ((v4 == nullptr) == (v6 == nullptr))
     throw ReadError("a rule needs exactly one of cidr_ipv4 and cidr_ipv6");
-  const JsonValue* v = v4 ? v4 : v6;
-  if (v->kind != Kind::String || v->str.find('/') == std::string::npos)
+  const Json* v = v4 ? v4 : v6;
+  if (!v->is_string() || v->get_ref<const std::string&>().find('/') == std::string::npos)
     throw ReadError("a CIDR needs a prefix length");
-  auto p = parse_prefix(v->str);
+  const std::string& text = v->get_ref<const std::string&>();
+  auto p = parse_prefix(text);
   if (!p.prefix)
-    throw ReadError("bad CIDR " + v->str + ": " + p.error);
+    throw ReadError("bad CIDR " + text + ": " + p.error);
   fam = v4 ? Family::V4 : Family::V6;
   if (p.prefix->family() != fam)
-    throw ReadError("CIDR " + v->str + " in the other family's field");
+    throw ReadError("CIDR " + text + " in the other family's field");
   return *p.prefix;
 }
 
@@ -255,23 +99,39 @@ const char* kNd = "IPv6 neighbour discovery (option icmpv6_nd)";
 
 } // namespace
 
-JsonValue parse_json(const std::string& text) {
-  return Parser(text).document();
+Json parse_json(const std::string& text) {
+  // nlohmann keeps the last of two equal keys; a strict reader refuses them (RFC 8259 4: names
+  // "SHOULD be unique", and Terraform rejects duplicate blocks).
+  std::vector<std::set<std::string>> keys; // one set per object being read
+  Json::parser_callback_t strict = [&](int, Json::parse_event_t e, Json& parsed) {
+    if (e == Json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (e == Json::parse_event_t::object_end)
+      keys.pop_back();
+    else if (e == Json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second)
+      throw ReadError("JSON: duplicate key \"" + parsed.get<std::string>() + "\"");
+    return true;
+  };
+  try {
+    return Json::parse(text, strict);
+  } catch (const Json::parse_error& e) {
+    throw ReadError(std::string("JSON: ") + e.what());
+  }
 }
 
 AwsRead read_aws(const std::string& text) {
-  JsonValue root = parse_json(text);
+  Json root = parse_json(text);
   only_keys(root, {"//", "variable", "resource", "output"}, "the document");
   AwsRead r;
-  if (const JsonValue* var = root.find("variable")) {
+  if (const Json* var = find(root, "variable")) {
     only_keys(*var, {"vpc_id"}, "variable");
-    const JsonValue& v = need(*var, "vpc_id", Kind::Object);
+    const Json& v = need(*var, "vpc_id", Kind::object);
     only_keys(v, {"type", "description"}, "variable vpc_id");
-    if (need(v, "type", Kind::String).str != "string")
+    if (need_string(v, "type") != "string")
       throw ReadError("vpc_id must be a string variable");
     r.vpc_variable = true;
   }
-  const JsonValue& res = need(root, "resource", Kind::Object);
+  const Json& res = need(root, "resource", Kind::object);
   only_keys(res,
             {"aws_security_group", "aws_vpc_security_group_ingress_rule",
              "aws_vpc_security_group_egress_rule"},
@@ -279,67 +139,71 @@ AwsRead read_aws(const std::string& text) {
 
   // Security groups, and the addresses each is attached to (from its output).
   std::map<std::string, std::vector<AddrRange>> attached;
-  const JsonValue& sgs = need(res, "aws_security_group", Kind::Object);
-  const JsonValue* outputs = root.find("output");
-  for (const auto& [label, sg] : sgs.obj) {
+  const Json& sgs = need(res, "aws_security_group", Kind::object);
+  const Json* outputs = find(root, "output");
+  for (const auto& group : sgs.items()) {
+    const std::string& label = group.key();
+    const Json& sg = group.value();
     only_keys(sg, {"//", "name", "description", "vpc_id", "tags"}, "security group " + label);
-    std::string name = literal(need(sg, "name", Kind::String).str);
-    std::string desc = literal(need(sg, "description", Kind::String).str);
+    std::string name = literal(need_string(sg, "name"));
+    std::string desc = literal(need_string(sg, "description"));
     check_ec2_text(name, "group name");
     check_ec2_text(desc, "group description");
     if (name.rfind("sg-", 0) == 0 || name.empty() || desc.empty())
       throw ReadError("group name or description not accepted by EC2: " + name);
-    const std::string& vpc = need(sg, "vpc_id", Kind::String).str;
+    const std::string& vpc = need_string(sg, "vpc_id");
     if (vpc == "${var.vpc_id}") {
       if (!r.vpc_variable)
         throw ReadError("var.vpc_id used but not declared");
     } else if (vpc.rfind("vpc-", 0) != 0 || vpc.find('$') != std::string::npos) {
       throw ReadError("bad vpc_id " + vpc);
     }
-    if (const JsonValue* tags = sg.find("tags")) {
+    if (const Json* tags = find(sg, "tags")) {
       only_keys(*tags, {"Name"}, "tags");
-      literal(need(*tags, "Name", Kind::String).str);
+      literal(need_string(*tags, "Name"));
     }
     r.descriptions.push_back(name);
     r.descriptions.push_back(desc);
     if (!outputs)
       throw ReadError("no outputs: the groups' addresses are unknown");
-    const JsonValue& out = need(*outputs, label, Kind::Object);
+    const Json& out = need(*outputs, label, Kind::object);
     only_keys(out, {"description", "value"}, "output " + label);
-    const JsonValue& val = need(out, "value", Kind::Object);
+    const Json& val = need(out, "value", Kind::object);
     only_keys(val, {"id", "attach_to"}, "output " + label);
-    if (need(val, "id", Kind::String).str != "${aws_security_group." + label + ".id}")
+    if (need_string(val, "id") != "${aws_security_group." + label + ".id}")
       throw ReadError("output " + label + " names another group");
     std::vector<std::string> addrs;
-    for (const JsonValue& a : need(val, "attach_to", Kind::Array).arr) {
-      if (a.kind != Kind::String)
+    for (const Json& a : need(val, "attach_to", Kind::array)) {
+      if (!a.is_string())
         throw ReadError("attach_to holds a non-string");
-      addrs.push_back(a.str);
+      addrs.push_back(a.get<std::string>());
     }
     attached[label] = parse_prefixes(addrs);
     ++r.groups;
   }
   r.resources["aws_security_group"] = r.groups;
   if (outputs)
-    for (const auto& [label, o] : outputs->obj)
-      if (!attached.count(label))
-        throw ReadError("output " + label + " for no group");
+    for (const auto& o : outputs->items())
+      if (!attached.count(o.key()))
+        throw ReadError("output " + o.key() + " for no group");
 
   PacketSet in, out;
   for (bool ingress : {true, false}) {
     std::string type =
         ingress ? "aws_vpc_security_group_ingress_rule" : "aws_vpc_security_group_egress_rule";
-    const JsonValue* rules = res.find(type);
+    const Json* rules = find(res, type);
     if (!rules)
       continue;
-    if (rules->kind != Kind::Object || rules->obj.empty())
+    if (!rules->is_object() || rules->empty())
       throw ReadError(type + " is empty or not an object");
-    for (const auto& [label, rule] : rules->obj) {
+    for (const auto& item : rules->items()) {
+      const std::string& label = item.key();
+      const Json& rule = item.value();
       only_keys(rule,
                 {"security_group_id", "description", "ip_protocol", "from_port", "to_port",
                  "cidr_ipv4", "cidr_ipv6"},
                 type + " " + label);
-      const std::string& ref = need(rule, "security_group_id", Kind::String).str;
+      const std::string& ref = need_string(rule, "security_group_id");
       const std::string pre = "${aws_security_group.", post = ".id}";
       if (ref.rfind(pre, 0) != 0 || ref.size() <= pre.size() + post.size() ||
           ref.compare(ref.size() - post.size(), post.size(), post) != 0)
@@ -347,7 +211,7 @@ AwsRead read_aws(const std::string& text) {
       std::string group = ref.substr(pre.size(), ref.size() - pre.size() - post.size());
       if (!attached.count(group))
         throw ReadError("rule " + label + " refers to an unknown group " + group);
-      std::string desc = literal(need(rule, "description", Kind::String).str);
+      std::string desc = literal(need_string(rule, "description"));
       check_ec2_text(desc, "rule description");
       r.descriptions.push_back(desc);
       Family fam;
@@ -355,8 +219,8 @@ AwsRead read_aws(const std::string& text) {
 
       Match m;
       m.family = fam;
-      const std::string& proto = need(rule, "ip_protocol", Kind::String).str;
-      bool has_ports = rule.find("from_port") || rule.find("to_port");
+      const std::string& proto = need_string(rule, "ip_protocol");
+      bool has_ports = rule.contains("from_port") || rule.contains("to_port");
       // The vendor's special values (EC2 API IpPermission / Terraform
       // aws_vpc_security_group_ingress_rule), read as AWS reads them:
       //   ip_protocol -1        every protocol and every port: "If you specify -1 ... traffic on
@@ -405,7 +269,7 @@ AwsRead read_aws(const std::string& text) {
       (ingress ? m.dst : m.src) = attached.at(group);
       (ingress ? in : out).add(m.packets());
     }
-    r.resources[type] = static_cast<int>(rules->obj.size());
+    r.resources[type] = static_cast<int>(rules->size());
   }
   r.allowed[Chain::Input] = in;
   r.allowed[Chain::Output] = out;

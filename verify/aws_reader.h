@@ -1,5 +1,5 @@
-// Reads back the Terraform JSON the aws backend emits: a strict JSON parser (no duplicate
-// keys, no trailing commas), then the subset of Terraform it uses — security groups, separate
+// Reads back the Terraform JSON the aws backend emits: strict JSON (no duplicate keys, no
+// trailing commas), then the subset of Terraform it uses — security groups, separate
 // ingress/egress rule resources and one output per group naming the addresses it is attached
 // to. Security group semantics: the union of the rules, everything else dropped; an ingress
 // rule lets its CIDR reach the group's addresses, an egress rule lets the group's addresses
@@ -9,25 +9,15 @@
 #include "reader_common.h"
 
 #include <map>
-#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace portolan::roundtrip {
 
-/// A parsed JSON value; objects keep their key order.
-struct JsonValue {
-  enum class Kind { Null, Bool, Number, String, Array, Object } kind = Kind::Null;
-  bool b = false;
-  double num = 0;
-  std::string str;
-  std::vector<JsonValue> arr;
-  std::vector<std::pair<std::string, JsonValue>> obj;
-  const JsonValue* find(const std::string& key) const;
-};
-
-/// Parses one JSON document; ReadError on anything RFC 8259 does not allow, and on duplicate keys.
-JsonValue parse_json(const std::string& text);
+/// Parses one JSON document (nlohmann-json, objects keep their key order); ReadError on anything
+/// RFC 8259 does not allow, and on duplicate keys.
+nlohmann::ordered_json parse_json(const std::string& text);
 
 struct AwsRead {
   ChainPackets allowed;                  ///< input (ingress) and output (egress); forward is empty

@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 
 namespace portolan {
 namespace {
@@ -31,99 +33,58 @@ Prefix any_v6() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small ordered JSON tree: the output is built as a value and printed once, so quoting and
-// nesting are right by construction.
+// The output is built as one ordered JSON value (nlohmann-json: quoting and nesting are right by
+// construction, key order is insertion order) and printed once in the layout below.
 
-struct Json {
-  enum class Kind { Int, Str, Arr, Obj } kind = Kind::Obj;
-  int64_t i = 0;
-  std::string s;
-  std::vector<Json> arr;
-  std::vector<std::pair<std::string, Json>> obj;
+using Json = nlohmann::ordered_json;
 
-  static Json num(int64_t v) {
-    Json j;
-    j.kind = Kind::Int;
-    j.i = v;
-    return j;
-  }
-  static Json str(std::string v) {
-    Json j;
-    j.kind = Kind::Str;
-    j.s = std::move(v);
-    return j;
-  }
-  static Json list(std::vector<Json> v) {
-    Json j;
-    j.kind = Kind::Arr;
-    j.arr = std::move(v);
-    return j;
-  }
-  Json& set(std::string key, Json v) {
-    obj.emplace_back(std::move(key), std::move(v));
-    return obj.back().second;
-  }
-};
-
-std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\u00";
-      out += hex[(c >> 4) & 0xf];
-      out += hex[c & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+/// A member that must be new: two resources with one label would make Terraform keep one of
+/// them, so a clash is an internal error and never a silent merge. ordered_json keeps members
+/// in a vector: the reference returned is valid until its parent gets another member.
+Json& add(Json& obj, const std::string& key, Json value = Json::object()) {
+  if (obj.contains(key))
+    throw std::logic_error("aws: two JSON members named " + key);
+  obj[key] = std::move(value);
+  return obj[key];
 }
 
+/// Two-space indented objects; an array stays on one line when that line is short (at most 72
+/// characters) or holds objects, and otherwise lists one element per line. Scalars are
+/// nlohmann's compact form.
 void print(const Json& j, std::string& out, int depth) {
   std::string pad(static_cast<size_t>(depth) * 2, ' ');
-  switch (j.kind) {
-  case Json::Kind::Int:
-    out += std::to_string(j.i);
-    return;
-  case Json::Kind::Str:
-    out += json_quote(j.s);
-    return;
-  case Json::Kind::Arr: {
+  if (j.is_array()) {
     std::string inline_text;
-    for (size_t k = 0; k < j.arr.size(); ++k) {
+    for (size_t k = 0; k < j.size(); ++k) {
       inline_text += k ? ", " : "";
-      print(j.arr[k], inline_text, depth + 1);
+      print(j[k], inline_text, depth + 1);
     }
     if (inline_text.size() <= 72 || inline_text.find('\n') != std::string::npos) {
       out += "[" + inline_text + "]";
       return;
     }
     out += "[\n"; // long lists of scalars: one per line
-    for (size_t k = 0; k < j.arr.size(); ++k) {
+    for (size_t k = 0; k < j.size(); ++k) {
       out += pad + "  ";
-      print(j.arr[k], out, depth + 1);
-      out += k + 1 < j.arr.size() ? ",\n" : "\n";
+      print(j[k], out, depth + 1);
+      out += k + 1 < j.size() ? ",\n" : "\n";
     }
     out += pad + "]";
-    return;
-  }
-  case Json::Kind::Obj:
-    if (j.obj.empty()) {
+  } else if (j.is_object()) {
+    if (j.empty()) {
       out += "{}";
       return;
     }
     out += "{\n";
-    for (size_t k = 0; k < j.obj.size(); ++k) {
-      out += pad + "  " + json_quote(j.obj[k].first) + ": ";
-      print(j.obj[k].second, out, depth + 1);
-      out += k + 1 < j.obj.size() ? ",\n" : "\n";
+    size_t k = 0;
+    for (const auto& item : j.items()) {
+      out += pad + "  " + Json(item.key()).dump() + ": ";
+      print(item.value(), out, depth + 1);
+      out += ++k < j.size() ? ",\n" : "\n";
     }
     out += pad + "}";
-    return;
+  } else {
+    out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
 }
 
@@ -484,90 +445,90 @@ private:
                             const std::vector<std::string>& harmless,
                             const std::optional<std::string>& vpc_id) {
     const TargetInfo& t = rs.target;
-    Json root;
-    std::vector<Json> comments;
+    Json root = Json::object();
+    Json comments = Json::array();
     for (const auto& l : generated_banner())
-      comments.push_back(Json::str(l));
+      comments.push_back(l);
     for (const auto& l : rs.header)
-      comments.push_back(Json::str(plain_text(l)));
-    comments.push_back(Json::str("Security groups allow only: no deny, no order; replies to "
-                                 "allowed connections are allowed (stateful)."));
+      comments.push_back(plain_text(l));
+    comments.push_back("Security groups allow only: no deny, no order; replies to "
+                       "allowed connections are allowed (stateful).");
     std::string last;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
       std::string what = f.traced();
       if (what != last && r.action == Action::Allow)
-        comments.push_back(Json::str(plain_text(what + (f.note.empty() ? "" : ": " + f.note))));
+        comments.push_back(plain_text(what + (f.note.empty() ? "" : ": " + f.note)));
       last = what;
     }
     for (const auto& h : harmless)
-      comments.push_back(Json::str(plain_text(h)));
-    root.set("//", Json::list(std::move(comments)));
+      comments.push_back(plain_text(h));
+    add(root, "//", std::move(comments));
 
     if (!vpc_id) {
-      Json& var = root.set("variable", Json()).set("vpc_id", Json());
-      var.set("type", Json::str("string"));
-      var.set("description",
-              Json::str(plain_text("The VPC of the security groups of target " + t.name)));
+      Json& var = add(add(root, "variable"), "vpc_id");
+      add(var, "type", "string");
+      add(var, "description", plain_text("The VPC of the security groups of target " + t.name));
     }
 
-    Json& res = root.set("resource", Json());
-    Json& sgs = res.set("aws_security_group", Json());
+    Json& res = add(root, "resource");
+    Json& sgs = add(res, "aws_security_group");
     for (const Group& g : groups) {
-      Json& sg = sgs.set(g.label, Json());
+      Json& sg = add(sgs, g.label);
       std::string eps;
       for (const auto& e : g.endpoints)
         eps += (eps.empty() ? "" : ", ") + e;
-      sg.set("//", Json::str(plain_text("Attach to the network interfaces of " + eps + "; output " +
-                                        g.label + " lists their addresses.")));
-      sg.set("name", Json::str(tf_literal(g.name)));
-      sg.set("description",
-             Json::str(tf_literal(aws_text("Portolan " + t.name + ": host " + t.host +
-                                           ", addresses of " + eps + ", environment " + t.env))));
-      sg.set("vpc_id", Json::str(vpc_id ? *vpc_id : "${var.vpc_id}"));
-      sg.set("tags", Json()).set("Name", Json::str(tf_literal(g.name)));
+      add(sg, "//",
+          plain_text("Attach to the network interfaces of " + eps + "; output " + g.label +
+                     " lists their addresses."));
+      add(sg, "name", tf_literal(g.name));
+      add(sg, "description",
+          tf_literal(aws_text("Portolan " + t.name + ": host " + t.host + ", addresses of " + eps +
+                              ", environment " + t.env)));
+      add(sg, "vpc_id", vpc_id ? *vpc_id : "${var.vpc_id}");
+      add(add(sg, "tags"), "Name", tf_literal(g.name));
     }
     for (bool in : {true, false}) {
-      Json rules;
+      Json rules = Json::object();
       for (const Group& g : groups)
         for (const SgRule& r : g.rules) {
           if (r.ingress != in)
             continue;
-          Json& j = rules.set(r.label, Json());
-          j.set("security_group_id", Json::str("${aws_security_group." + g.label + ".id}"));
+          Json& j = add(rules, r.label);
+          add(j, "security_group_id", "${aws_security_group." + g.label + ".id}");
           std::string why;
           for (const auto& w : r.why)
             why += (why.empty() ? "" : "; ") + w;
-          j.set("description", Json::str(tf_literal(aws_text(why))));
-          j.set("ip_protocol", Json::str(r.protocol));
+          add(j, "description", tf_literal(aws_text(why)));
+          add(j, "ip_protocol", r.protocol);
           if (r.from) {
-            j.set("from_port", Json::num(*r.from));
-            j.set("to_port", Json::num(*r.to));
+            add(j, "from_port", *r.from);
+            add(j, "to_port", *r.to);
           }
-          j.set(r.remote.family() == Family::V4 ? "cidr_ipv4" : "cidr_ipv6",
-                Json::str(r.remote.str_with_len()));
+          add(j, r.remote.family() == Family::V4 ? "cidr_ipv4" : "cidr_ipv6",
+              r.remote.str_with_len());
         }
-      if (!rules.obj.empty())
-        res.set(in ? "aws_vpc_security_group_ingress_rule" : "aws_vpc_security_group_egress_rule",
-                std::move(rules));
+      if (!rules.empty())
+        add(res, in ? "aws_vpc_security_group_ingress_rule" : "aws_vpc_security_group_egress_rule",
+            std::move(rules));
     }
 
-    Json& outputs = root.set("output", Json());
+    Json& outputs = add(root, "output");
     for (const Group& g : groups) {
-      Json& o = outputs.set(g.label, Json());
-      o.set("description", Json::str("Security group id, and the addresses whose network "
-                                     "interfaces it must be attached to"));
-      Json& v = o.set("value", Json());
-      v.set("id", Json::str("${aws_security_group." + g.label + ".id}"));
-      std::vector<Json> attach;
+      Json& o = add(outputs, g.label);
+      add(o, "description",
+          "Security group id, and the addresses whose network interfaces it must be attached to");
+      Json& v = add(o, "value");
+      add(v, "id", "${aws_security_group." + g.label + ".id}");
+      Json attach = Json::array();
       if (g.any) {
-        attach.push_back(Json::str(any_v4().str_with_len()));
-        attach.push_back(Json::str(any_v6().str_with_len()));
+        attach.push_back(any_v4().str_with_len());
+        attach.push_back(any_v6().str_with_len());
       }
       for (const auto* list : {&g.v4, &g.v6})
         for (const Prefix& p : *list)
-          attach.push_back(Json::str(p.str_with_len()));
-      v.set("attach_to", Json::list(std::move(attach)));
+          attach.push_back(p.str_with_len());
+      add(v, "attach_to", std::move(attach));
     }
     std::string out;
     print(root, out, 0);

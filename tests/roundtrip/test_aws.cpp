@@ -89,11 +89,13 @@ TEST_CASE("roundtrip aws: the example policy gets one group per local address se
   CHECK(r.groups == 3);   // app.pub, app.mgmt, and app (both interfaces)
   CHECK(!r.vpc_variable); // the target sets option vpc_id
   // Both harmless denies are said, not emitted.
-  JsonValue root = parse_json(files[0].content);
+  auto root = parse_json(files[0].content);
   int notes = 0;
-  for (const JsonValue& c : root.find("//")->arr)
-    notes += c.str.find("deny block") != std::string::npos &&
-             c.str.find("nothing emitted") != std::string::npos;
+  for (const auto& c : root.at("//")) {
+    const auto& text = c.get_ref<const std::string&>();
+    notes += text.find("deny block") != std::string::npos &&
+             text.find("nothing emitted") != std::string::npos;
+  }
   CHECK(notes == 2);
 }
 
@@ -340,4 +342,14 @@ output = "h.tf.json"
   CHECK(test::codes(d) == "quota@5:1"); // at the target: 61 inbound IPv4 rules in one group
   REQUIRE(files.size() == 1);
   CHECK(read_aws(files[0].content).rules == 61);
+}
+
+TEST_CASE("roundtrip aws: the JSON reader is strict") {
+  CHECK_THROWS_AS(parse_json(R"({"a": 1, "a": 2})"), ReadError);
+  CHECK_THROWS_AS(parse_json(R"({"a": {"b": 1, "b": 1}})"), ReadError);
+  CHECK_NOTHROW(parse_json(R"({"a": {"b": 1}, "c": {"b": 1}, "b": [{"b": 1}, {"b": 2}]})"));
+  CHECK_THROWS_AS(parse_json(R"({"a": 1,})"), ReadError);
+  CHECK_THROWS_AS(parse_json(R"({"a": 1} x)"), ReadError);
+  CHECK_THROWS_AS(parse_json("{\"a\": \"\xff\"}"), ReadError);
+  CHECK(parse_json(R"({"z": 1, "a": 2})").begin().key() == "z"); // file order is kept
 }

@@ -123,3 +123,36 @@ TEST_CASE("diagnostics: clang-style text with caret underline") {
                "  flow a -> b via spi;\n"
                "                  ^~~\n");
 }
+
+TEST_CASE("load: a policy given as text reads no file, not even an import that exists") {
+  TempDir d;
+  d.write("other.policy", "zone z;\n");
+  SourceManager sm;
+  Diagnostics diags;
+  auto r = load_policy_text((d.path / "p.policy").string(),
+                            "import \"other.policy\";\nzone a;\nrole r in a;\n", sm, diags);
+  diags.normalize();
+  CHECK(!r.ok);
+  CHECK(codes(diags) == "import-missing@1:8");
+  Diagnostics clean;
+  auto ok = load_policy_text("p.policy", "zone a;\nrole r in a;\n", sm, clean);
+  CHECK(ok.ok);
+  CHECK(ok.policy.roles.size() == 1);
+}
+
+TEST_CASE("manifest: a manifest given as text reads like one from a file") {
+  SourceManager sm;
+  Diagnostics diags;
+  Manifest m = read_manifest_text("dir/m.toml",
+                                  "policies = [\"a.policy\"]\n[environments.e.bind]\nr = \"any\"\n"
+                                  "[[targets]]\nname = \"t\"\nbackend = \"nftables\"\n"
+                                  "host = \"r\"\noutput = \"t.nft\"\n",
+                                  sm, diags);
+  CHECK(!diags.has_errors());
+  CHECK(m.dir == "dir");
+  REQUIRE(m.targets.size() == 1);
+  CHECK(m.targets[0].env == "e");
+  Diagnostics bad;
+  read_manifest_text("m.toml", "policies = [", sm, bad);
+  CHECK(bad.has_errors());
+}
