@@ -39,5 +39,4 @@ std::optional<std::string> read_file(const std::filesystem::path& p, std::string
 LoadResult load_policy_text(const std::string& display, std::string text, SourceManager& sm,
                             Diagnostics& diags);
 
-
 } // namespace portolan
