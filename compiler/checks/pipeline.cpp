@@ -105,6 +105,9 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     v.push_back(make_broad_check());
     v.push_back(make_service_clash_check());
     v.push_back(make_anomaly_check());
+    v.push_back(make_path_check());
+    v.push_back(make_zone_binding_check());
+    v.push_back(make_outlier_check());
     return v;
   }();
   return list;
