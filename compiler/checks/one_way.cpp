@@ -87,10 +87,19 @@ public:
         continue;
       if (!flows[i].bidirectional)
         by_pair[{flows[i].src.str(), flows[i].dst.str()}].push_back(i);
-      by_roles[{flows[i].src.role, flows[i].dst.role}].push_back(i);
-      if (flows[i].bidirectional && flows[i].src.role != flows[i].dst.role)
-        by_roles[{flows[i].dst.role, flows[i].src.role}].push_back(i);
     }
+    // Built on the first direction found missing: most policies have none.
+    auto index_roles = [&] {
+      if (!by_roles.empty())
+        return;
+      for (size_t i = 0; i < flows.size(); ++i) {
+        if (flows[i].action != Action::Allow)
+          continue;
+        by_roles[{flows[i].src.role, flows[i].dst.role}].push_back(i);
+        if (flows[i].bidirectional && flows[i].src.role != flows[i].dst.role)
+          by_roles[{flows[i].dst.role, flows[i].src.role}].push_back(i);
+      }
+    };
     for (const Environment* env : ctx.environments()) {
       BindCache bound(p, *env);
       std::map<size_t, bool> active;
@@ -116,6 +125,7 @@ public:
               continue;
             PacketSet provided;
             std::vector<size_t> providers;
+            index_roles();
             auto r = by_roles.find({flows[j].src.role, flows[j].dst.role});
             if (r != by_roles.end())
               for (size_t k : r->second) {
@@ -167,10 +177,11 @@ private:
           back.push_back(pr);
       if (back.empty())
         continue;
-      for (size_t i : list)
+      for (size_t i : list) {
+        auto mine = ports_of(p, p.flows[i]);
         for (const TwoWayPort& tw : kTwoWay) {
           bool here = false;
-          for (const auto& [proto, r] : ports_of(p, p.flows[i]))
+          for (const auto& [proto, r] : mine)
             here = here || (proto == tw.proto && r.lo <= tw.port && tw.port <= r.hi);
           if (!here)
             continue;
@@ -215,6 +226,7 @@ private:
                          "' carries it back")
               .notes.push_back({p.flows[culprit].loc, "the reverse row: " + how});
         }
+      }
     }
   }
 };

@@ -145,7 +145,11 @@ private:
     };
     // Which host firewalls an endpoint's addresses reach, once per endpoint.
     std::map<std::string, std::vector<size_t>> reach;
+    std::vector<const std::vector<size_t>*> reach_by_id(p.endpoint_count(), nullptr);
     auto hosts_of = [&](const Endpoint& e, const BoundAddrs& b) -> const std::vector<size_t>& {
+      int32_t id = p.endpoint_id(e);
+      if (id >= 0 && static_cast<size_t>(id) < reach_by_id.size() && reach_by_id[id])
+        return *reach_by_id[id];
       auto it = reach.find(e.str());
       if (it != reach.end())
         return it->second;
@@ -154,8 +158,12 @@ private:
         for (size_t k = 0; k < hosts.size(); ++k)
           if (overlap(b, hosts[k].addrs))
             out.push_back(k);
-      return reach.emplace(e.str(), std::move(out)).first->second;
+      const auto& stored = reach.emplace(e.str(), std::move(out)).first->second;
+      if (id >= 0 && static_cast<size_t>(id) < reach_by_id.size())
+        reach_by_id[id] = &stored;
+      return stored;
     };
+    std::map<std::pair<std::string, std::string>, std::vector<const TargetView*>> paths;
     std::set<size_t> reported;
     for (size_t fi = 0; fi < p.flows.size(); ++fi) {
       const Flow& f = p.flows[fi];
@@ -179,7 +187,10 @@ private:
             blind_hosts_out.push_back(&hosts[k]);
         const std::string& zs = p.zone_of(s);
         const std::string& zd = p.zone_of(d);
-        std::vector<const TargetView*> chain_path = zone_path(graph, zs, zd);
+        auto zp = paths.find({zs, zd});
+        if (zp == paths.end())
+          zp = paths.emplace(std::make_pair(zs, zd), zone_path(graph, zs, zd)).first;
+        const std::vector<const TargetView*>& chain_path = zp->second;
         if (blind_hosts_in.empty() && blind_hosts_out.empty() && chain_path.size() < 2)
           continue;
         if (!active(ctx, f, env))
