@@ -313,8 +313,8 @@ int list_checks() {
     std::cout << "\ncodes:\n";
   }
   for (const CheckInfo& c : check_catalog())
-    std::cout << "  " << c.code << " (" << severity_name(c.severity) << ", " << c.stage
-              << "): " << c.title << "\n";
+    std::cout << "  " << c.code << " (" << (c.off_by_default ? "off" : severity_name(c.severity))
+              << ", " << c.stage << "): " << c.title << "\n";
   return kExitClean;
 }
 

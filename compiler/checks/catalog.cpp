@@ -121,7 +121,7 @@ const std::vector<CheckInfo>& check_catalog() {
        "Every other flow of the same group and service uses one interface of a role, and this "
        "flow uses another interface of that role: often a documentation error in the table. "
        "Off unless [checks] sets a severity for it.",
-       "Check the row against the vendor's table; suppress with a reason if it is right."},
+       "Check the row against the vendor's table; suppress with a reason if it is right.", true},
       {"unused-suppression", S::Warning, "analysis", "Suppression that suppresses nothing",
        "A suppression whose code never fires where it applies.", "Remove the suppression."},
       // Backends.
