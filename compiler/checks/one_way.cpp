@@ -79,9 +79,10 @@ public:
     const Policy& p = ctx.policy;
     const auto& flows = p.flows;
     // Index one-way allow flows by (src, dst) so the reverse is a lookup, not a scan; every
-    // allow flow by its roles (either order for a two-way flow) for the providers.
+    // allow flow by its source role (both roles of a two-way flow) for the providers: a flow
+    // to another role whose addresses cover the missing direction's (`any`) provides it too.
     std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_pair;
-    std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_roles;
+    std::map<std::string, std::vector<size_t>> by_roles; // by source role (either, two-way)
     for (size_t i = 0; i < flows.size(); ++i) {
       if (flows[i].action != Action::Allow)
         continue;
@@ -95,9 +96,9 @@ public:
       for (size_t i = 0; i < flows.size(); ++i) {
         if (flows[i].action != Action::Allow)
           continue;
-        by_roles[{flows[i].src.role, flows[i].dst.role}].push_back(i);
+        by_roles[flows[i].src.role].push_back(i);
         if (flows[i].bidirectional && flows[i].src.role != flows[i].dst.role)
-          by_roles[{flows[i].dst.role, flows[i].src.role}].push_back(i);
+          by_roles[flows[i].dst.role].push_back(i);
       }
     };
     for (const Environment* env : ctx.environments()) {
@@ -126,7 +127,7 @@ public:
             PacketSet provided;
             std::vector<size_t> providers;
             index_roles();
-            auto r = by_roles.find({flows[j].src.role, flows[j].dst.role});
+            auto r = by_roles.find(flows[j].src.role);
             if (r != by_roles.end())
               for (size_t k : r->second) {
                 if (k == j || !is_active(k))
