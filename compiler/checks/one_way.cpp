@@ -51,6 +51,7 @@ struct TwoWayPort {
   uint8_t proto;
   uint16_t port;
 };
+constexpr long kNearPorts = 10;
 constexpr TwoWayPort kTwoWay[] = {{kProtoTcp, 5061}, {kProtoTcp, 5269}, {kProtoUdp, 3478}};
 
 const char* proto_name(uint8_t p) {
@@ -203,10 +204,11 @@ private:
                           : proto == tw.proto ? 1 + std::min(std::labs(long(r.lo) - tw.port),
                                                              std::labs(long(r.hi) - tw.port))
                                               : -1;
-              if (dist < 0)
+              // Only a row that reads as the other half: the same group, and the same port
+              // over the other transport or a port next to it (a typo, 5062 for 5061). A
+              // reverse row far away is another requirement, and the port may be one-way.
+              if (dist < 0 || dist > kNearPorts + 1 || p.flows[j].group != p.flows[i].group)
                 continue;
-              if (p.flows[j].group != p.flows[i].group)
-                dist += 1L << 20;
               if (best >= 0 && dist >= best)
                 continue;
               best = dist;
