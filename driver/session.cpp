@@ -47,8 +47,8 @@ void print_checks(std::ostream& out) {
   }
   out << "codes:\n";
   for (const CheckInfo& c : check_catalog())
-    out << "  " << c.code << " (" << severity_name(c.severity) << ", " << c.stage
-        << "): " << c.title << "\n";
+    out << "  " << c.code << " (" << (c.off_by_default ? "off" : severity_name(c.severity)) << ", "
+        << c.stage << "): " << c.title << "\n";
 }
 
 bool Session::open(const std::optional<fs::path>& manifest_path,

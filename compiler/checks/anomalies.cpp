@@ -83,9 +83,28 @@ public:
     std::set<size_t> needed;
     for (const TargetView& v : ctx.targets)
       run_target(ctx, v, covered, needed);
-    for (auto& [fi, list] : covered)
-      if (!needed.count(fi))
-        report_covered(ctx, fi, list);
+    // ... and in every environment in which it is in force: a copy under another feature may
+    // be the only one somewhere else, where it is needed (or enforced by nothing: unenforced).
+    std::vector<const Environment*> envs;
+    for (const TargetView& v : ctx.targets)
+      if (std::find(envs.begin(), envs.end(), v.env) == envs.end())
+        envs.push_back(v.env);
+    for (auto& [fi, list] : covered) {
+      if (needed.count(fi))
+        continue;
+      std::vector<std::string> names;
+      bool everywhere = true;
+      for (const Environment* e : envs) {
+        if (!flow_active(ctx.policy.flows[fi], *e, ctx.today_override, nullptr))
+          continue;
+        bool here = std::any_of(list.begin(), list.end(),
+                                [&](const Covered& c) { return c.view->env == e; });
+        everywhere = everywhere && here;
+        names.push_back(e->name);
+      }
+      if (everywhere)
+        report_covered(ctx, fi, list, names);
+    }
   }
 
 private:
@@ -133,6 +152,54 @@ private:
                   combined.at(pair.second));
   }
 
+  /// A minimal set of the blocking flows whose union still covers `packets`: one earlier
+  /// overlapping flow alone when one suffices, else the blockers in order with every flow the
+  /// others make unnecessary dropped (allows before denies, so a shadowed flow keeps a deny that
+  /// decides it). `blockers` holds positions in `list`; the result holds flow indices.
+  static std::vector<size_t> minimal_cover(const std::vector<FlowPackets>& list,
+                                           const PacketSet& packets,
+                                           const std::vector<size_t>& blockers, bool need_deny,
+                                           const std::vector<size_t>& denies,
+                                           const std::vector<size_t>& allows) {
+    auto flows_of = [&](const std::vector<size_t>& pos) {
+      std::vector<size_t> out;
+      for (size_t j : pos)
+        out.push_back(list[j].flow);
+      return out;
+    };
+    if (blockers.size() <= 1)
+      return flows_of(blockers);
+    // Every earlier overlapping flow may be the one that covers alone, not only the blockers
+    // the in-order scan happened to use.
+    for (const auto* cands : {&denies, &allows})
+      for (size_t j : *cands)
+        if ((!need_deny || list[j].action == Action::Deny) && packets.subset_of(list[j].packets))
+          return flows_of({j});
+    if (blockers.size() > 64)
+      return flows_of(blockers); // pruning is quadratic; keep the in-order set
+    std::vector<size_t> keep = blockers;
+    auto covered_without = [&](size_t drop) {
+      PacketSet rest = packets;
+      for (size_t j : keep)
+        if (j != drop && !rest.is_empty())
+          rest = rest.subtract(list[j].packets);
+      return rest.is_empty();
+    };
+    for (Action pass : {Action::Allow, Action::Deny})
+      for (size_t n = keep.size(); n-- > 0;) {
+        size_t j = keep[n];
+        if (list[j].action != pass)
+          continue;
+        if (need_deny && pass == Action::Deny &&
+            std::count_if(keep.begin(), keep.end(),
+                          [&](size_t x) { return list[x].action == Action::Deny; }) == 1)
+          continue;
+        if (covered_without(j))
+          keep.erase(keep.begin() + static_cast<long>(n));
+      }
+    return flows_of(keep);
+  }
+
   /// Pass 1: coverage by earlier flows in evaluation order (denies first, so an allow's
   /// packets inside a deny are decided by that deny). Pass 2: a flow not covered so far but
   /// inside one later same-action flow that is itself not covered (so duplicates and mutual
@@ -175,7 +242,7 @@ private:
         if (rest.is_empty())
           break;
         if (rest.overlaps(list[j].packets)) {
-          blockers.push_back(list[j].flow);
+          blockers.push_back(j);
           rest = rest.subtract(list[j].packets);
         }
       }
@@ -184,7 +251,7 @@ private:
         if (rest.is_empty())
           break;
         if (rest.overlaps(list[j].packets)) {
-          blockers.push_back(list[j].flow);
+          blockers.push_back(j);
           rest = rest.subtract(list[j].packets);
         }
       }
@@ -193,7 +260,7 @@ private:
           st.denies.push_back(list[j].flow);
       if (!rest.is_empty())
         continue;
-      st.blockers = std::move(blockers);
+      st.blockers = minimal_cover(list, fp.packets, blockers, denied_part, denies, allows);
       if (denied_part) {
         st.kind = Status::Shadowed;
         PacketSet hit;
@@ -228,7 +295,8 @@ private:
     return out;
   }
 
-  static void report_covered(AnalysisContext& ctx, size_t fi, const std::vector<Covered>& where) {
+  static void report_covered(AnalysisContext& ctx, size_t fi, const std::vector<Covered>& where,
+                             const std::vector<std::string>& envs) {
     const Policy& p = ctx.policy;
     const Flow& f = p.flows[fi];
     const TargetView& v = *where.front().view;
@@ -260,6 +328,13 @@ private:
     if (where.size() > 1)
       d->notes.push_back({SourceLoc{}, "and likewise in " + std::to_string(where.size() - 1) +
                                            " more target(s) enforcing it"});
+    if (envs.size() > 1) {
+      std::string list;
+      for (const std::string& e : envs)
+        list += (list.empty() ? "'" : ", '") + e + "'";
+      d->notes.push_back({SourceLoc{}, std::string(shadowed ? "shadowed" : "redundant") +
+                                           " in every environment where it is in force: " + list});
+    }
     d->witness = lead.status.witness;
   }
 

@@ -111,6 +111,25 @@ const std::vector<CheckInfo>& check_catalog() {
       {"broad", S::Warning, "analysis", "Overly broad flow",
        "A flow from or to any address over a wide port range or every protocol.",
        "Narrow the addresses or the service."},
+      {"path-drop", S::Warning, "analysis", "Allowed on one hop, dropped on another",
+       "A packet of the flow passes several targets of one environment (the sender's host "
+       "firewall, the perimeters between the zones it crosses, the receiver's host firewall); "
+       "one of them allows it and another drops it, so the flow works nowhere end to end.",
+       "Make the hop that drops it enforce the flow (name its role, or add a perimeter between "
+       "the flow's own zones), or remove the flow."},
+      {"zone-binding", S::Warning, "analysis", "Binding contradicts the zones",
+       "A role (or interface) placed in one zone is bound to addresses that contain an address "
+       "of a role placed in another zone.",
+       "Bind each role to addresses of its own zone, or move the role to the right zone."},
+      {"required-never", S::Error, "analysis", "Required flow that can never be in force",
+       "A flow marked required depends on a feature that no environment of the manifest turns "
+       "on.",
+       "Turn the feature on where the flow is needed, or drop 'required' with a reason."},
+      {"outlier", S::Warning, "analysis", "Suspicious outlier in a group (off by default)",
+       "Every other flow of the same group and service uses one interface of a role, and this "
+       "flow uses another interface of that role: often a documentation error in the table. "
+       "Off unless [checks] sets a severity for it.",
+       "Check the row against the vendor's table; suppress with a reason if it is right.", true},
       {"unused-suppression", S::Warning, "analysis", "Suppression that suppresses nothing",
        "A suppression whose code never fires where it applies.", "Remove the suppression."},
       // Backends.

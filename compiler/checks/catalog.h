@@ -11,11 +11,12 @@ namespace portolan {
 
 struct CheckInfo {
   const char* code;
-  Severity severity;   ///< default; [checks] in the manifest may change non-errors
-  const char* stage;   ///< "syntax", "names", "manifest", "bind", "analysis", "backend"
-  const char* title;   ///< short description
-  const char* details; ///< full description
-  const char* help;    ///< what to do about it
+  Severity severity;           ///< default; [checks] in the manifest may change non-errors
+  const char* stage;           ///< "syntax", "names", "manifest", "bind", "analysis", "backend"
+  const char* title;           ///< short description
+  const char* details;         ///< full description
+  const char* help;            ///< what to do about it
+  bool off_by_default = false; ///< runs only when [checks] gives it a severity
 };
 
 const std::vector<CheckInfo>& check_catalog();

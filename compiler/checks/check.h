@@ -71,5 +71,8 @@ std::unique_ptr<Check> make_required_check();
 std::unique_ptr<Check> make_unenforced_check();
 std::unique_ptr<Check> make_broad_check();
 std::unique_ptr<Check> make_service_clash_check();
+std::unique_ptr<Check> make_path_check();
+std::unique_ptr<Check> make_zone_binding_check();
+std::unique_ptr<Check> make_outlier_check();
 
 } // namespace portolan

@@ -1,6 +1,12 @@
 // one-way: both directions of a service between two endpoints are written as two one-way
-// flows (as the seed's table does), but an environment has only one of them in force.
+// flows (as the seed's table does), but an environment has only one of them in force. Judged on
+// packet sets: the missing direction is reported only when no flow, or union of flows, in force
+// in the same environment provides it (another half of a split row, a source-port variant, an
+// alternative behind another feature). Also: the vendor's two-way pairs (SIP 5061, XMPP 5269,
+// STUN 3478) written as two rows whose halves differ in protocol or port.
 #include "check.h"
+
+#include "semantics.h"
 
 namespace portolan {
 namespace {
@@ -13,6 +19,57 @@ bool share_service(const Flow& a, const Flow& b) {
   return false;
 }
 
+/// A spec with its source ports widened: a source-port variant of a service still provides
+/// the direction (the connection is the same application).
+ServiceSpec widened(ServiceSpec s) {
+  if (auto* pm = std::get_if<PortMatch>(&s))
+    pm->sports.clear();
+  return s;
+}
+
+/// The packets a flow allows in one environment (both directions of a two-way flow), source
+/// ports widened. Empty when an endpoint is unbound.
+PacketSet flow_packets(const Policy& p, BindCache& bound, const Flow& f) {
+  PacketSet out;
+  const auto& bs = bound(f.src);
+  const auto& bd = bound(f.dst);
+  if (!bs || !bd)
+    return out;
+  for (const ServiceRef& sr : f.services)
+    if (const Service* svc = p.service_of(sr))
+      for (const ServiceSpec& spec : svc->specs) {
+        ServiceSpec w = widened(spec);
+        out.add(spec_packets(*bs, *bd, w));
+        if (f.bidirectional)
+          out.add(spec_packets(*bd, *bs, w));
+      }
+  return out;
+}
+
+/// The vendor's two-way ports: a row one way and a row back are one requirement.
+struct TwoWayPort {
+  uint8_t proto;
+  uint16_t port;
+};
+constexpr long kNearPorts = 10;
+constexpr TwoWayPort kTwoWay[] = {{kProtoTcp, 5061}, {kProtoTcp, 5269}, {kProtoUdp, 3478}};
+
+const char* proto_name(uint8_t p) {
+  return p == kProtoTcp ? "tcp" : p == kProtoUdp ? "udp" : "ip";
+}
+
+/// The (proto, port) pairs a flow's services carry, with the lowest port of each range.
+std::vector<std::pair<uint8_t, PortRange>> ports_of(const Policy& p, const Flow& f) {
+  std::vector<std::pair<uint8_t, PortRange>> out;
+  for (const ServiceRef& sr : f.services)
+    if (const Service* svc = p.service_of(sr))
+      for (const ServiceSpec& spec : svc->specs)
+        if (auto* pm = std::get_if<PortMatch>(&spec))
+          for (const PortRange& r : pm->dports)
+            out.push_back({pm->proto, r});
+  return out;
+}
+
 class OneWayCheck : public Check {
 public:
   const char* name() const override { return "one-way"; }
@@ -20,13 +77,40 @@ public:
   bool needs_targets() const override { return true; }
 
   void run(AnalysisContext& ctx) const override {
-    const auto& flows = ctx.policy.flows;
-    // Index one-way allow flows by (src, dst) so the reverse is a lookup, not a scan.
+    const Policy& p = ctx.policy;
+    const auto& flows = p.flows;
+    // Index one-way allow flows by (src, dst) so the reverse is a lookup, not a scan; every
+    // allow flow by its source role (both roles of a two-way flow) for the providers: a flow
+    // to another role whose addresses cover the missing direction's (`any`) provides it too.
     std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_pair;
-    for (size_t i = 0; i < flows.size(); ++i)
-      if (!flows[i].bidirectional && flows[i].action == Action::Allow)
+    std::map<std::string, std::vector<size_t>> by_roles; // by source role (either, two-way)
+    for (size_t i = 0; i < flows.size(); ++i) {
+      if (flows[i].action != Action::Allow)
+        continue;
+      if (!flows[i].bidirectional)
         by_pair[{flows[i].src.str(), flows[i].dst.str()}].push_back(i);
+    }
+    // Built on the first direction found missing: most policies have none.
+    auto index_roles = [&] {
+      if (!by_roles.empty())
+        return;
+      for (size_t i = 0; i < flows.size(); ++i) {
+        if (flows[i].action != Action::Allow)
+          continue;
+        by_roles[flows[i].src.role].push_back(i);
+        if (flows[i].bidirectional && flows[i].src.role != flows[i].dst.role)
+          by_roles[flows[i].dst.role].push_back(i);
+      }
+    };
     for (const Environment* env : ctx.environments()) {
+      BindCache bound(p, *env);
+      std::map<size_t, bool> active;
+      auto is_active = [&](size_t i) {
+        auto it = active.find(i);
+        if (it == active.end())
+          it = active.emplace(i, flow_active(flows[i], *env, ctx.today_override, nullptr)).first;
+        return it->second;
+      };
       for (const auto& [key, list] : by_pair) {
         auto rev = by_pair.find({key.second, key.first});
         if (rev == by_pair.end())
@@ -35,17 +119,116 @@ public:
           for (size_t j : rev->second) {
             if (!share_service(flows[i], flows[j]))
               continue;
-            bool ai = flow_active(flows[i], *env, ctx.today_override, nullptr);
-            bool aj = flow_active(flows[j], *env, ctx.today_override, nullptr);
-            if (ai && !aj) {
-              SourceLoc l = flows[j].loc;
-              l.len = 4;
-              ctx.report("one-way", l,
-                         "this direction is not in force in environment '" + env->name +
-                             "', but its reverse is")
-                  .notes.push_back({flows[i].loc, "the reverse direction, in force"});
-            }
+            if (!is_active(i) || is_active(j))
+              continue;
+            // j is off here: is its direction provided by what is in force?
+            PacketSet missing = flow_packets(p, bound, flows[j]);
+            if (missing.is_empty())
+              continue;
+            PacketSet provided;
+            std::vector<size_t> providers;
+            index_roles();
+            auto r = by_roles.find(flows[j].src.role);
+            if (r != by_roles.end())
+              for (size_t k : r->second) {
+                if (k == j || !is_active(k))
+                  continue;
+                PacketSet pk = flow_packets(p, bound, flows[k]);
+                if (!pk.overlaps(missing))
+                  continue;
+                provided.add(pk);
+                providers.push_back(k);
+              }
+            PacketSet gap = missing.subtract(provided);
+            if (gap.is_empty())
+              continue;
+            SourceLoc l = flows[j].loc;
+            l.len = 4;
+            auto& d = ctx.report("one-way", l,
+                                 "this direction is not in force in environment '" + env->name +
+                                     "', but its reverse is" +
+                                     (providers.empty() ? ""
+                                                        : "; flows in force provide only part "
+                                                          "of it"));
+            d.notes.push_back({flows[i].loc, "the reverse direction, in force"});
+            for (size_t k : providers)
+              d.notes.push_back({flows[k].loc, "provides part of this direction"});
+            d.witness = witness(gap);
           }
+      }
+    }
+    report_mismatched_pairs(ctx, by_pair);
+  }
+
+private:
+  /// A two-way vendor port written one way, whose reverse row exists between the same
+  /// endpoints but carries a different protocol or port.
+  static void report_mismatched_pairs(
+      AnalysisContext& ctx,
+      const std::map<std::pair<std::string, std::string>, std::vector<size_t>>& by_pair) {
+    const Policy& p = ctx.policy;
+    for (const auto& [key, list] : by_pair) {
+      if (key.first == key.second)
+        continue;
+      auto rev = by_pair.find({key.second, key.first});
+      if (rev == by_pair.end())
+        continue;
+      std::vector<std::pair<uint8_t, PortRange>> back;
+      for (size_t j : rev->second)
+        for (const auto& pr : ports_of(p, p.flows[j]))
+          back.push_back(pr);
+      if (back.empty())
+        continue;
+      for (size_t i : list) {
+        auto mine = ports_of(p, p.flows[i]);
+        for (const TwoWayPort& tw : kTwoWay) {
+          bool here = false;
+          for (const auto& [proto, r] : mine)
+            here = here || (proto == tw.proto && r.lo <= tw.port && tw.port <= r.hi);
+          if (!here)
+            continue;
+          bool answered = false;
+          for (const auto& [proto, r] : back)
+            answered = answered || (proto == tw.proto && r.lo <= tw.port && tw.port <= r.hi);
+          if (answered)
+            continue;
+          // The closest reverse row (same group first): the same port over another protocol,
+          // else the nearest port of the same protocol.
+          std::string how;
+          size_t culprit = rev->second.front();
+          long best = -1;
+          for (size_t j : rev->second)
+            for (const auto& [proto, r] : ports_of(p, p.flows[j])) {
+              bool same_port = r.lo <= tw.port && tw.port <= r.hi;
+              long dist = proto != tw.proto && same_port ? 0
+                          : proto == tw.proto ? 1 + std::min(std::labs(long(r.lo) - tw.port),
+                                                             std::labs(long(r.hi) - tw.port))
+                                              : -1;
+              // Only a row that reads as the other half: the same group, and the same port
+              // over the other transport or a port next to it (a typo, 5062 for 5061). A
+              // reverse row far away is another requirement, and the port may be one-way.
+              if (dist < 0 || dist > kNearPorts + 1 || p.flows[j].group != p.flows[i].group)
+                continue;
+              if (best >= 0 && dist >= best)
+                continue;
+              best = dist;
+              culprit = j;
+              std::string got = std::string(proto_name(proto)) + " " + std::to_string(r.lo) +
+                                (r.hi != r.lo ? "-" + std::to_string(r.hi) : "");
+              how = "it carries " + got + " instead of " + proto_name(tw.proto) + " " +
+                    std::to_string(tw.port) +
+                    (proto != tw.proto ? " (the protocol differs)" : " (the port differs)");
+            }
+          if (how.empty())
+            continue; // the reverse rows are about something else
+          SourceLoc l = p.flows[i].loc;
+          l.len = 4;
+          ctx.report("one-way", l,
+                     std::string(proto_name(tw.proto)) + " " + std::to_string(tw.port) +
+                         " is two-way, but no flow from '" + key.second + "' to '" + key.first +
+                         "' carries it back")
+              .notes.push_back({p.flows[culprit].loc, "the reverse row: " + how});
+        }
       }
     }
   }

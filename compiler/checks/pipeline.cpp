@@ -64,6 +64,9 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     v.push_back(make_broad_check());
     v.push_back(make_service_clash_check());
     v.push_back(make_anomaly_check());
+    v.push_back(make_path_check());
+    v.push_back(make_zone_binding_check());
+    v.push_back(make_outlier_check());
     return v;
   }();
   return list;
@@ -75,9 +78,12 @@ void run_checks(AnalysisContext& ctx, const std::map<std::string, std::string>& 
       continue;
     auto codes = check->codes();
     // "off" silences a code only where [checks] may change it: never for an error.
+    // A check that is off by default runs only when [checks] gives one of its codes a severity.
     bool all_off = std::all_of(codes.begin(), codes.end(), [&](const std::string& c) {
       auto it = severities.find(c);
       const CheckInfo* info = find_check(c);
+      if (info && info->off_by_default)
+        return it == severities.end() || it->second == "off";
       return it != severities.end() && it->second == "off" && info &&
              info->severity != Severity::Error;
     });
@@ -108,6 +114,8 @@ std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
     if (auto it = severities.find(c.code);
         it != severities.end() && it->second == "off" && c.severity != Severity::Error)
       continue; // turned off here; another manifest sharing the policy may run it
+    if (c.off_by_default && !severities.count(c.code))
+      continue; // not turned on: its suppressions are not judged
     std::string_view stage = c.stage;
     bool needs_manifest = stage == "bind" || stage == "backend" || stage == "manifest";
     if (stage == "analysis") {

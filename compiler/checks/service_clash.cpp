@@ -2,6 +2,8 @@
 // the same endpoint (the seed's table gives each port one application).
 #include "check.h"
 
+#include <algorithm>
+
 namespace portolan {
 namespace {
 
@@ -12,9 +14,48 @@ public:
 
   void run(AnalysisContext& ctx) const override {
     const Policy& p = ctx.policy;
-    // endpoint -> services used towards it (first use), in flow order.
-    std::map<std::string, std::vector<const ServiceRef*>> towards;
-    std::set<std::pair<std::string, std::string>> reported;
+    // Which environments a flow is in force in (a bit each; all set without a manifest, where
+    // every flow may be in force together): two services clash only where both are in force.
+    std::vector<const Environment*> envs = ctx.environments();
+    auto mask_of = [&](const Flow& f) -> uint64_t {
+      if (!ctx.manifest || envs.empty())
+        return 1;
+      uint64_t m = 0;
+      for (size_t e = 0; e < envs.size() && e < 64; ++e)
+        if (flow_active(f, *envs[e], ctx.today_override, nullptr))
+          m |= uint64_t(1) << e;
+      return m;
+    };
+    // endpoint -> services used towards it (first use, in flow order) and where they are in
+    // force (the union over the flows that use them).
+    struct Use {
+      const ServiceRef* first;
+      uint64_t envs;
+    };
+    std::map<std::string, std::vector<Use>> towards;
+    std::vector<std::string> endpoint_order;
+    for (const Flow& f : p.flows) {
+      uint64_t m = mask_of(f);
+      std::vector<const Endpoint*> dsts{&f.dst};
+      if (f.bidirectional)
+        dsts.push_back(&f.src);
+      for (const Endpoint* d : dsts)
+        for (const ServiceRef& sr : f.services) {
+          if (!p.service_of(sr))
+            continue;
+          auto [it, fresh] = towards.try_emplace(d->str());
+          if (fresh)
+            endpoint_order.push_back(d->str());
+          bool seen = false;
+          for (Use& u : it->second)
+            if (u.first->name == sr.name) {
+              u.envs |= m;
+              seen = true;
+            }
+          if (!seen)
+            it->second.push_back({&sr, m});
+        }
+    }
     // Service pairs are few (services x services) while flows are many: compare each pair once.
     std::map<std::pair<const Service*, const Service*>, std::optional<std::string>> memo;
     auto clash = [&](const Service* a, const Service* b) -> const std::optional<std::string>& {
@@ -24,35 +65,45 @@ public:
         it = memo.emplace(key, shared_port(*a, *b)).first;
       return it->second;
     };
-    for (const Flow& f : p.flows) {
-      std::vector<const Endpoint*> dsts{&f.dst};
-      if (f.bidirectional)
-        dsts.push_back(&f.src);
-      for (const Endpoint* d : dsts)
-        for (const ServiceRef& sr : f.services) {
-          auto& list = towards[d->str()];
-          const Service* s = p.service_of(sr);
-          if (!s)
+    for (const std::string& d : endpoint_order) {
+      const auto& list = towards[d];
+      // Identical clashes (the same port claimed by several services) become one finding.
+      std::map<std::string, std::vector<size_t>> groups; // port -> uses, in first-use order
+      std::vector<std::string> port_order;
+      for (size_t k = 0; k < list.size(); ++k)
+        for (size_t j = 0; j < k; ++j) {
+          const Service* o = p.service_of(*list[j].first);
+          const Service* s = p.service_of(*list[k].first);
+          if (o->label == s->label || !(list[j].envs & list[k].envs))
             continue;
-          for (const ServiceRef* prev : list) {
-            const Service* o = p.service_of(*prev);
-            if (!o || o->name == s->name || o->label == s->label)
-              continue;
-            if (const auto& port = clash(o, s);
-                port && reported.insert({o->name + "/" + s->name, d->str()}).second) {
-              ctx.report("service-clash", sr.loc,
-                         "services '" + o->name + "' (\"" + o->label + "\") and '" + s->name +
-                             "' (\"" + s->label + "\") both claim " + *port + " towards '" +
-                             d->str() + "'")
-                  .notes.push_back({prev->loc, "'" + o->name + "' used here"});
-            }
-          }
-          bool seen = false;
-          for (const ServiceRef* prev : list)
-            seen = seen || prev->name == sr.name;
-          if (!seen)
-            list.push_back(&sr);
+          const auto& port = clash(o, s);
+          if (!port)
+            continue;
+          auto [g, fresh] = groups.try_emplace(*port);
+          if (fresh)
+            port_order.push_back(*port);
+          for (size_t x : {j, k})
+            if (std::find(g->second.begin(), g->second.end(), x) == g->second.end())
+              g->second.push_back(x);
         }
+      for (const std::string& port : port_order) {
+        auto uses = groups[port];
+        std::sort(uses.begin(), uses.end());
+        auto name = [&](size_t u) {
+          const Service* s = p.service_of(*list[u].first);
+          return "'" + s->name + "' (\"" + s->label + "\")";
+        };
+        std::string names;
+        for (size_t n = 0; n < uses.size(); ++n)
+          names += (n == 0 ? "" : n + 1 == uses.size() ? " and " : ", ") + name(uses[n]);
+        auto& diag = ctx.report("service-clash", list[uses[1]].first->loc,
+                                "services " + names + (uses.size() > 2 ? " all" : " both") +
+                                    " claim " + port + " towards '" + d + "'");
+        for (size_t n = 0; n < uses.size(); ++n)
+          if (n != 1)
+            diag.notes.push_back({list[uses[n]].first->loc,
+                                  "'" + p.service_of(*list[uses[n]].first)->name + "' used here"});
+      }
     }
   }
 

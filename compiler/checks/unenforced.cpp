@@ -14,23 +14,30 @@ public:
     if (ctx.manifest->targets.empty())
       return;
     LowerContext lc{ctx.policy, *ctx.manifest, ctx.sm, ctx.today_override};
+    // One finding per flow, naming every environment where it is in force and unenforced.
+    std::vector<std::vector<std::string>> where(ctx.policy.flows.size());
     for (const Environment* env : ctx.environments()) {
       std::vector<bool> enforced(ctx.policy.flows.size(), false);
       for (const Target& t : ctx.manifest->targets)
         if (t.env == env->name)
           for (const Term& term : enforced_terms(lc, t, *env, nullptr))
             enforced[term.flow] = true;
-      for (size_t i = 0; i < ctx.policy.flows.size(); ++i) {
-        const Flow& f = ctx.policy.flows[i];
-        if (enforced[i] || !flow_active(f, *env, ctx.today_override, nullptr))
-          continue;
-        SourceLoc l = f.loc;
-        l.len = 4;
-        ctx.report("unenforced", l,
-                   "no target of environment '" + env->name +
-                       "' enforces this flow: none is on its roles' hosts or between their "
-                       "zones");
-      }
+      for (size_t i = 0; i < ctx.policy.flows.size(); ++i)
+        if (!enforced[i] && flow_active(ctx.policy.flows[i], *env, ctx.today_override, nullptr))
+          where[i].push_back(env->name);
+    }
+    for (size_t i = 0; i < ctx.policy.flows.size(); ++i) {
+      if (where[i].empty())
+        continue;
+      std::string names;
+      for (const std::string& n : where[i])
+        names += (names.empty() ? "'" : ", '") + n + "'";
+      SourceLoc l = ctx.policy.flows[i].loc;
+      l.len = 4;
+      ctx.report("unenforced", l,
+                 std::string("no target of environment") + (where[i].size() > 1 ? "s " : " ") +
+                     names +
+                     " enforces this flow: none is on its roles' hosts or between their zones");
     }
   }
 };

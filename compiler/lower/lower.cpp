@@ -162,15 +162,29 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
         continue;
-      for (L4Match& m : l4_of(*svc)) {
+      auto parts = l4_of(*svc);
+      // A service written dual-stack on purpose (icmp and icmpv6 side by side) has one half
+      // that cannot match single-family endpoints: nothing to say when the other half does.
+      // Otherwise one finding per service and kind of part, in the flow's own endpoint order
+      // (both directions and every target of the environment say the same, once).
+      bool icmp4_ok = false, icmp6_ok = false;
+      for (const L4Match& m : parts) {
+        icmp4_ok = icmp4_ok || (m.proto == kProtoIcmp && fam4);
+        icmp6_ok = icmp6_ok || (m.proto == kProtoIcmpV6 && fam6);
+      }
+      std::set<std::string> said;
+      for (L4Match& m : parts) {
         bool v4 = fam4 && m.proto != kProtoIcmpV6;
         bool v6 = fam6 && m.proto != kProtoIcmp;
         if (!v4 && !v6) {
-          diags.warning("no-family", sr.loc,
-                        std::string("the ") + spec_name(m) + " part of service '" + svc->name +
-                            "' matches no packet between '" + term.src->str() + "' and '" +
-                            term.dst->str() + "' in environment '" + env.name +
-                            "': their addresses share no IP family with it");
+          bool on_purpose =
+              (m.proto == kProtoIcmp && icmp6_ok) || (m.proto == kProtoIcmpV6 && icmp4_ok);
+          if (!on_purpose && said.insert(spec_name(m)).second)
+            diags.warning("no-family", sr.loc,
+                          std::string("the ") + spec_name(m) + " part of service '" + svc->name +
+                              "' matches no packet between '" + f.src.str() + "' and '" +
+                              f.dst.str() + "' in environment '" + env.name +
+                              "': their addresses share no IP family with it");
           continue;
         }
         for (Chain c : term.chains) {

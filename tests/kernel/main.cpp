@@ -60,10 +60,6 @@ of other protocols and ICMP types, and connections opened before a reload.
                        policy and the feature corpus; repeatable)
   --max-probes N       probes sampled per random policy and target (default 256; 0: all)
   --reload N           connections per world opened before a reload (default 4; 0: none)
-  --known-failures issue10
-                       report the mismatch classes issue 10 lists as known on main on their
-                       own KNOWN FAILURE lines instead of failing (expected-failure switch,
-                       to be removed once the fixes are merged)
   --timeout-ms MS      time before a probe counts as dropped (default 250)
   --jobs N             worlds probed at once (default 6)
   --time-budget S      give up (and fail) after S seconds (default 540)
@@ -92,8 +88,7 @@ struct Options {
   fs::path failures;
   std::vector<fs::path> manifests; ///< empty: the shipped policy and the two corpora
   bool verbose = false, show_probes = false;
-  size_t reload = 4;           ///< connections per random world opened before a reload
-  bool known_failures = false; ///< --known-failures issue10: see known_failure()
+  size_t reload = 4; ///< connections per random world opened before a reload
 };
 
 struct Job {
@@ -223,54 +218,35 @@ std::string describe(const Job& job, const ProbeSpec& p, const Observation& o) {
   return s.str();
 }
 
-/// The expected-failure switch (--known-failures issue10, passed by tests/kernel/CMakeLists.txt
-/// while PORTOLAN_KERNEL_KNOWN_FAILURES is ON): mismatches of the classes issue 10 lists as
-/// permissive on main, which branches `safety` and `compilerfix` fix. Each is printed with its
-/// count and witnesses on a "KNOWN FAILURE" line instead of failing the test; every other
-/// mismatch still fails. The coordinator turns the switch off after merging those branches.
-/// Whether a generated policy drew names that collide after mangling (random_policy.cpp).
-bool colliding_names(const std::string& policy) {
-  for (const char* n : {"role ab_2", "role web_srv", "role r1_2", "role srv_a"})
-    if (policy.find(n) != std::string::npos)
-      return true;
-  return policy.find(std::string(100, 'q')) != std::string::npos;
+/// Outcomes that are not mismatches, counted apart and printed with examples.
+/// A world whose target the compiler refused with `unrealizable` (and nothing else): the
+/// refusal is the correct outcome (never widen), so there is nothing to load.
+const char* known_load_failure(const std::string&, const std::string& why, const std::string&) {
+  if (why.rfind("lowering ", 0) != 0)
+    return nullptr;
+  std::istringstream lines(why);
+  bool refused = false;
+  for (std::string l; std::getline(lines, l);)
+    if (l.find(": error: ") != std::string::npos) {
+      if (!l.ends_with("[unrealizable]"))
+        return nullptr;
+      refused = true;
+    }
+  if (!refused)
+    return nullptr;
+  return "refused as unrealizable by the compiler (the backend cannot express a flow exactly; "
+         "nothing was loaded)";
 }
 
-/// The same switch for a world whose config the kernel refused to load.
-const char* known_load_failure(const std::string& backend, const std::string& why,
-                               const std::string& policy) {
-  if (why.find("too long, 128 characters maximum") != std::string::npos)
-    return "defect 'names over 128 characters': nft -f rejects the whole config (a comment or "
-           "set name longer than 128 characters)";
-  if (backend == "nftables" && colliding_names(policy) &&
-      why.find("conflicting intervals") != std::string::npos)
-    return "case 3: nftables set names collide after mangling; nft merges the two sets and "
-           "refuses the overlapping elements";
-  return nullptr;
-}
-
-const char* known_failure(const std::string& backend, const std::string& cls, const ProbeSpec& p,
-                          const std::string& policy) {
-  if (cls.rfind("reload ", 0) == 0)
-    return "case 6: a connection opened before a reload still passes in its original direction "
-           "(ct state established is accepted first)";
+/// A packet the policy allows that the kernel drops because conntrack gives it no connection
+/// (ct state invalid, dropped before every allow; docs/backends.md): stricter than the policy,
+/// never wider. Every other mismatch fails.
+const char* known_failure(const std::string&, const std::string&, const ProbeSpec& p,
+                          const std::string&) {
   if (p.expect_allow && conntrack_invalid(p.pkt))
-    return "defect 'explicit ICMP-error allows never match', wider than the issue says: a "
-           "packet conntrack cannot start a connection with is ct state invalid and dropped "
-           "before any allow (ICMP errors, replies, unknown types and 255; IPv4 protocol 58 "
-           "and IPv6 protocol 1; an IPv6 extension header 0/43/44/51/60 with no transport "
-           "after it)";
-  if (backend == "iptables" && (policy.find("proto 0;") != std::string::npos ||
-                                policy.find("proto 0,") != std::string::npos ||
-                                policy.find("type 255") != std::string::npos))
-    return "cases 1-2: iptables -p 0 / --icmp-type 255 match every protocol / every ICMP type "
-           "(in allows: too much passes; in denies: too much is dropped)";
-  if (colliding_names(policy) && backend == "nftables")
-    return "case 3 (and 'names over 128 characters'): nftables set names collide after "
-           "mangling, or are cut";
-  if (!p.expect_allow && policy.find("flow deny") != std::string::npos)
-    return "case 4: a deny flow naming another role or zone than the allow it cuts is not "
-           "applied";
+    return "stricter than the policy: conntrack-invalid packets (IPv4 protocol 58, IPv6 "
+           "protocol 1, an IPv6 extension header with no transport after it) are dropped before "
+           "any allow";
   return nullptr;
 }
 
@@ -406,14 +382,6 @@ bool parse(int argc, char** argv, Options& o) {
     } else if (a == "--policies") { // the long-run spelling: N random policies per backend
       if (!num(o.seeds))
         return false;
-    } else if (a == "--known-failures") {
-      if (!(v = need(i)))
-        return false;
-      if (std::string(v) != "issue10") {
-        std::cerr << "ptl-kernel: --known-failures knows only 'issue10'\n";
-        return false;
-      }
-      o.known_failures = true;
     } else if (a == "--show-probes") {
       o.show_probes = true;
     } else if (a == "--verbose") {
@@ -652,8 +620,7 @@ int main(int argc, char** argv) {
       for (const auto& [f, t] : job.sources)
         if (f.size() > 7 && f.substr(f.size() - 7) == ".policy")
           policy_text += t;
-      const char* known =
-          opt.known_failures ? known_load_failure(job.backend, why, policy_text) : nullptr;
+      const char* known = known_load_failure(job.backend, why, policy_text);
       if (known) {
         auto& k = known_seen[known];
         ++k.first;
@@ -690,8 +657,7 @@ int main(int argc, char** argv) {
         if (!is_bad)
           return;
         ++c.mismatches;
-        const char* known =
-            opt.known_failures ? known_failure(job.backend, cls, p, policy_text) : nullptr;
+        const char* known = known_failure(job.backend, cls, p, policy_text);
         if (known) {
           auto& k = known_seen[known];
           ++k.first;
@@ -832,16 +798,13 @@ int main(int argc, char** argv) {
   size_t known_total = 0;
   for (const auto& [what, k] : known_seen) {
     known_total += k.first;
-    std::cout << "kernel: KNOWN FAILURE (--known-failures issue10, remove after the merge): "
-              << k.first << " probes: " << what << "\n";
+    std::cout << "kernel: not a mismatch: " << k.first << " " << what << "\n";
     for (const std::string& w : k.second)
       std::cout << "  e.g. " << w;
   }
   std::cout << "kernel: " << policies << " policies, " << probes << " probes, " << mismatches
             << " mismatches"
-            << (opt.known_failures
-                    ? " (plus " + std::to_string(known_total) + " known failures of issue 10)"
-                    : "")
+            << " (" << known_total << " counted apart above: refusals, stricter drops)"
             << "\n";
   bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
             policies > 0;
