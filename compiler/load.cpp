@@ -187,6 +187,15 @@ void resolve(Policy& p, Diagnostics& diags) {
       diags.error("unknown-feature", f.when_loc,
                   "unknown feature '" + *f.when + "'" + suggest(*f.when, feature_names));
   }
+  for (const Expectation& e : p.expectations) {
+    for (const ExpectSide* side : {&e.src, &e.dst})
+      if (side->kind == ExpectSide::Kind::Endpoint)
+        check_endpoint(side->endpoint);
+    for (const ServiceRef& s : e.services)
+      if (!p.service_index.count(s.name))
+        diags.error("unknown-service", s.loc,
+                    "unknown service '" + s.name + "'" + suggest(s.name, service_names));
+  }
 }
 
 } // namespace
@@ -216,6 +225,8 @@ LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Di
       p.flows.push_back(std::move(fl));
     for (auto& s : f.suppressions)
       p.suppressions.push_back(std::move(s));
+    for (auto& e : f.expectations)
+      p.expectations.push_back(std::move(e));
   }
   resolve(p, diags);
   out.ok = !diags.has_errors();

@@ -3,6 +3,7 @@
 #include "backend.h"
 #include "checks/check.h"
 #include "common/lower.h"
+#include "fmt.h"
 #include "load.h"
 #include "manifest.h"
 #include "report.h"
@@ -55,6 +56,7 @@ commands:
   check   parse and analyse a policy (and a manifest): errors, conflicts, gaps
   build   write the configuration of every target in a manifest
   query   which flow decides a packet, in each target that sees it
+  fmt     rewrite policy files in the canonical layout (--check for CI)
 
 Run 'portolan <command> --help' for a command's options.
   --version   print the version
@@ -620,6 +622,25 @@ int main(int argc, char** argv) {
       return cmd_build(argc, argv);
     if (cmd == "query")
       return cmd_query(argc, argv);
+    if (cmd == "fmt") {
+      FmtOptions fo;
+      for (int i = 2; i < argc; ++i) {
+        std::string s = argv[i];
+        if (s == "--help" || s == "-h") {
+          std::cout << fmt_help();
+          return kExitClean;
+        }
+        if (s == "--check" || s == "--stdout") {
+          (s == "--check" ? fo.check : fo.to_stdout) = true;
+        } else if (s.rfind("--", 0) == 0) {
+          std::cerr << "portolan: unknown option '" << s << "'\n";
+          return kExitUsage;
+        } else {
+          fo.files.push_back(s);
+        }
+      }
+      return run_fmt(fo, std::cout, std::cerr);
+    }
     std::cerr << "portolan: unknown command '" << cmd << "'\n" << kMainHelp;
     return kExitUsage;
   } catch (const std::exception& e) {

@@ -88,5 +88,6 @@ std::unique_ptr<Check> make_required_check();
 std::unique_ptr<Check> make_unenforced_check();
 std::unique_ptr<Check> make_broad_check();
 std::unique_ptr<Check> make_service_clash_check();
+std::unique_ptr<Check> make_expect_check();
 
 } // namespace portolan

@@ -105,6 +105,7 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     v.push_back(make_broad_check());
     v.push_back(make_service_clash_check());
     v.push_back(make_anomaly_check());
+    v.push_back(make_expect_check());
     return v;
   }();
   return list;

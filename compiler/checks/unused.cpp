@@ -22,6 +22,16 @@ public:
       if (f.when)
         features.insert(*f.when);
     }
+    // An expectation names what it judges: its roles and services are in use.
+    for (const Expectation& e : p.expectations) {
+      for (const ExpectSide* s : {&e.src, &e.dst})
+        if (s->kind == ExpectSide::Kind::Endpoint) {
+          roles.insert(s->endpoint.role);
+          endpoints.insert(s->endpoint.str());
+        }
+      for (const ServiceRef& s : e.services)
+        services.insert(s.name);
+    }
     for (const Role& r : p.roles) {
       zones.insert(r.zone);
       for (const Interface& i : r.interfaces)
