@@ -411,8 +411,7 @@ private:
       if (pp.prefix)
         out.prefix = *pp.prefix;
       else
-        diags_.error("invalid-address", out.loc,
-                     "'" + text + "' is not an address or prefix: " + pp.error);
+        diags_.error("invalid-address", out.loc, pp.error);
     } else if (c->endpoint()) {
       out.kind = ExpectSide::Kind::Endpoint;
       out.endpoint = endpoint(c->endpoint());
@@ -426,11 +425,12 @@ private:
       return unquote(c->STRING()->getSymbol());
     antlr4::Token* prev = nullptr;
     std::string out;
+    int spaced = 0; // report a spaced name once
     for (auto* t : c->children) {
       auto* term = dynamic_cast<antlr4::tree::TerminalNode*>(t);
       antlr4::Token* tok =
           term ? term->getSymbol() : static_cast<antlr4::ParserRuleContext*>(t)->getStart();
-      if (prev && tok->getStartIndex() != prev->getStopIndex() + 1)
+      if (prev && tok->getStartIndex() != prev->getStopIndex() + 1 && !spaced++)
         diags_.error("syntax", loc_of(file_, tok),
                      "a name joined by '-' must not contain spaces; quote it: \"" + c->getText() +
                          "\"");
