@@ -24,8 +24,8 @@ std::string ports(const std::vector<PortRange>& v) {
 
 std::string spec(const ServiceSpec& sp) {
   if (auto* p = std::get_if<PortMatch>(&sp))
-    return "port(" + std::to_string(p->proto) + " d" + ports(p->dports) + " s" +
-           ports(p->sports) + ")";
+    return "port(" + std::to_string(p->proto) + " d" + ports(p->dports) + " s" + ports(p->sports) +
+           ")";
   if (auto* i = std::get_if<IcmpMatch>(&sp))
     return "icmp(" + std::to_string(i->proto) + " " + (i->type ? std::to_string(*i->type) : "-") +
            " " + (i->code ? std::to_string(*i->code) : "-") + ")";
@@ -170,7 +170,8 @@ TEST_CASE("expect: the loader resolves and merges expectations") {
   auto r = load_policy({f}, sm, diags);
   diags.normalize();
   CHECK(codes(diags) == "unknown-interface@4:20 unknown-service@4:26");
-  auto g = dir.write("q.policy", "role a; role b;\nservice s = tcp 1;\nexpect allow a -> b via s;\n");
+  auto g =
+      dir.write("q.policy", "role a; role b;\nservice s = tcp 1;\nexpect allow a -> b via s;\n");
   Diagnostics d2;
   auto r2 = load_policy({g}, sm, d2);
   REQUIRE(r2.ok);
@@ -250,8 +251,9 @@ TEST_CASE("fmt: text that does not parse is refused") {
 
 TEST_CASE("fmt: unified diff") {
   CHECK(unified_diff("a\nb\n", "a\nb\n", "x", "y").empty());
-  CHECK(unified_diff("1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\n2\n3\n4\nfive\n6\n7\n8\n9\n", "a/f", "b/f") ==
-        "--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+  CHECK(
+      unified_diff("1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\n2\n3\n4\nfive\n6\n7\n8\n9\n", "a/f", "b/f") ==
+      "--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
   CHECK(unified_diff("x", "x\n", "a", "b") ==
         "--- a\n+++ b\n@@ -1,1 +1,1 @@\n-x\n\\ No newline at end of file\n+x\n");
   CHECK(unified_diff("", "a\n", "a", "b") == "--- a\n+++ b\n@@ -0,0 +1,1 @@\n+a\n");
@@ -272,10 +274,10 @@ TEST_CASE("fmt: every policy of the repository round-trips") {
     std::string name = path.string();
     CAPTURE(name);
     auto before = parse(*text);
-    bool syntax_ok = std::none_of(before.diags.all().begin(), before.diags.all().end(),
-                                  [](const Diagnostic& d) {
-                                    return d.code == "syntax" || d.code == "encoding";
-                                  });
+    bool syntax_ok =
+        std::none_of(before.diags.all().begin(), before.diags.all().end(), [](const Diagnostic& d) {
+          return d.code == "syntax" || d.code == "encoding";
+        });
     auto out = fmt(*text);
     CHECK(out.has_value() == syntax_ok);
     if (!out) {
