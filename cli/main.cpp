@@ -1,6 +1,7 @@
-// The `portolan` command line: check, build, query, import, doc and graph. It parses arguments
+// The `portolan` command line: check, build, query, fmt, import, doc and graph. It parses arguments
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
+#include "fmt.h"
 #include "query.h"
 #include "report.h"
 #include "session.h"
@@ -388,8 +389,23 @@ int run(int argc, char** argv) {
                             "docs/tables.md.") +
                 "\n\n" + kExitCodes);
 
+  FmtOptions fo;
+  std::vector<std::string> fmt_files;
+  CLI::App* fmtc =
+      app.add_subcommand("fmt", "rewrite policy files in the canonical layout (--check "
+                                "for CI)");
+  fmtc->add_flag("--check", fo.check,
+                 "change nothing; exit 1 and print a unified diff when a file is not formatted");
+  fmtc->add_flag("--stdout", fo.to_stdout,
+                 "print the formatted text instead of rewriting the file");
+  fmtc->add_option("files", fmt_files, "policy files")->type_name("FILE.policy");
+  fmtc->footer(std::string("One canonical layout, idempotent, keeping every comment and blank-line "
+                           "group; only whitespace changes (docs/language.md, 'Layout').") +
+               "\n\nexit codes: 0 formatted (or already formatted), 1 not formatted (--check) or "
+               "not parseable, 2 bad usage or unreadable input");
+
   std::vector<std::string> commands;
-  for (CLI::App* sub : {check, build, q, imp, doc, graph}) {
+  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph}) {
     sub->allow_extras();
     commands.push_back(sub->get_name());
   }
@@ -431,7 +447,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, q, imp, doc, graph})
+  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -445,6 +461,10 @@ int run(int argc, char** argv) {
     return run_build(bc, targets, out, build_files);
   if (q->parsed())
     return run_query(qc, from, to, sport, packet, q->help());
+  if (fmtc->parsed()) {
+    fo.files.assign(fmt_files.begin(), fmt_files.end());
+    return run_fmt(fo, std::cout, std::cerr);
+  }
   if (imp->parsed())
     return run_import(import_table, roles);
   if (doc->parsed())

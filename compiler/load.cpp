@@ -231,6 +231,15 @@ void resolve(Policy& p, Diagnostics& diags) {
       diags.error("unknown-feature", f.when_loc,
                   "unknown feature '" + *f.when + "'" + suggest(*f.when, feature_names));
   }
+  for (const Expectation& e : p.expectations) {
+    for (const ExpectSide* side : {&e.src, &e.dst})
+      if (side->kind == ExpectSide::Kind::Endpoint)
+        check_endpoint(side->endpoint);
+    for (const ServiceRef& s : e.services)
+      if (!p.service_index.count(s.name))
+        diags.error("unknown-service", s.loc,
+                    "unknown service '" + s.name + "'" + suggest(s.name, service_names));
+  }
 }
 
 /// Merges the parsed files in order and resolves every name.
@@ -255,6 +264,8 @@ LoadResult merge_and_resolve(Loader& loader, Diagnostics& diags) {
       p.flows.push_back(std::move(fl));
     for (auto& s : f.suppressions)
       p.suppressions.push_back(std::move(s));
+    for (auto& e : f.expectations)
+      p.expectations.push_back(std::move(e));
   }
   resolve(p, diags);
   out.ok = !diags.has_errors();

@@ -92,12 +92,21 @@ void Policy::index_endpoints() {
       if (r.interfaces[i].name == e.iface)
         e.iface_id = static_cast<int32_t>(i);
   };
+  auto resolve_services = [&](std::vector<ServiceRef>& refs) {
+    for (ServiceRef& s : refs)
+      if (auto it = service_index.find(s.name); it != service_index.end())
+        s.service_id = static_cast<int32_t>(it->second);
+  };
   for (Flow& f : flows) {
     resolve(f.src);
     resolve(f.dst);
-    for (ServiceRef& s : f.services)
-      if (auto it = service_index.find(s.name); it != service_index.end())
-        s.service_id = static_cast<int32_t>(it->second);
+    resolve_services(f.services);
+  }
+  for (Expectation& e : expectations) {
+    for (ExpectSide* side : {&e.src, &e.dst})
+      if (side->kind == ExpectSide::Kind::Endpoint)
+        resolve(side->endpoint);
+    resolve_services(e.services);
   }
 }
 
@@ -106,6 +115,73 @@ int32_t Policy::endpoint_id(const Endpoint& e) const {
       (!e.iface.empty() && e.iface_id < 0))
     return -1;
   return endpoint_base_[static_cast<size_t>(e.role_id)] + 1 + e.iface_id;
+}
+
+} // namespace portolan
+
+namespace portolan {
+namespace {
+
+std::string ports_str(const std::vector<PortRange>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(v[i].lo);
+    if (v[i].hi != v[i].lo)
+      s += "-" + std::to_string(v[i].hi);
+  }
+  return s;
+}
+
+/// A spec as the policy writes it: "tcp 80, 443 sport 1024-65535", "icmp type 8", "proto 47".
+std::string spec_str(const ServiceSpec& spec) {
+  if (auto* p = std::get_if<PortMatch>(&spec)) {
+    std::string s = p->proto == kProtoTcp ? "tcp" : "udp";
+    if (!p->dports.empty())
+      s += " " + ports_str(p->dports);
+    if (!p->sports.empty())
+      s += " sport " + ports_str(p->sports);
+    return s;
+  }
+  if (auto* i = std::get_if<IcmpMatch>(&spec)) {
+    std::string s = i->proto == kProtoIcmp ? "icmp" : "icmpv6";
+    if (i->type)
+      s += " type " + std::to_string(*i->type);
+    if (i->code)
+      s += " code " + std::to_string(*i->code);
+    return s;
+  }
+  if (auto* p = std::get_if<ProtoMatch>(&spec))
+    return "proto " + std::to_string(p->number);
+  return "any";
+}
+
+} // namespace
+
+std::string ExpectSide::str() const {
+  switch (kind) {
+  case Kind::Any:
+    return "any";
+  case Kind::Endpoint:
+    return endpoint.str();
+  case Kind::Address:
+    return prefix.str();
+  }
+  return "any";
+}
+
+std::string Expectation::summary() const {
+  std::string s = action == Action::Allow ? "allow " : "deny ";
+  s += src.str() + (bidirectional ? " <-> " : " -> ") + dst.str();
+  if (!services.empty()) {
+    s += " via ";
+    for (size_t i = 0; i < services.size(); ++i)
+      s += (i ? ", " : "") + services[i].name;
+  } else {
+    s += " ";
+    for (size_t i = 0; i < specs.size(); ++i)
+      s += (i ? ", " : "") + spec_str(specs[i]);
+  }
+  return s;
 }
 
 } // namespace portolan

@@ -2,6 +2,7 @@
 // Built by the parser (compiler/parse/), resolved by the loader; nothing here knows ANTLR.
 #pragma once
 
+#include "net.h"
 #include "source.h"
 #include "vocab.h"
 
@@ -111,6 +112,34 @@ struct Flow {
   std::string summary() const;
 };
 
+/// One side of an expectation: every address, a role or interface (bound per environment), or a
+/// literal address or prefix.
+struct ExpectSide {
+  enum class Kind { Any, Endpoint, Address } kind = Kind::Any;
+  Endpoint endpoint; ///< Kind::Endpoint
+  Prefix prefix;     ///< Kind::Address (a host address is a full-length prefix)
+  SourceLoc loc;
+  std::string str() const;
+};
+
+/// `expect allow|deny SRC -> DST via SERVICES | SPECS ["note"] [in ENV, ...] [on TARGET, ...];`
+/// What must stay true of the packets between two sides, judged by `check` in every target
+/// that sees them (compiler/checks/expect.cpp).
+struct Expectation {
+  Action action = Action::Allow;
+  ExpectSide src, dst;
+  bool bidirectional = false;
+  std::vector<ServiceRef> services; ///< `via NAME, ...`; empty when specs are inline
+  std::vector<ServiceSpec> specs;   ///< inline `tcp 22, udp 53`
+  std::string note;
+  std::vector<std::string> envs, targets; ///< empty: every environment / target
+  std::vector<SourceLoc> env_locs, target_locs;
+  SourceLoc loc; ///< the `expect` keyword
+
+  /// "allow client -> edge.access via sip_tls", "deny any -> edge.access tcp 22".
+  std::string summary() const;
+};
+
 struct PolicyHeader {
   std::string name, title;
   std::vector<std::string> references;
@@ -133,6 +162,7 @@ struct PolicyFile {
   std::vector<Feature> features;
   std::vector<Flow> flows;
   std::vector<Suppression> suppressions;
+  std::vector<Expectation> expectations;
 };
 
 /// All files merged (imports first, in a stable order) and names resolved.
@@ -144,6 +174,7 @@ struct Policy {
   std::vector<Feature> features;
   std::vector<Flow> flows;
   std::vector<Suppression> suppressions;
+  std::vector<Expectation> expectations;
   std::map<std::string, size_t> zone_index, role_index, service_index, feature_index;
 
   const Role* find_role(const std::string& n) const;

@@ -15,6 +15,7 @@ item
   | featureDecl
   | flowDecl
   | suppressDecl
+  | expectDecl
   ;
 
 policyDecl    : POLICY name=dottedName title=STRING? ( '{' policyAttr* '}' | ';' ) ;
@@ -56,13 +57,24 @@ flowAttr
   | suppressDecl                                  # suppressAttr
   ;
 
+// expect allow client -> edge.access via sip_tls;   expect deny any -> edge.access tcp 22 in lab;
+expectDecl
+  : EXPECT action=( ALLOW | DENY ) src=expectSide arrow=( ARROW | BIARROW ) dst=expectSide
+    ( VIA serviceRef ( ',' serviceRef )* | serviceSpec ( ',' serviceSpec )* ) note=STRING?
+    ( IN expectName ( ',' expectName )* )? ( ON expectName ( ',' expectName )* )? ';'
+  ;
+expectSide    : ANY | address=( IPV4 | IPV6 ) | endpoint ;
+// A manifest name (environment, target): a string, or words joined by '-' (edge-host-nftables).
+expectName    : STRING | nameWord ( '-' nameWord )* ;
+nameWord      : codeWord | INT ;
+
 suppressDecl  : SUPPRESS code=checkCode reason=STRING? ';' ;
 checkCode     : codeWord ( '-' codeWord )* ;
 codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | ALLOW | FLOW | ROLE
               | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT ;
 
 // Keywords that are also fine as names.
-ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY ;
+ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON ;
 
 POLICY    : 'policy' ;
 REFERENCE : 'reference' ;
@@ -92,21 +104,29 @@ TYPE      : 'type' ;
 CODE      : 'code' ;
 SPORT     : 'sport' ;
 ANY       : 'any' ;
+EXPECT    : 'expect' ;
+ON        : 'on' ;
 
 ARROW     : '->' ;
 BIARROW   : '<->' ;
 
+// Address literals (expectations only). Longest match keeps every other input as it was: no
+// valid text has digits joined by dots, or two colons without a space.
+IPV4      : DIGIT+ '.' DIGIT+ '.' DIGIT+ '.' DIGIT+ ( '/' DIGIT+ )? ;
+IPV6      : HEX* ':' HEX* ':' [0-9a-fA-F:.]* ( '/' DIGIT+ )? ;
 DATE      : DIGIT DIGIT DIGIT DIGIT '-' DIGIT DIGIT '-' DIGIT DIGIT ;
 INT       : DIGIT+ ;
 ID        : [a-zA-Z_] [a-zA-Z0-9_]* ;
 STRING    : '"' ( ~["\\\r\n] | '\\' ~[\r\n] )* '"' ;
 UNTERMINATED_STRING : '"' ( ~["\\\r\n] | '\\' ~[\r\n] )* ;
 
-LINE_COMMENT  : ( '#' | '//' ) ~[\r\n]* -> skip ;
-BLOCK_COMMENT : '/*' .*? '*/' -> skip ;
+// Comments go to the hidden channel: the parser never sees them, `portolan fmt` keeps them.
+LINE_COMMENT  : ( '#' | '//' ) ~[\r\n]* -> channel(HIDDEN) ;
+BLOCK_COMMENT : '/*' .*? '*/' -> channel(HIDDEN) ;
 UNTERMINATED_COMMENT : '/*' ;  // only wins when BLOCK_COMMENT finds no end
 WS        : [ \t\r\n\f]+ -> skip ;
 
 fragment DIGIT : [0-9] ;
+fragment HEX   : [0-9a-fA-F] ;
 
 ERROR_CHAR : . ;

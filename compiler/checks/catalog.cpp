@@ -17,6 +17,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "A range must start at its lower port.", "Write the range as low-high."},
       {"out-of-range", S::Error, "syntax", "Number out of range",
        "ICMP types and codes and IP protocol numbers are 0-255.", "Use a value from 0 to 255."},
+      {"invalid-address", S::Error, "syntax", "Invalid address",
+       "An address literal in an expectation that is not an IPv4 or IPv6 address or prefix, or a "
+       "prefix with host bits set.",
+       "Write a.b.c.d, a.b.c.d/len, x::y or x::y/len with the host bits zero."},
       {"icmp-code-without-type", S::Error, "syntax", "ICMP code without type",
        "An ICMP code is only meaningful for one ICMP type.", "Write 'type N code M'."},
       {"invalid-date", S::Error, "syntax", "Invalid date", "Dates are YYYY-MM-DD and must exist.",
@@ -130,6 +134,23 @@ const std::vector<CheckInfo>& check_catalog() {
        "flow uses another interface of that role: often a documentation error in the table. "
        "Off unless [checks] sets a severity for it.",
        "Check the row against the vendor's table; suppress with a reason if it is right.", true},
+      // Analysis: expectations.
+      {"expectation-failed", S::Error, "analysis", "Expectation not met",
+       "An 'expect allow' whose packets some target that sees them denies, or an 'expect deny' "
+       "whose packets some target allows. The witness is one such packet; the note names the flow "
+       "that decides it there, or the default deny.",
+       "Change the flows (or the bindings) so the expectation holds, or fix the expectation."},
+      {"expectation-unseen", S::Warning, "analysis", "Expectation judged by no target",
+       "No target of the expectation's environments (and targets) sees any of its packets, so "
+       "nothing was judged: a host target sees packets to and from its role, a perimeter target "
+       "packets between its two zones.",
+       "Add a target that sees the packets, bind the roles, or fix the expectation's scope."},
+      {"unknown-environment", S::Error, "analysis", "Unknown environment",
+       "An expectation names an environment the manifest does not declare.",
+       "Declare the environment in the manifest or fix the name."},
+      {"unknown-target", S::Error, "analysis", "Unknown target",
+       "An expectation names a target the manifest does not declare.",
+       "Declare the target in the manifest or fix the name."},
       {"unused-suppression", S::Warning, "analysis", "Suppression that suppresses nothing",
        "A suppression whose code never fires where it applies.", "Remove the suppression."},
       // Backends.

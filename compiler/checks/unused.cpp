@@ -29,6 +29,16 @@ struct Uses {
       if (f.when)
         features.insert(*f.when);
     }
+    // An expectation names what it judges: its roles and services are in use.
+    for (const Expectation& e : p.expectations) {
+      for (const ExpectSide* x : {&e.src, &e.dst})
+        if (x->kind == ExpectSide::Kind::Endpoint) {
+          roles.insert(x->endpoint.role);
+          endpoints.insert(x->endpoint.str());
+        }
+      for (const ServiceRef& x : e.services)
+        services.insert(x.name);
+    }
   }
 };
 

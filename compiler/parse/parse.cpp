@@ -7,6 +7,7 @@
 #include "PortolanParser.h"
 #include "antlr4-runtime.h"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
 
@@ -201,6 +202,10 @@ public:
         out.suppressions.push_back(
             suppression(static_cast<PortolanParser::SuppressDeclContext*>(decl)));
         break;
+      case PortolanParser::RuleExpectDecl:
+        out.expectations.push_back(
+            expectation(static_cast<PortolanParser::ExpectDeclContext*>(decl)));
+        break;
       default:
         break;
       }
@@ -351,45 +356,110 @@ private:
     out.name = name(s->name);
     out.label = unquote(s->label);
     out.loc = loc_of(file_, s->name);
-    for (auto* spec : s->serviceSpec()) {
-      SourceLoc l = loc_of(file_, spec);
-      bool ok = true;
-      if (auto* p = dynamic_cast<PortolanParser::PortSpecContext*>(spec)) {
-        PortMatch m;
-        m.proto = p->transport->getType() == PortolanLexer::TCP ? kProtoTcp : kProtoUdp;
-        m.dports = ports(p->dports, ok);
-        m.sports = ports(p->sports, ok);
-        if (ok) {
-          out.specs.emplace_back(std::move(m));
-          out.spec_locs.push_back(l);
-        }
-      } else if (auto* ic = dynamic_cast<PortolanParser::IcmpSpecContext*>(spec)) {
-        IcmpMatch m;
-        m.proto = ic->transport->getType() == PortolanLexer::ICMP ? kProtoIcmp : kProtoIcmpV6;
-        if (ic->type)
-          m.type = byte(ic->type, "ICMP type");
-        if (ic->code)
-          m.code = byte(ic->code, "ICMP code");
-        if (ic->code && !ic->type) {
-          diags_.error("icmp-code-without-type", loc_of(file_, ic->CODE()->getSymbol()),
-                       "an ICMP code needs an ICMP type; write 'type N code M'");
-          ok = false;
-        }
-        if ((ic->type && !m.type) || (ic->code && !m.code))
-          ok = false;
-        if (ok) {
-          out.specs.emplace_back(m);
-          out.spec_locs.push_back(l);
-        }
-      } else if (auto* pr = dynamic_cast<PortolanParser::ProtoSpecContext*>(spec)) {
-        if (auto n = byte(pr->number, "IP protocol number")) {
-          out.specs.emplace_back(ProtoMatch{*n});
-          out.spec_locs.push_back(l);
-        }
-      } else if (dynamic_cast<PortolanParser::AnySpecContext*>(spec)) {
-        out.specs.emplace_back(AnyMatch{});
-        out.spec_locs.push_back(l);
+    for (auto* spec : s->serviceSpec())
+      if (auto m = service_spec(spec)) {
+        out.specs.push_back(std::move(*m));
+        out.spec_locs.push_back(loc_of(file_, spec));
       }
+    return out;
+  }
+
+  /// One spec; nullopt (with the error reported) when a literal in it is invalid.
+  std::optional<ServiceSpec> service_spec(PortolanParser::ServiceSpecContext* spec) {
+    bool ok = true;
+    if (auto* p = dynamic_cast<PortolanParser::PortSpecContext*>(spec)) {
+      PortMatch m;
+      m.proto = p->transport->getType() == PortolanLexer::TCP ? kProtoTcp : kProtoUdp;
+      m.dports = ports(p->dports, ok);
+      m.sports = ports(p->sports, ok);
+      if (ok)
+        return m;
+    } else if (auto* ic = dynamic_cast<PortolanParser::IcmpSpecContext*>(spec)) {
+      IcmpMatch m;
+      m.proto = ic->transport->getType() == PortolanLexer::ICMP ? kProtoIcmp : kProtoIcmpV6;
+      if (ic->type)
+        m.type = byte(ic->type, "ICMP type");
+      if (ic->code)
+        m.code = byte(ic->code, "ICMP code");
+      if (ic->code && !ic->type) {
+        diags_.error("icmp-code-without-type", loc_of(file_, ic->CODE()->getSymbol()),
+                     "an ICMP code needs an ICMP type; write 'type N code M'");
+        ok = false;
+      }
+      if ((ic->type && !m.type) || (ic->code && !m.code))
+        ok = false;
+      if (ok)
+        return m;
+    } else if (auto* pr = dynamic_cast<PortolanParser::ProtoSpecContext*>(spec)) {
+      if (auto n = byte(pr->number, "IP protocol number"))
+        return ProtoMatch{*n};
+    } else if (dynamic_cast<PortolanParser::AnySpecContext*>(spec)) {
+      return AnyMatch{};
+    }
+    return std::nullopt;
+  }
+
+  ExpectSide expect_side(PortolanParser::ExpectSideContext* c) {
+    ExpectSide out;
+    if (!c)
+      return out;
+    out.loc = loc_of(file_, c);
+    if (c->address) {
+      out.kind = ExpectSide::Kind::Address;
+      std::string text = c->address->getText();
+      PrefixParse pp = parse_prefix(text);
+      if (pp.prefix)
+        out.prefix = *pp.prefix;
+      else
+        diags_.error("invalid-address", out.loc, pp.error);
+    } else if (c->endpoint()) {
+      out.kind = ExpectSide::Kind::Endpoint;
+      out.endpoint = endpoint(c->endpoint());
+    }
+    return out;
+  }
+
+  /// A manifest name: the string's text, or the words joined by '-' with nothing in between.
+  std::string expect_name(PortolanParser::ExpectNameContext* c) {
+    if (c->STRING())
+      return unquote(c->STRING()->getSymbol());
+    antlr4::Token* prev = nullptr;
+    std::string out;
+    int spaced = 0; // report a spaced name once
+    for (auto* t : c->children) {
+      auto* term = dynamic_cast<antlr4::tree::TerminalNode*>(t);
+      antlr4::Token* tok =
+          term ? term->getSymbol() : static_cast<antlr4::ParserRuleContext*>(t)->getStart();
+      if (prev && tok->getStartIndex() != prev->getStopIndex() + 1 && !spaced++)
+        diags_.error("syntax", loc_of(file_, tok),
+                     "a name joined by '-' must not contain spaces; quote it: \"" + c->getText() +
+                         "\"");
+      prev = term ? tok : static_cast<antlr4::ParserRuleContext*>(t)->getStop();
+      out += term ? tok->getText() : t->getText();
+    }
+    return out;
+  }
+
+  Expectation expectation(PortolanParser::ExpectDeclContext* e) {
+    Expectation out;
+    out.loc = loc_of(file_, e->EXPECT()->getSymbol());
+    out.action =
+        e->action && e->action->getType() == PortolanLexer::DENY ? Action::Deny : Action::Allow;
+    out.src = expect_side(e->src);
+    out.dst = expect_side(e->dst);
+    out.bidirectional = e->arrow && e->arrow->getType() == PortolanLexer::BIARROW;
+    for (auto* s : e->serviceRef())
+      out.services.push_back(ServiceRef{s->getStart()->getText(), loc_of(file_, s)});
+    for (auto* spec : e->serviceSpec())
+      if (auto m = service_spec(spec))
+        out.specs.push_back(std::move(*m));
+    out.note = unquote(e->note);
+    // The names after `in` come before the names after `on`; ON splits them.
+    size_t on_at = e->ON() ? e->ON()->getSymbol()->getTokenIndex() : SIZE_MAX;
+    for (auto* n : e->expectName()) {
+      bool target = n->getStart()->getTokenIndex() > on_at;
+      (target ? out.targets : out.envs).push_back(expect_name(n));
+      (target ? out.target_locs : out.env_locs).push_back(loc_of(file_, n));
     }
     return out;
   }
@@ -510,6 +580,12 @@ size_t invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+PolicyFile empty_file(uint32_t file_id) {
+  PolicyFile f;
+  f.file_id = file_id;
+  return f;
+}
+
 } // namespace
 
 PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags) {
@@ -527,7 +603,7 @@ PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnost
     }
     diags.error("encoding", SourceLoc{file_id, line, col, 1},
                 "this byte is not valid UTF-8; policy files must be UTF-8 text");
-    return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+    return empty_file(file_id);
   }
   try {
     antlr4::ANTLRInputStream input(src.text);
@@ -566,7 +642,7 @@ PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnost
         for (const auto& d : syntax.all())
           diags.add(d.severity, d.code, d.loc, d.message);
         // The tree after recovery is unreliable: report syntax errors only.
-        return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+        return empty_file(file_id);
       }
     }
     return Builder(file_id, diags).build(tree);
@@ -576,7 +652,76 @@ PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnost
   } catch (...) {
     diags.error("internal", SourceLoc{file_id, 1, 1, 1}, "parser failed unexpectedly");
   }
-  return PolicyFile{file_id, {}, {}, {}, {}, {}, {}, {}, {}};
+  return empty_file(file_id);
+}
+
+std::vector<LexToken> lex_policy(const std::string& text) {
+  std::vector<LexToken> out;
+  try {
+    antlr4::ANTLRInputStream input(text);
+    PortolanLexer lexer(&input);
+    lexer.removeErrorListeners();
+    for (auto t = lexer.nextToken(); t->getType() != antlr4::Token::EOF; t = lexer.nextToken()) {
+      LexToken x;
+      x.text = t->getText();
+      x.line = static_cast<uint32_t>(t->getLine());
+      x.col = static_cast<uint32_t>(t->getCharPositionInLine() + 1);
+      x.offset = t->getStartIndex(); // code points; converted to bytes below
+      switch (t->getType()) {
+      case PortolanLexer::ID:
+        x.kind = LexToken::Kind::Name;
+        break;
+      case PortolanLexer::INT:
+        x.kind = LexToken::Kind::Number;
+        break;
+      case PortolanLexer::DATE:
+        x.kind = LexToken::Kind::Date;
+        break;
+      case PortolanLexer::IPV4:
+      case PortolanLexer::IPV6:
+        x.kind = LexToken::Kind::Address;
+        break;
+      case PortolanLexer::STRING:
+        x.kind = LexToken::Kind::String;
+        break;
+      case PortolanLexer::ARROW:
+      case PortolanLexer::BIARROW:
+        x.kind = LexToken::Kind::Arrow;
+        break;
+      case PortolanLexer::LINE_COMMENT:
+        x.kind = LexToken::Kind::LineComment;
+        break;
+      case PortolanLexer::BLOCK_COMMENT:
+        x.kind = LexToken::Kind::BlockComment;
+        break;
+      case PortolanLexer::UNTERMINATED_STRING:
+      case PortolanLexer::UNTERMINATED_COMMENT:
+      case PortolanLexer::ERROR_CHAR:
+        x.kind = LexToken::Kind::Error;
+        break;
+      default: {
+        // Keywords are literal tokens made of letters; the rest are punctuation.
+        unsigned char c0 = x.text.empty() ? 0 : static_cast<unsigned char>(x.text[0]);
+        x.kind = std::isalpha(c0) ? LexToken::Kind::Keyword : LexToken::Kind::Punct;
+      }
+      }
+      out.push_back(std::move(x));
+    }
+  } catch (...) {
+    return out;
+  }
+  // ANTLR counts code points; callers index bytes.
+  size_t byte = 0, cp = 0;
+  for (LexToken& t : out) {
+    while (cp < t.offset && byte < text.size()) {
+      ++byte;
+      while (byte < text.size() && (static_cast<unsigned char>(text[byte]) & 0xC0) == 0x80)
+        ++byte;
+      ++cp;
+    }
+    t.offset = byte;
+  }
+  return out;
 }
 
 } // namespace portolan
