@@ -143,7 +143,9 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
       std::cerr << "portolan: the manifest has no target '" << w << "'\n";
       return kExitUsage;
     }
-  fs::path out_dir = out.empty() ? s.manifest->dir : fs::path(out);
+  // The set is swapped in as one folder (compiler/output.h), so it needs a folder of its own: by
+  // default out/ beside the manifest, never the manifest's (the policy repo's) folder itself.
+  fs::path out_dir = out.empty() ? s.manifest->dir / "out" : fs::path(out);
   OutputSet outputs;
   for (const Target* t : s.targets("", wanted))
     for (OutputFile& f : s.compile_target(*t, Want{true, false}).files)
@@ -326,9 +328,10 @@ int run(int argc, char** argv) {
   build->add_option("files", build_files)->group(""); // refused: the manifest lists them
   build->footer(
       std::string(
-          "Writes each target's configuration to DIR/<output> (DIR defaults to the manifest's "
-          "folder). Files are written atomically, and only when every selected target lowered "
-          "without error: a failed build leaves the previous configs untouched.") +
+          "Writes each target's configuration to DIR/<output> (DIR defaults to out/ beside the "
+          "manifest). The whole set is replaced in one step, and only when every selected target "
+          "lowered without error: a failed or killed build leaves the previous set untouched; "
+          "unchanged files keep their mtime. See docs/manifest.md, 'How outputs are written'.") +
       "\n\n" +
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
