@@ -64,7 +64,7 @@ struct Item {
 
 class Formatter {
 public:
-  Formatter(const std::string& text, const std::vector<LexToken>& toks) : text_(text), t_(toks) {
+  Formatter(const std::string& text, const std::vector<LexToken>& toks) : t_(toks) {
     nl_.resize(toks.size());
     size_t prev_end = 0;
     for (size_t i = 0; i < toks.size(); ++i) {
@@ -100,7 +100,6 @@ public:
   }
 
 private:
-  const std::string& text_;
   const std::vector<LexToken>& t_;
   std::vector<size_t> nl_; ///< newlines between token i-1 (or the start) and token i
   std::vector<Item> items_;
