@@ -235,7 +235,9 @@ bool conntrack_invalid(const Packet& k) {
   bool v4 = k.src.family == Family::V4;
   if ((k.proto == kProtoIcmpV6 && v4) || (k.proto == kProtoIcmp && !v4))
     return true;
-  if (!v4 && ipv6_ext_header(k.proto))
+  // An extension header with nothing after it, or "no next header" (59) itself: the kernel's
+  // ipv6_skip_exthdr finds no transport, so conntrack attaches no connection.
+  if (!v4 && (ipv6_ext_header(k.proto) || k.proto == 59))
     return true;
   if (k.proto == kProtoIcmp) {
     int t = k.sport;

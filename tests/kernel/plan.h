@@ -80,7 +80,8 @@ bool icmp_error_type(uint8_t proto, int type);
 /// nf_conntrack_proto_icmpv6.c only echo and node-information requests, and leaves neighbour
 /// discovery and MLD untracked), ICMP errors without a connection they relate to, IPv4 packets
 /// of protocol 58 and IPv6 packets of protocol 1 (the ICMP trackers refuse the other family),
-/// and an IPv6 extension header chain that ends without a transport header.
+/// and an IPv6 extension header chain that ends without a transport header (or IPv6 "no next
+/// header", 59).
 bool conntrack_invalid(const Packet& p);
 
 /// IPv6 extension headers: a packet whose first next-header is one of these is built as that
