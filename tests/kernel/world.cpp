@@ -461,6 +461,19 @@ std::vector<uint8_t> raw_packet(const Packet& k, size_t id) {
     else
       append(pl, {59, 1, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1});
     append_magic(pl, id);
+  } else if (!v4 && k.proto == 135) {
+    // Mobility header (RFC 6275 6.1.1). A raw IPv6 socket of protocol 135 delivers only a header
+    // whose payload proto is 59 and whose length holds its type's minimum (the kernel's
+    // mip6_mh_filter drops anything else, so a plain payload would look dropped by the firewall):
+    // message type 255 (none defined, minimum 0), 16 bytes, the magic as its message data.
+    append(pl, {59, 1, 255, 0, 0, 0});
+    append_magic(pl, id);
+    append(pl, {0, 0});
+    std::vector<uint8_t> pseudo;
+    append_addr(pseudo, k.src);
+    append_addr(pseudo, k.dst);
+    append(pseudo, {0, 0, 0, static_cast<uint8_t>(pl.size()), 0, 0, 0, 135});
+    put16(pl, 4, fold(sum16(pl.data(), pl.size(), sum16(pseudo.data(), pseudo.size()))));
   } else if (k.proto == 136) {
     // UDP-Lite (RFC 3828): conntrack's tracker wants a valid header and checksum. Ports 0, as
     // the engine models a portless protocol; coverage 0 = the whole datagram.
