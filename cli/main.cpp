@@ -211,8 +211,14 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
     views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
+  // A packet to a public address is translated at the perimeter on its way: the filters judge
+  // the real address, as every target sees it after translation (docs/manifest.md, NAT).
+  const Environment& e = s.manifest->environments.at(env);
+  auto nat = query_nat(s.lower_context(), e, s.targets(env), pkt);
   print_query(std::cout, s.loaded.policy, s.sm, env, pkt,
-              query(s.loaded.policy, s.manifest->environments.at(env), views, pkt));
+              nat ? query(s.loaded.policy, e, views, pkt, *nat)
+                  : query(s.loaded.policy, e, views, pkt),
+              nat);
   return finish(s, "text", false);
 }
 

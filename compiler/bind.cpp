@@ -108,6 +108,22 @@ bool crosses(const Target& target, const std::string& zs, const std::string& zd)
   return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
 }
 
+std::vector<ServiceSpec> term_specs(const Policy& p, const Term& t) {
+  const Flow& f = p.flows[t.flow];
+  std::vector<ServiceSpec> out;
+  if (t.mapped && f.maps) {
+    PortMatch m;
+    m.proto = f.maps->proto;
+    m.dports = {{f.maps->port, f.maps->port}};
+    out.push_back(m);
+    return out;
+  }
+  for (const ServiceRef& sr : f.services)
+    if (const Service* svc = p.service_of(sr))
+      out.insert(out.end(), svc->specs.begin(), svc->specs.end());
+  return out;
+}
+
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
                                  const Environment& env, Diagnostics* diags) {
   std::vector<Term> all;
@@ -118,14 +134,22 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
     std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
     if (f.bidirectional)
       dirs.push_back({fi, &f.dst, &f.src, true, {}});
+    if (f.maps) // the internal leg of a port mapping, behind the translating perimeter
+      dirs.push_back({fi, &f.src, &f.maps->dst, false, {}, true});
+    const std::string& zsrc = ctx.policy.zone_of(f.src);
     for (Term& t : dirs) {
       if (target.scope == Scope::Host) {
         if (t.dst->role == target.host)
           t.chains.push_back(Chain::Input);
-        if (t.src->role == target.host)
+        // The client sends to the published address (the front half), never to the leg.
+        if (t.src->role == target.host && !t.mapped)
           t.chains.push_back(Chain::Output);
       } else {
-        if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
+        // The perimeter that translates a mapping (the one the front half crosses) judges it
+        // on the published side; a perimeter further in sees the internal leg.
+        bool translated_here = t.mapped && crosses(target, zsrc, ctx.policy.zone_of(f.dst));
+        if (!translated_here &&
+            crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
           t.chains.push_back(Chain::Forward);
       }
       all.push_back(std::move(t));
@@ -142,10 +166,8 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
     const auto& bd = bound(*t.dst);
     if (!bs || !bd)
       return set;
-    for (const ServiceRef& sr : ctx.policy.flows[t.flow].services)
-      if (const Service* svc = ctx.policy.service_of(sr))
-        for (const ServiceSpec& spec : svc->specs)
-          set.add(spec_packets(*bs, *bd, spec));
+    for (const ServiceSpec& spec : term_specs(ctx.policy, t))
+      set.add(spec_packets(*bs, *bd, spec));
     return set;
   };
   std::optional<OverlapIndex> allowed; // id: the chain; built on first need

@@ -63,7 +63,15 @@ struct Term {
   const Endpoint* dst = nullptr;
   bool reverse = false;
   std::vector<Chain> chains;
+  /// The internal leg of a port mapping (`maps to`): src -> the mapping's endpoint on the
+  /// mapped port, as the targets behind the translating perimeter see it. The front half
+  /// (src -> dst via the published service) is the flow's ordinary term.
+  bool mapped = false;
 };
+
+/// The service specs a term's packets are made of: the flow's services, or for the internal leg
+/// of a port mapping its one mapped port.
+std::vector<ServiceSpec> term_specs(const Policy& p, const Term& t);
 
 /// Whether traffic from zone `zs` to zone `zd` crosses a perimeter target (its two zones, in
 /// either direction). Shared by the flow selection and `query`.

@@ -1,5 +1,8 @@
 #include "query.h"
 
+#include "nat.h"
+
+#include <algorithm>
 #include <set>
 
 namespace portolan {
@@ -93,28 +96,93 @@ std::optional<Packet> parse_packet_spec(const std::string& spec, Packet p) {
   return std::nullopt;
 }
 
+namespace {
+
+/// The verdicts of one view on one packet, appended to `out`.
+void judge(const Policy& p, BindCache& bound, const TargetView& v, const Packet& pkt,
+           std::vector<QueryVerdict>& out) {
+  for (Chain c : seeing(p, bound, *v.target, pkt)) {
+    QueryVerdict q{v.target, c, nullptr};
+    if (auto it = v.chains.find(c); it != v.chains.end())
+      for (const FlowPackets& fp : it->second)
+        if (fp.packets.contains(pkt)) {
+          q.decider = &fp;
+          break;
+        }
+    out.push_back(q);
+  }
+}
+
+} // namespace
+
+std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
+                                const std::vector<TargetView>& views, const Packet& sent,
+                                const QueryNat& nat) {
+  std::vector<QueryVerdict> out;
+  BindCache bound(p, env);
+  for (const TargetView& v : views) {
+    bool as_sent = nat.mapping && std::find(nat.by.begin(), nat.by.end(), v.target) != nat.by.end();
+    judge(p, bound, v, as_sent ? sent : nat.judged, out);
+  }
+  return out;
+}
+
 std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
                                 const std::vector<TargetView>& views, const Packet& pkt) {
   std::vector<QueryVerdict> out;
   BindCache bound(p, env);
   for (const TargetView& v : views)
-    for (Chain c : seeing(p, bound, *v.target, pkt)) {
-      QueryVerdict q{v.target, c, nullptr};
-      if (auto it = v.chains.find(c); it != v.chains.end())
-        for (const FlowPackets& fp : it->second)
-          if (fp.packets.contains(pkt)) {
-            q.decider = &fp;
-            break;
-          }
-      out.push_back(q);
+    judge(p, bound, v, pkt, out);
+  return out;
+}
+
+std::optional<QueryNat> query_nat(const LowerContext& ctx, const Environment& env,
+                                  const std::vector<const Target*>& targets, const Packet& pkt) {
+  std::optional<QueryNat> out;
+  std::optional<Packet> after;
+  std::vector<std::string> by, what;
+  for (const Target* t : targets) {
+    std::vector<Translation> tr = target_translations(ctx, *t, env);
+    std::vector<const Translation*> used;
+    auto a = translate(tr, pkt, &used);
+    if (!a || (after && a != after))
+      continue;
+    if (!after) {
+      after = a;
+      Packet judged = pkt;
+      judged.dst = a->dst;
+      judged.dport = a->dport;
+      out = QueryNat{judged, {}, false, {}};
+      for (const Translation* u : used) {
+        what.push_back(u->summary() + ", " + u->trace);
+        out->mapping = out->mapping || u->mapping();
+      }
     }
+    by.push_back(t->name);
+    out->by.push_back(t);
+  }
+  if (!out)
+    return out;
+  std::string names;
+  for (const std::string& n : by)
+    names += (names.empty() ? "" : ", ") + n;
+  for (const std::string& w : what)
+    out->lines.push_back("nat (" + names + "): " + w);
+  if (out->judged != pkt)
+    out->lines.push_back(out->mapping ? "behind the perimeter: " + out->judged.str()
+                                      : "judged as: " + out->judged.str());
+  if (after->src != pkt.src)
+    out->lines.push_back("leaves the perimeter as: " + after->str());
   return out;
 }
 
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
-                 const std::vector<QueryVerdict>& verdicts) {
+                 const std::vector<QueryVerdict>& verdicts, const std::optional<QueryNat>& nat) {
   out << "packet: " << pkt.str() << "\n";
+  if (nat)
+    for (const std::string& l : nat->lines)
+      out << l << "\n";
   for (const QueryVerdict& q : verdicts) {
     out << q.target->name << " (" << chain_name(q.chain) << "): ";
     if (!q.decider) {

@@ -75,7 +75,9 @@ TargetView target_view(const Policy& p, const Target& t, const Environment& env,
     const auto& bd = bound(*term.dst);
     if (!bs || !bd)
       continue;
-    PacketSet set = flow_packets(p, p.flows[term.flow], *bs, *bd);
+    PacketSet set;
+    for (const ServiceSpec& spec : term_specs(p, term))
+      set.add(spec_packets(*bs, *bd, spec));
     for (Chain c : term.chains)
       per_flow[c][term.flow].add(set);
   }

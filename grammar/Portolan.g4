@@ -43,9 +43,11 @@ featureDecl   : FEATURE name=ident desc=STRING? ';' ;
 
 flowDecl
   : FLOW action=( ALLOW | DENY )? ( group=ident ':' )? src=endpoint arrow=( ARROW | BIARROW ) dst=endpoint
-    VIA serviceRef ( ',' serviceRef )* note=STRING? ( WHEN feature=ident )?
+    VIA serviceRef ( ',' serviceRef )* mapsTo? note=STRING? ( WHEN feature=ident )?
     ( '{' flowAttr* '}' | ';' )
   ;
+// Port mapping: `flow publish: client -> rproxy.ext via http maps to fe.web tcp 8080;`
+mapsTo        : MAPS TO target=endpoint transport=( TCP | UDP ) port=INT ;
 endpoint      : role=ident ( '.' iface=ident )? ;
 serviceRef    : ident ;
 flowAttr
@@ -74,7 +76,7 @@ codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | A
               | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT ;
 
 // Keywords that are also fine as names.
-ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON ;
+ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON | MAPS | TO ;
 
 POLICY    : 'policy' ;
 REFERENCE : 'reference' ;
@@ -106,6 +108,8 @@ SPORT     : 'sport' ;
 ANY       : 'any' ;
 EXPECT    : 'expect' ;
 ON        : 'on' ;
+MAPS      : 'maps' ;
+TO        : 'to' ;
 
 ARROW     : '->' ;
 BIARROW   : '<->' ;

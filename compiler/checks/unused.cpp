@@ -20,7 +20,7 @@ struct Uses {
   std::set<std::string> roles, endpoints, services, features;
   void add(const Policy& p) {
     for (const Flow& f : p.flows) {
-      for (const Endpoint* e : {&f.src, &f.dst}) {
+      for (const Endpoint* e : {&f.src, &f.dst, f.maps ? &f.maps->dst : &f.dst}) {
         roles.insert(e->role);
         endpoints.insert(e->str());
       }
