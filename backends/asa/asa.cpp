@@ -179,7 +179,7 @@ public:
         diags.error("unrealizable", m.loc,
                     "the asa backend cannot express the port mapping of flow '" + f.label +
                         "': an ASA access-list names the real address and port (" + m.to.str() +
-                        " " + std::to_string(m.to_port) +
+                        " port " + std::to_string(m.to_port) +
                         "), so it would also permit connections sent to them directly, which "
                         "the policy allows only through the mapping");
         continue;

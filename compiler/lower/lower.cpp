@@ -206,7 +206,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
                   : "'" + f.maps->dst.str() + "' is bound to " +
                         (bm->any        ? std::string("any address")
                          : real.empty() ? "no " + std::string(v4 ? "IPv4" : "IPv6") + " address"
-                                        : std::to_string(real.size()) + " prefixes, not one host");
+                         : real.size() == 1
+                             ? "the prefix " + real[0].str() + ", not one host"
+                             : std::to_string(real.size()) + " prefixes, not one host");
           diags.error("unrealizable", f.maps->loc,
                       "target '" + target.name + "' cannot translate this port mapping in " +
                           (v4 ? "IPv4" : "IPv6") + " in environment '" + env.name + "': " + why +

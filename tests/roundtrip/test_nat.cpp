@@ -31,10 +31,10 @@ std::unique_ptr<Project> nat_project() {
   return Project::open(std::filesystem::path(PORTOLAN_SOURCE_DIR) / "tests/golden/nat/nat.toml");
 }
 
-/// What the manifest says the perimeter between `zones` does to `p`: a packet from the outside
-/// zone (here: every address outside the documentation prefixes of the dmz and corp) to a
-/// public address goes to the real one; a symmetric host's packet to the outside leaves from
-/// its public address.
+/// What the manifest says the perimeter between `zones` does to `p`: a packet to a public
+/// address from an address the inside zones do not hold goes to the real one (an inside
+/// address is no outside address: partner's prefixes are bound outside, client is any); a
+/// symmetric host's packet through the perimeter leaves from its public address.
 Packet by_the_bindings(const Environment& env, const Policy& pol, const Target& t,
                        const Packet& p) {
   Packet out = p;
@@ -60,7 +60,9 @@ Packet by_the_bindings(const Environment& env, const Policy& pol, const Target& 
       continue;
     if (b.nat->pub.addr == p.dst && !inside(p.src))
       out.dst = b.nat->real.addr;
-    if (b.nat->kind == NatBinding::Kind::Symmetric && b.nat->real.addr == p.src && !inside(p.dst))
+    // The outside zone of the golden manifest holds every address (client = "any"), so every
+    // connection of the host through the perimeter goes to the outside (docs/manifest.md).
+    if (b.nat->kind == NatBinding::Kind::Symmetric && b.nat->real.addr == p.src)
       out.src = b.nat->pub.addr;
   }
   return out;
@@ -136,7 +138,7 @@ TEST_CASE("nat: the translations read back do what the bindings say") {
       pkt("198.51.100.200", "203.0.113.12", kProtoTcp, 443),  // no such public address
       pkt("192.0.2.11", "198.51.100.200", kProtoUdp, 50000),  // A/V outbound: symmetric
       pkt("192.0.2.10", "198.51.100.200", kProtoTcp, 443),    // access outbound: destination only
-      pkt("192.0.2.11", "192.0.2.10", kProtoUdp, 50000),      // inside the dmz: untouched
+      pkt("192.0.2.11", "192.0.2.10", kProtoUdp, 50000),      // outside = any: translated too
   };
   int translated = 0, targets = 0;
   for (const Target& t : p->manifest->targets) {
