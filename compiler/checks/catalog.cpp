@@ -134,6 +134,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "opens the internal endpoint and port to packets that no active mapping forwards there "
        "(8080 only where 80 is published).",
        "Remove the direct flow, or give it the mapping's condition and sources."},
+      {"nat-unused", S::Warning, "analysis", "NAT to an address no flow allows",
+       "A perimeter translates a NAT binding's public address to its real one, but no flow lets "
+       "anything from the outside zone through that perimeter to the real address.",
+       "Add the flow the public address is for, or remove the NAT binding."},
       {"required-never", S::Error, "analysis", "Required flow that can never be in force",
        "A flow marked required depends on a feature that no environment of the manifest turns "
        "on.",

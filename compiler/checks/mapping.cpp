@@ -4,7 +4,13 @@
 // endpoint and port to packets the environment's active mappings do not forward there (the
 // mapping is switched off or expired there, or the flow's sources are not the mapping's) is a
 // finding, with a witness.
+// nat-unused: a NAT binding whose public address a perimeter translates to a real address that
+// no flow lets through that perimeter from the outside (issue 13 item 6: "translated to an
+// address no flow allows"): the translation is dead, or a flow is missing. A symmetric binding
+// whose host opens connections to the outside uses its source half and is not reported.
 #include "check.h"
+
+#include "nat.h"
 
 namespace portolan {
 namespace {
@@ -12,10 +18,59 @@ namespace {
 class MappingCheck : public Check {
 public:
   const char* name() const override { return "mapping"; }
-  std::vector<std::string> codes() const override { return {"unpublished-mapping"}; }
+  std::vector<std::string> codes() const override { return {"unpublished-mapping", "nat-unused"}; }
   bool needs_targets() const override { return true; }
 
   void run(AnalysisContext& ctx) const override {
+    dead_translations(ctx);
+    published(ctx);
+  }
+
+private:
+  static void dead_translations(AnalysisContext& ctx) {
+    if (!ctx.manifest)
+      return;
+    LowerContext lc{ctx.policy, *ctx.manifest, ctx.sm, ctx.today_override};
+    std::set<SourceLoc> said;
+    for (const TargetView& v : ctx.targets) {
+      if (!v.target || !v.env || v.target->scope != Scope::Between)
+        continue;
+      PacketSet allowed = allowed_packets(v).of(Chain::Forward);
+      for (const Translation& t : target_translations(lc, *v.target, *v.env)) {
+        if (t.kind != Translation::Kind::Destination || t.mapping() || said.count(t.loc))
+          continue;
+        PacketDims d;
+        if (!t.peer_any) {
+          std::vector<AddrRange> peer;
+          for (const Prefix& x : t.peer)
+            peer.push_back(AddrRange::of(x));
+          d.src = peer;
+        }
+        d.dst = std::vector<AddrRange>{AddrRange::of(t.to)};
+        if (allowed.overlaps(product(d)))
+          continue;
+        // A symmetric binding whose host only opens connections out uses its source half.
+        bool symmetric = false;
+        for (const Translation& u : target_translations(lc, *v.target, *v.env))
+          symmetric = symmetric || (u.kind == Translation::Kind::Source && u.loc == t.loc);
+        PacketDims out;
+        out.src = d.dst;
+        out.dst = d.src;
+        if (symmetric && allowed.overlaps(product(out)))
+          continue;
+        said.insert(t.loc);
+        ctx.report("nat-unused", t.loc,
+                   "target '" + v.target->name + "' translates " + t.match.str() + " to " +
+                       t.to.str() + " for '" + t.endpoint +
+                       "', but no flow lets anything from zone '" + t.outside + "' through to " +
+                       t.to.str() + " in environment '" + v.env->name +
+                       "': the translation is dead, or a flow is missing")
+            .notes.push_back({v.target->loc, "translated here"});
+      }
+    }
+  }
+
+  static void published(AnalysisContext& ctx) {
     const Policy& p = ctx.policy;
     std::vector<size_t> mappings;
     for (size_t i = 0; i < p.flows.size(); ++i)
