@@ -207,8 +207,12 @@ void rdr_rules(Emitter& e, const RuleSet& rs) {
 /// Source NAT of a symmetric binding: on the pass rule itself (pf.conf(5): nat-to on a pass
 /// rule translates the connection that rule passes, and its state translates the rest and the
 /// replies). A match rule would translate before the filter rules that follow, which name the
-/// real source; so the rule's source must be the host alone and its destination the outside.
-std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6, Diagnostics& diags) {
+/// real source. A rule whose source is the host alone gets `nat-to`; a rule whose source holds
+/// the host among other addresses is preceded by a copy from the host alone with `nat-to`
+/// (`splits`: host address, translated address), which, being `quick`, decides the host's
+/// packets first. The destination must lie in the outside zone.
+std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6, Diagnostics& diags,
+                   std::vector<std::pair<Prefix, Prefix>>& splits) {
   if (r.src.any() || r.chain != Chain::Forward)
     return "";
   const AddrSet& src = rs.sets[static_cast<size_t>(r.src.set)];
@@ -230,17 +234,18 @@ std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6, Diagnosti
                                                  [&](const Prefix& q) { return q.contains(d); });
                             });
     }
-    if (alone && outside)
+    if (!outside) {
+      diags.error("unrealizable", r.origin.loc,
+                  "the pf backend cannot translate the source of flow '" + r.origin.label +
+                      "' for " + t.summary() +
+                      ": pf translates a source with nat-to on the rule that passes it, and this "
+                      "rule's destination holds more than zone " +
+                      t.outside + "'s addresses");
+      return "";
+    }
+    if (alone)
       return " nat-to " + t.to.str();
-    diags.error("unrealizable", r.origin.loc,
-                "the pf backend cannot translate the source of flow '" + r.origin.label + "' for " +
-                    t.summary() +
-                    ": pf translates a source with nat-to on the rule "
-                    "that passes it, and this rule's source '" +
-                    src.endpoint + "' holds more than " + t.match.str() +
-                    " (or its destination more than zone " + t.outside +
-                    "); write the flow from the NAT binding's own endpoint '" + t.endpoint + "'");
-    return "";
+    splits.emplace_back(t.match, t.to);
   }
   return "";
 }
@@ -296,9 +301,18 @@ public:
       // only packets that arrived on an interface, never the firewall's own.
       const char* dir = !host || r.chain == Chain::Output ? " out" : " in";
       bool allow = r.action == Action::Allow;
-      std::string nat = allow ? nat_to(rs, r, v4, v6, diags) : "";
+      std::vector<std::pair<Prefix, Prefix>> splits;
+      std::string nat = allow ? nat_to(rs, r, v4, v6, diags, splits) : "";
       if (r.mapped >= 0)
         nat = " tagged " + mapping_tag(rs, static_cast<size_t>(r.mapped));
+      for (const auto& [addr, to] : splits) {
+        std::string m = match_text(tables, r, addr.family() == Family::V4 ? " inet" : " inet6");
+        std::string from = " from <" + tables[static_cast<size_t>(r.src.set)] + ">";
+        m.replace(m.find(from), from.size(), " from " + addr.str());
+        body.line(head(r.action, dir) + " quick" + m + " received-on any keep state nat-to " +
+                  to.str() + " label \"" +
+                  plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+      }
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
                 (host ? "" : " received-on any") + (allow ? " keep state" : "") + nat +
                 " label \"" + plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");

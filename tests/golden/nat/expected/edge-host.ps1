@@ -29,9 +29,9 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# nat.policy:42 deny admin: client -> edge.access via ssh
+# nat.policy:43 deny admin: client -> edge.access via ssh
 #   No administration from the Internet
-New-NetFirewallRule -DisplayName 'nat.policy:42 deny admin: client -> edge.access via ssh [ssh]' -Description 'Portolan edge-host-windows, input: No administration from the Internet' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '22' | Out-Null
+New-NetFirewallRule -DisplayName 'nat.policy:43 deny admin: client -> edge.access via ssh [ssh]' -Description 'Portolan edge-host-windows, input: No administration from the Internet' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '22' | Out-Null
 
 # nat.policy:37 access: client -> edge.access via sip_tls, https
 New-NetFirewallRule -DisplayName 'nat.policy:37 access: client -> edge.access via sip_tls, https [sip_tls]' -Description 'Portolan edge-host-windows, input: access: client -> edge.access via sip_tls, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '5061' | Out-Null
@@ -51,8 +51,12 @@ New-NetFirewallRule -DisplayName 'nat.policy:39 av: client -> edge.av via stun_u
 #   A/V media leaves from the public address (symmetric NAT)
 New-NetFirewallRule -DisplayName 'nat.policy:40 av: edge.av -> client via media [media]' -Description 'Portolan edge-host-windows, output: A/V media leaves from the public address (symmetric NAT)' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.11' -RemotePort '50000-59999' | Out-Null
 
-# nat.policy:41 internal: edge.internal <-> fe via sip_tls
-New-NetFirewallRule -DisplayName 'nat.policy:41 internal: edge.internal <-> fe via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, output: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -RemotePort '5061' | Out-Null
+# nat.policy:41 av: edge -> partner via media
+#   Media to federated partners from any edge interface
+New-NetFirewallRule -DisplayName 'nat.policy:41 av: edge -> partner via media [media]' -Description 'Portolan edge-host-windows, output: Media to federated partners from any edge interface' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.10', '192.0.2.10', '192.0.2.11', '2001:db8:10::10' -RemoteAddress '198.51.100.0/26', '2001:db8:100::/48' -RemotePort '50000-59999' | Out-Null
 
-# nat.policy:41 internal: edge.internal <-> fe via sip_tls (reverse)
-New-NetFirewallRule -DisplayName 'nat.policy:41 internal: edge.internal <-> fe via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, input: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -LocalPort '5061' | Out-Null
+# nat.policy:42 internal: edge.internal <-> fe via sip_tls
+New-NetFirewallRule -DisplayName 'nat.policy:42 internal: edge.internal <-> fe via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, output: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -RemotePort '5061' | Out-Null
+
+# nat.policy:42 internal: edge.internal <-> fe via sip_tls (reverse)
+New-NetFirewallRule -DisplayName 'nat.policy:42 internal: edge.internal <-> fe via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, input: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -LocalPort '5061' | Out-Null
