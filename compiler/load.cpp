@@ -178,6 +178,84 @@ std::string suggest(const std::string& name, const std::vector<std::string>& can
   return "";
 }
 
+/// VIPs: every node a known role or interface in the VIP's zone, never a VIP itself (no chains,
+/// no cycles); one balancing mode, with the balancer's address for snat.
+template <class CheckEndpoint>
+void check_vips(const Policy& p, const CheckEndpoint& check_endpoint, Diagnostics& diags) {
+  for (const Role& r : p.roles) {
+    if (!r.vip)
+      continue;
+    const Vip& v = *r.vip;
+    if (!v.loc.valid()) {
+      diags.error("vip", v.balance_loc,
+                  "'balance' belongs to a VIP: role '" + r.name +
+                      "' needs 'vip for NODE;' naming the roles the balancer distributes to");
+      continue;
+    }
+    if (!v.has_balance)
+      diags.error("vip", v.loc,
+                  "VIP '" + r.name +
+                      "' needs a balancing mode, which decides the source its nodes see: "
+                      "'balance keeps-source;' or 'balance snat from ROLE;'");
+    for (const Interface& i : r.interfaces)
+      diags.error("vip", i.loc,
+                  "VIP '" + r.name +
+                      "' cannot have interfaces: it is one virtual address; bind the role itself");
+    for (const Endpoint& n : v.nodes) {
+      const Role* nr = p.find_role(n.role);
+      check_endpoint(n);
+      if (!nr)
+        continue;
+      if (nr->vip) {
+        // Follow the chain of VIPs from this node: back to r is a cycle.
+        std::string path = r.name + " -> " + nr->name;
+        std::set<std::string> seen{r.name, nr->name};
+        const Role* at = nr;
+        bool cycle = nr == &r;
+        while (!cycle && at && at->vip && !at->vip->nodes.empty()) {
+          const Role* next = p.find_role(at->vip->nodes.front().role);
+          if (!next)
+            break;
+          path += " -> " + next->name;
+          if (next == &r)
+            cycle = true;
+          else if (!seen.insert(next->name).second)
+            break;
+          at = next;
+        }
+        if (cycle)
+          diags.error("vip-cycle", n.loc,
+                      "VIP '" + r.name +
+                          "' balances to itself: " + (nr == &r ? r.name + " -> " + r.name : path));
+        else
+          diags
+              .error("vip", n.loc,
+                     "node '" + n.str() + "' of VIP '" + r.name +
+                         "' is itself a VIP; a balancer distributes to hosts: name the nodes of '" +
+                         nr->name + "' here")
+              .notes.push_back({nr->vip->loc, "'" + nr->name + "' is a VIP here"});
+        continue;
+      }
+      if (!n.iface.empty() && !nr->find_interface(n.iface))
+        continue;
+      const std::string& zn = p.zone_of(n);
+      if (zn != r.zone)
+        diags.error("vip-zone", n.loc,
+                    "node '" + n.str() + "' is in zone '" + (zn.empty() ? "(none)" : zn) +
+                        "' but VIP '" + r.name + "' is in zone '" +
+                        (r.zone.empty() ? "(none)" : r.zone) +
+                        "': the balancer hands connections to nodes in its VIP's zone");
+    }
+    if (v.snat_from) {
+      check_endpoint(*v.snat_from);
+      if (const Role* br = p.find_role(v.snat_from->role); br && br->vip)
+        diags.error("vip", v.snat_from->loc,
+                    "the balancer's address '" + v.snat_from->str() +
+                        "' is a VIP; name a role bound to the address the balancer translates to");
+    }
+  }
+}
+
 void resolve(Policy& p, Diagnostics& diags) {
   auto zone_names = keys(p.zone_index);
   auto check_zone = [&](const std::string& z, SourceLoc loc) {
@@ -220,6 +298,7 @@ void resolve(Policy& p, Diagnostics& diags) {
           .notes.push_back({r->loc, "role declared here"});
     }
   };
+  check_vips(p, check_endpoint, diags);
   for (const Flow& f : p.flows) {
     check_endpoint(f.src);
     check_endpoint(f.dst);

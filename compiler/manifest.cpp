@@ -402,6 +402,17 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
       diags.error("unknown-role", t.scope_loc,
                   "target '" + t.name + "' enforces on unknown role '" + t.host + "'" +
                       hint(t.host, roles));
+    if (t.scope == Scope::Host)
+      if (const Role* r = p.find_role(t.host); r && r->vip) {
+        std::string nodes;
+        for (const Endpoint& n : r->vip->nodes)
+          nodes += (nodes.empty() ? "'" : ", '") + n.role + "'";
+        diags.error("vip", t.scope_loc,
+                    "role '" + t.host +
+                        "' is a VIP: its address lives on the load balancer, which has no host "
+                        "firewall here; target its nodes (" +
+                        nodes + ") instead");
+      }
     if (t.scope == Scope::Between)
       for (size_t i = 0; i < t.between.size(); ++i)
         if (const std::string& z = t.between[i]; !p.zone_index.count(z))

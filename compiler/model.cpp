@@ -97,6 +97,13 @@ void Policy::index_endpoints() {
       if (auto it = service_index.find(s.name); it != service_index.end())
         s.service_id = static_cast<int32_t>(it->second);
   };
+  for (Role& r : roles)
+    if (r.vip) {
+      for (Endpoint& n : r.vip->nodes)
+        resolve(n);
+      if (r.vip->snat_from)
+        resolve(*r.vip->snat_from);
+    }
   for (Flow& f : flows) {
     resolve(f.src);
     resolve(f.dst);

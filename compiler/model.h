@@ -26,9 +26,35 @@ struct Interface {
   SourceLoc loc, zone_loc;
 };
 
+struct Endpoint {
+  std::string role, iface; ///< iface empty: the whole role
+  SourceLoc loc, role_loc, iface_loc;
+  int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
+  int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
+  std::string str() const { return iface.empty() ? role : role + "." + iface; }
+};
+
+/// How a load balancer hands a VIP's connections to its nodes, as the nodes see them.
+enum class Balance {
+  KeepsSource, ///< the node sees the client's address
+  Snat,        ///< the balancer translates the source to its own address (`from`)
+};
+
+/// A role that is a load-balanced virtual address (`vip for edge; balance snat from hlb;`):
+/// flows to it are filtered on its own address by perimeters, and reach each node's host
+/// firewall from the client (keeps-source) or from the balancer's address (snat).
+struct Vip {
+  std::vector<Endpoint> nodes;
+  Balance balance = Balance::KeepsSource;
+  bool has_balance = false;
+  std::optional<Endpoint> snat_from; ///< Snat: the balancer's address
+  SourceLoc loc, balance_loc;        ///< the `vip` and `balance` keywords
+};
+
 struct Role {
   std::string name, desc, zone;
   std::vector<Interface> interfaces; ///< empty: one implicit interface, the role itself
+  std::optional<Vip> vip;            ///< set: the role is a VIP in front of nodes
   SourceLoc loc, zone_loc;
   const Interface* find_interface(const std::string& n) const;
 };
@@ -70,14 +96,6 @@ struct Date {
   std::string str() const;
   /// Parses YYYY-MM-DD and rejects impossible dates (2013-02-30).
   static std::optional<Date> parse(const std::string& s);
-};
-
-struct Endpoint {
-  std::string role, iface; ///< iface empty: the whole role
-  SourceLoc loc, role_loc, iface_loc;
-  int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
-  int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
-  std::string str() const { return iface.empty() ? role : role + "." + iface; }
 };
 
 struct Suppression {

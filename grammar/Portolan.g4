@@ -26,8 +26,12 @@ importDecl    : IMPORT path=STRING ';' ;
 
 zoneDecl      : ZONE name=ident desc=STRING? ';' ;
 
-roleDecl      : ROLE name=ident desc=STRING? ( IN zone=ident )? ( '{' interfaceDecl* '}' | ';' ) ;
+roleDecl      : ROLE name=ident desc=STRING? ( IN zone=ident )? ( '{' roleMember* '}' | ';' ) ;
+roleMember    : interfaceDecl | vipDecl | balanceDecl ;
 interfaceDecl : INTERFACE name=ident desc=STRING? ( IN zone=ident )? ';' ;
+// A load-balanced virtual address: `vip for edge, edge2.access; balance snat from hlb;`
+vipDecl       : VIP FOR endpoint ( ',' endpoint )* ';' ;
+balanceDecl   : BALANCE how=checkCode ( FROM balancer=endpoint )? ';' ;
 
 serviceDecl   : SERVICE name=ident label=STRING? '=' serviceSpec ( ',' serviceSpec )* ';' ;
 serviceSpec
@@ -74,7 +78,8 @@ codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | A
               | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT ;
 
 // Keywords that are also fine as names.
-ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON ;
+ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON | VIP | FOR
+              | BALANCE | FROM ;
 
 POLICY    : 'policy' ;
 REFERENCE : 'reference' ;
@@ -106,6 +111,10 @@ SPORT     : 'sport' ;
 ANY       : 'any' ;
 EXPECT    : 'expect' ;
 ON        : 'on' ;
+VIP       : 'vip' ;
+FOR       : 'for' ;
+BALANCE   : 'balance' ;
+FROM      : 'from' ;
 
 ARROW     : '->' ;
 BIARROW   : '<->' ;

@@ -29,6 +29,18 @@ struct Uses {
       if (f.when)
         features.insert(*f.when);
     }
+    // A VIP uses its nodes and its balancer's address.
+    for (const Role& r : p.roles)
+      if (r.vip) {
+        for (const Endpoint& n : r.vip->nodes) {
+          roles.insert(n.role);
+          endpoints.insert(n.str());
+        }
+        if (r.vip->snat_from) {
+          roles.insert(r.vip->snat_from->role);
+          endpoints.insert(r.vip->snat_from->str());
+        }
+      }
     // An expectation names what it judges: its roles and services are in use.
     for (const Expectation& e : p.expectations) {
       for (const ExpectSide* x : {&e.src, &e.dst})

@@ -279,7 +279,18 @@ private:
       out.zone = name(r->zone);
       out.zone_loc = loc_of(file_, r->zone);
     }
-    for (auto* i : r->interfaceDecl()) {
+    for (auto* m : r->roleMember()) {
+      if (auto* v = m->vipDecl()) {
+        vip_decl(out, v);
+        continue;
+      }
+      if (auto* b = m->balanceDecl()) {
+        balance_decl(out, b);
+        continue;
+      }
+      auto* i = m->interfaceDecl();
+      if (!i)
+        continue;
       Interface iface;
       iface.name = name(i->name);
       iface.desc = unquote(i->desc);
@@ -291,6 +302,63 @@ private:
       out.interfaces.push_back(std::move(iface));
     }
     return out;
+  }
+
+  /// `vip for NODE, ...;` inside a role: the role becomes a VIP in front of those nodes.
+  void vip_decl(Role& r, PortolanParser::VipDeclContext* v) {
+    SourceLoc at = loc_of(file_, v->VIP()->getSymbol());
+    if (!r.vip)
+      r.vip.emplace();
+    if (r.vip->loc.valid()) {
+      diags_.error("vip", at, "role '" + r.name + "' already says 'vip for'; list every node there")
+          .notes.push_back({r.vip->loc, "first 'vip for' here"});
+      return;
+    }
+    r.vip->loc = at;
+    for (auto* e : v->endpoint())
+      r.vip->nodes.push_back(endpoint(e));
+  }
+
+  /// `balance keeps-source;` or `balance snat from BALANCER;` inside a VIP role.
+  void balance_decl(Role& r, PortolanParser::BalanceDeclContext* b) {
+    SourceLoc at = loc_of(file_, b->BALANCE()->getSymbol());
+    if (!r.vip)
+      r.vip.emplace();
+    if (r.vip->has_balance) {
+      diags_.error("vip", at, "role '" + r.name + "' already has a balancing mode")
+          .notes.push_back({r.vip->balance_loc, "first 'balance' here"});
+      return;
+    }
+    r.vip->has_balance = true;
+    r.vip->balance_loc = at;
+    std::string mode = b->how ? b->how->getText() : "";
+    SourceLoc mode_loc = loc_of(file_, b->how);
+    if (mode == "keeps-source") {
+      r.vip->balance = Balance::KeepsSource;
+      if (b->balancer) {
+        diags_.error("vip", loc_of(file_, b->FROM()->getSymbol()),
+                     "'balance keeps-source' takes no 'from': the nodes see the client's own "
+                     "address; for a balancer that translates the source write 'balance snat "
+                     "from " +
+                         b->balancer->getText() + ";'");
+        return;
+      }
+    } else if (mode == "snat") {
+      r.vip->balance = Balance::Snat;
+      if (!b->balancer) {
+        diags_.error("vip", mode_loc,
+                     "'balance snat' needs the balancer's address, which is what the nodes see "
+                     "as the source: write 'balance snat from ROLE;' with a role bound to the "
+                     "balancer's SNAT address");
+        return;
+      }
+      r.vip->snat_from = endpoint(b->balancer);
+    } else {
+      diags_.error("vip", mode_loc,
+                   "unknown balancing mode '" + mode +
+                       "'; write 'keeps-source' (the nodes see the client's address) or 'snat "
+                       "from ROLE' (they see the balancer's)");
+    }
   }
 
   std::optional<long> number(antlr4::Token* t) {
