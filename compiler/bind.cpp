@@ -103,6 +103,52 @@ const std::optional<BoundAddrs>& BindCache::operator()(const Endpoint& e) {
   return *slot;
 }
 
+const Role* vip_of(const Policy& p, const Endpoint& e) {
+  const Role* r = e.role_id >= 0 ? &p.roles[static_cast<size_t>(e.role_id)] : p.find_role(e.role);
+  return r && r->vip ? r : nullptr;
+}
+
+void balanced_terms(const Policy& p, const std::string& host, const Term& t,
+                    std::vector<Term>& out) {
+  if (const Role* v = vip_of(p, *t.dst)) {
+    bool snat = v->vip->balance == Balance::Snat;
+    if (!(snat && p.flows[t.flow].action == Action::Deny))
+      for (const Endpoint& n : v->vip->nodes)
+        if (n.role == host) {
+          Term b = t;
+          b.dst = &n;
+          if (snat && v->vip->snat_from)
+            b.src = &*v->vip->snat_from;
+          b.chains = {Chain::Input};
+          b.vip = v;
+          b.vip_side = t.dst;
+          out.push_back(std::move(b));
+        }
+  }
+  if (const Role* v = vip_of(p, *t.src))
+    for (const Endpoint& n : v->vip->nodes)
+      if (n.role == host) {
+        Term b = t;
+        b.src = &n;
+        b.chains = {Chain::Output};
+        b.vip = v;
+        b.vip_side = t.src;
+        out.push_back(std::move(b));
+      }
+}
+
+std::pair<bool, bool> term_families(const Term& t, BindCache& bound) {
+  if (!t.vip || !t.vip_side)
+    return {true, true};
+  bool in = !t.chains.empty() && t.chains.front() == Chain::Input;
+  if (in && t.vip->vip->balance == Balance::Snat)
+    return {true, true};
+  const auto& b = bound(*t.vip_side);
+  if (!b || b->any)
+    return {true, true};
+  return {!b->v4.empty(), !b->v6.empty()};
+}
+
 bool crosses(const Target& target, const std::string& zs, const std::string& zd) {
   const auto& z = target.between;
   return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
@@ -128,7 +174,9 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
         if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
           t.chains.push_back(Chain::Forward);
       }
-      all.push_back(std::move(t));
+      all.push_back(t);
+      if (target.scope == Scope::Host)
+        balanced_terms(ctx.policy, target.host, t, all);
     }
   }
   // A packet is allowed when an allow flow matches it and no deny flow does, whatever names the

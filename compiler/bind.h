@@ -63,7 +63,27 @@ struct Term {
   const Endpoint* dst = nullptr;
   bool reverse = false;
   std::vector<Chain> chains;
+  /// Set: the direction as a node of this VIP sees it after the load balancer (to the node from
+  /// the client or the balancer, or from the node), not as the flow writes it.
+  const Role* vip = nullptr;
+  const Endpoint* vip_side = nullptr; ///< vip set: the VIP endpoint as the flow writes it
 };
+
+/// The directions of a flow a node's host firewall sees when `t` (as written) goes to or from
+/// a VIP that balances to `host`: to each node endpoint of that role from the client
+/// (keeps-source) or from the balancer's address (snat), and from the node to the peer. A deny
+/// toward a snat VIP gives the node nothing: the client's address is gone when the packet
+/// reaches it, so the deny is the VIP's hops' to enforce. Appended to `out`, chains set.
+void balanced_terms(const Policy& p, const std::string& host, const Term& t,
+                    std::vector<Term>& out);
+
+/// The IP families a term may carry beyond its endpoints' own: a balanced term keeps the VIP's
+/// families, except toward nodes behind a translating balancer (which may take IPv6 in and
+/// hand IPv4 on). {v4, v6}; both true for a term as written.
+std::pair<bool, bool> term_families(const Term& t, BindCache& bound);
+
+/// The VIP role an endpoint names (nullptr: not a VIP).
+const Role* vip_of(const Policy& p, const Endpoint& e);
 
 /// Whether traffic from zone `zs` to zone `zd` crosses a perimeter target (its two zones, in
 /// either direction). Shared by the flow selection and `query`.

@@ -76,6 +76,10 @@ TargetView target_view(const Policy& p, const Target& t, const Environment& env,
     if (!bs || !bd)
       continue;
     PacketSet set = flow_packets(p, p.flows[term.flow], *bs, *bd);
+    if (auto [v4, v6] = term_families(term, bound); !v4 || !v6)
+      set = set.intersect(v4   ? PacketSet::all_of(Family::V4)
+                          : v6 ? PacketSet::all_of(Family::V6)
+                               : PacketSet{});
     for (Chain c : term.chains)
       per_flow[c][term.flow].add(set);
   }

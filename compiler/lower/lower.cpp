@@ -82,6 +82,21 @@ const char* spec_name(const L4Match& m) {
   }
 }
 
+/// A rule's label: the flow's summary, and for the leg a VIP's node sees after the balancer,
+/// which VIP and how ("client -> pool via https [VIP pool to edge, source kept]").
+std::string balanced_label(const Flow& f, const Term& term) {
+  if (!term.vip)
+    return f.summary();
+  const Vip& v = *term.vip->vip;
+  bool in = !term.chains.empty() && term.chains.front() == Chain::Input;
+  std::string how = !in ? "from the node"
+                    : v.balance == Balance::Snat && v.snat_from
+                        ? "source translated to " + v.snat_from->str()
+                        : std::string("source kept");
+  return f.summary() + " [VIP " + term.vip->name + (in ? " to " + term.dst->str() : "") + ", " +
+         how + "]";
+}
+
 } // namespace
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target, const Environment& env,
@@ -143,21 +158,33 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     bool unbound = false;
     for (auto [e, b] : {std::pair{term.src, &bs}, std::pair{term.dst, &bd}}) {
       if (!*b) {
-        diags
-            .error("unbound", e->loc,
-                   "'" + e->str() + "' has no address in environment '" + env.name +
-                       "', but target '" + target.name + "' enforces this flow")
-            .notes.push_back({target.loc, "target declared here"});
+        bool balancer = term.vip && term.vip->vip->snat_from && e == &*term.vip->vip->snat_from;
+        auto& d = diags.error(
+            "unbound", e->loc,
+            balancer ? "role '" + e->str() + "', the balancer's address for VIP '" +
+                           term.vip->name + "' (balance snat) has no address in environment '" +
+                           env.name + "', but target '" + target.name +
+                           "' must accept the balanced flows from it; bind '" + e->str() + "'"
+                     : "'" + e->str() + "' has no address in environment '" + env.name +
+                           "', but target '" + target.name + "' enforces this flow");
+        d.notes.push_back({target.loc, "target declared here"});
+        if (balancer)
+          d.notes.push_back({f.loc, "flow balanced to the node here"});
         unbound = true;
       }
     }
     if (unbound)
       continue;
     AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
-    bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
-    bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
-    const RuleOrigin origin{
-        term.flow, f.loc, f.summary(), f.note, trace_of(ctx, f.loc), ctx.policy.zone_of(*term.src)};
+    auto [vip4, vip6] = term_families(term, bound);
+    bool fam4 = vip4 && (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
+    bool fam6 = vip6 && (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+    const RuleOrigin origin{term.flow,
+                            f.loc,
+                            balanced_label(f, term),
+                            f.note,
+                            trace_of(ctx, f.loc),
+                            ctx.policy.zone_of(*term.src)};
     for (const ServiceRef& sr : f.services) {
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
