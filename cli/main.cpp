@@ -211,8 +211,9 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
     views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
-  print_query(std::cout, s.loaded.policy, s.sm, env, pkt,
-              query(s.loaded.policy, s.manifest->environments.at(env), views, pkt));
+  const Environment& e = s.manifest->environments.at(env);
+  print_query(std::cout, s.loaded.policy, s.sm, env, pkt, query(s.loaded.policy, e, views, pkt),
+              query_balanced(s.loaded.policy, e, views, pkt));
   return finish(s, "text", false);
 }
 

@@ -111,12 +111,54 @@ std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
   return out;
 }
 
-void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
-                 const std::string& env, const Packet& pkt,
-                 const std::vector<QueryVerdict>& verdicts) {
-  out << "packet: " << pkt.str() << "\n";
+std::vector<BalancedHop> query_balanced(const Policy& p, const Environment& env,
+                                        const std::vector<TargetView>& views, const Packet& pkt) {
+  std::vector<BalancedHop> out;
+  BindCache bound(p, env);
+  auto first_of = [&](const std::optional<BoundAddrs>& b) -> std::vector<IpAddr> {
+    std::vector<IpAddr> addrs;
+    if (b && !b->any)
+      for (const Prefix& pr : pkt.dst.family == Family::V4 ? b->v4 : b->v6)
+        addrs.push_back(pr.first());
+    return addrs;
+  };
+  for (const Role& r : p.roles) {
+    if (!r.vip || !bound_contains(bound(Endpoint{r.name, "", {}, {}, {}}), pkt.dst))
+      continue;
+    for (const Endpoint& n : r.vip->nodes) {
+      std::vector<IpAddr> dsts = first_of(bound(n));
+      std::optional<IpAddr> src = pkt.src;
+      if (r.vip->balance == Balance::Snat) {
+        auto from = r.vip->snat_from ? first_of(bound(*r.vip->snat_from)) : std::vector<IpAddr>{};
+        src = from.empty() ? std::nullopt : std::optional<IpAddr>(from.front());
+      }
+      if (dsts.empty() || !src) {
+        out.push_back({&r, &n, std::nullopt, {}});
+        continue;
+      }
+      for (const IpAddr& d : dsts) {
+        Packet q = pkt;
+        q.src = *src;
+        q.dst = d;
+        BalancedHop hop{&r, &n, q, {}};
+        // Only the node's own firewalls judge it: the balanced leg runs from the balancer to
+        // the node inside the VIP's zone, through no perimeter.
+        for (const QueryVerdict& v : query(p, env, views, q))
+          if (v.target->scope == Scope::Host && v.chain == Chain::Input)
+            hop.verdicts.push_back(v);
+        out.push_back(std::move(hop));
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+void print_verdicts(std::ostream& out, const Policy& p, const SourceManager& sm,
+                    const std::vector<QueryVerdict>& verdicts, const char* indent) {
   for (const QueryVerdict& q : verdicts) {
-    out << q.target->name << " (" << chain_name(q.chain) << "): ";
+    out << indent << q.target->name << " (" << chain_name(q.chain) << "): ";
     if (!q.decider) {
       out << "deny (default deny: no flow matches)\n";
       continue;
@@ -125,8 +167,36 @@ void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
     out << (q.decider->action == Action::Allow ? "allow" : "deny") << " by " << sm.where(f.loc)
         << " " << f.summary() << "\n";
   }
-  if (verdicts.empty())
+}
+
+} // namespace
+
+void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
+                 const std::string& env, const Packet& pkt,
+                 const std::vector<QueryVerdict>& verdicts,
+                 const std::vector<BalancedHop>& balanced) {
+  out << "packet: " << pkt.str() << "\n";
+  print_verdicts(out, p, sm, verdicts, "");
+  if (verdicts.empty() && balanced.empty())
     out << "no target of environment '" << env << "' sees this packet\n";
+  for (const BalancedHop& h : balanced) {
+    const Vip& v = *h.vip->vip;
+    std::string how = v.balance == Balance::Snat && v.snat_from
+                          ? "source translated to " + v.snat_from->str()
+                          : "source kept";
+    out << "balanced by VIP '" << h.vip->name << "' to node '" << h.node->str() << "' (" << how
+        << "): ";
+    if (!h.pkt) {
+      out << "no packet: " << (v.balance == Balance::Snat ? "the balancer or the node" : "the node")
+          << " has no address of this family in environment '" << env << "'\n";
+      continue;
+    }
+    out << h.pkt->str() << "\n";
+    print_verdicts(out, p, sm, h.verdicts, "  ");
+    if (h.verdicts.empty())
+      out << "  no host firewall of '" << h.node->role << "' in environment '" << env
+          << "' sees it\n";
+  }
 }
 
 } // namespace portolan

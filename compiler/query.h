@@ -30,9 +30,24 @@ struct QueryVerdict {
 std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
                                 const std::vector<TargetView>& views, const Packet& pkt);
 
+/// The packet after a load balancer: a packet to a VIP's address, as the balancer hands it to
+/// one address of one node (source kept, or translated to the balancer's address), with the
+/// verdicts of the node's host firewalls (input) on it.
+struct BalancedHop {
+  const Role* vip = nullptr;
+  const Endpoint* node = nullptr;
+  std::optional<Packet> pkt; ///< nullopt: the node (or the balancer) has no address of the family
+  std::vector<QueryVerdict> verdicts;
+};
+
+/// Follows `pkt` through every VIP whose address it is sent to, to each address of each node.
+std::vector<BalancedHop> query_balanced(const Policy& p, const Environment& env,
+                                        const std::vector<TargetView>& views, const Packet& pkt);
+
 /// The answer as `portolan query` prints it.
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
-                 const std::vector<QueryVerdict>& verdicts);
+                 const std::vector<QueryVerdict>& verdicts,
+                 const std::vector<BalancedHop>& balanced = {});
 
 } // namespace portolan

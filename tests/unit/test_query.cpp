@@ -104,3 +104,112 @@ TEST_CASE("query: the first deciding flow of every target that sees the packet")
         "packet: tcp 203.0.113.1 port 49152 -> 203.0.113.2 port 443\n"
         "no target of environment 'e' sees this packet\n");
 }
+
+namespace {
+
+/// An Edge pool behind a load balancer: the perimeter sees the VIP, the node its own address.
+struct PoolProject : Session {
+  TempDir dir;
+  explicit PoolProject(const std::string& balance) {
+    dir.write("p.policy", R"(
+zone internet; zone perimeter;
+role client in internet;
+role scanner in internet;
+role hlb in perimeter;
+role edge in perimeter;
+role edge_pool in perimeter {
+  vip for edge;
+  )" + balance + R"(
+}
+service https = tcp 443;
+flow deny scan: scanner -> edge_pool via https;
+flow web: client -> edge_pool via https;
+)");
+    auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e.bind]
+client = "198.51.100.0/24"
+scanner = "198.51.100.66"
+hlb = "203.0.113.5"
+edge = ["203.0.113.21", "203.0.113.22"]
+edge_pool = "203.0.113.10"
+[[targets]]
+name = "edge-host"
+backend = "nftables"
+host = "edge"
+output = "h.nft"
+[[targets]]
+name = "perimeter"
+backend = "iptables"
+between = ["internet", "perimeter"]
+output = "p/rules"
+)");
+    REQUIRE(open(m));
+    REQUIRE(clean());
+  }
+
+  std::string ask(const std::string& from, const std::string& to, const std::string& spec) {
+    Packet p;
+    p.src = *parse_ip(from);
+    p.dst = *parse_ip(to);
+    p.sport = 49152;
+    auto pkt = parse_packet_spec(spec, p);
+    REQUIRE(pkt);
+    std::vector<TargetView> views;
+    for (const Target* t : targets("e"))
+      views.push_back(compile_target(*t, Want{false, true}).view);
+    const Environment& env = manifest->environments.at("e");
+    std::ostringstream out;
+    print_query(out, loaded.policy, sm, "e", *pkt, query(loaded.policy, env, views, *pkt),
+                query_balanced(loaded.policy, env, views, *pkt));
+    return out.str();
+  }
+};
+
+} // namespace
+
+// The load-balanced TCP 443 the perimeter allows on the VIP: before VIPs, the node's host
+// firewall dropped it (no flow named 'edge'); now the query follows it to every node address,
+// where the node's firewall accepts it from the source the balancing mode gives.
+TEST_CASE("query: through a VIP to each node, source kept") {
+  PoolProject p("balance keeps-source;");
+  std::string at = p.sm.where(p.loaded.policy.flows[1].loc);
+  CHECK(p.ask("198.51.100.7", "203.0.113.10", "tcp/443") ==
+        "packet: tcp 198.51.100.7 port 49152 -> 203.0.113.10 port 443\n"
+        "perimeter (forward): allow by " +
+            at + " web: client -> edge_pool via https\n" +
+            "balanced by VIP 'edge_pool' to node 'edge' (source kept): tcp 198.51.100.7 port "
+            "49152 -> 203.0.113.21 port 443\n"
+            "  edge-host (input): allow by " +
+            at + " web: client -> edge_pool via https\n" +
+            "balanced by VIP 'edge_pool' to node 'edge' (source kept): tcp 198.51.100.7 port "
+            "49152 -> 203.0.113.22 port 443\n"
+            "  edge-host (input): allow by " +
+            at + " web: client -> edge_pool via https\n");
+  // The deny toward the VIP reaches the nodes too: they see the scanner's own address.
+  std::string scan = p.ask("198.51.100.66", "203.0.113.10", "tcp/443");
+  CHECK(scan.find("perimeter (forward): deny by") != std::string::npos);
+  CHECK(scan.find("  edge-host (input): deny by") != std::string::npos);
+  CHECK(scan.find("edge-host (input): allow") == std::string::npos);
+  // A port no flow gives: the perimeter drops it, and so would the nodes.
+  CHECK(p.ask("198.51.100.7", "203.0.113.10", "tcp/80")
+            .find("  edge-host (input): deny (default deny: no flow matches)") !=
+        std::string::npos);
+}
+
+TEST_CASE("query: through a VIP to each node, source translated") {
+  PoolProject p("balance snat from hlb;");
+  std::string at = p.sm.where(p.loaded.policy.flows[1].loc);
+  std::string out = p.ask("198.51.100.7", "203.0.113.10", "tcp/443");
+  CHECK(out.find("balanced by VIP 'edge_pool' to node 'edge' (source translated to hlb): tcp "
+                 "203.0.113.5 port 49152 -> 203.0.113.21 port 443\n"
+                 "  edge-host (input): allow by " +
+                 at + " web: client -> edge_pool via https\n") != std::string::npos);
+  // The node cannot tell the scanner from a client: the perimeter alone enforces the deny.
+  std::string scan = p.ask("198.51.100.66", "203.0.113.10", "tcp/443");
+  CHECK(scan.find("perimeter (forward): deny by") != std::string::npos);
+  CHECK(scan.find("  edge-host (input): allow by") != std::string::npos);
+  // The node's firewall accepts the balancer, not a client that skips the VIP.
+  CHECK(p.ask("198.51.100.7", "203.0.113.21", "tcp/443")
+            .find("edge-host (input): deny (default deny: no flow matches)") != std::string::npos);
+}
