@@ -464,7 +464,8 @@ int main(int argc, char** argv) {
     manifests = {opt.source_dir / "policies" / "lync2013-public-im.toml",
                  opt.source_dir / "tests" / "golden" / "features" / "features.toml",
                  opt.source_dir / "tests" / "kernel" / "corpus" / "edge-cases.toml",
-                 opt.source_dir / "tests" / "kernel" / "corpus" / "deny-cuts.toml"};
+                 opt.source_dir / "tests" / "kernel" / "corpus" / "deny-cuts.toml",
+                 opt.source_dir / "tests" / "golden" / "edge-pool" / "edge-pool.toml"};
   for (const fs::path& m : manifests) {
     if (!opt.shipped && !opt.self_check)
       break;

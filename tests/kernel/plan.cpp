@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -472,6 +473,33 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
     std::vector<Dir> dirs{{&*ps, &*pd, base, &f.src, &f.dst}};
     if (f.bidirectional)
       dirs.push_back({&*pd, &*ps, base + " (reverse)", &f.dst, &f.src});
+    // A direction to or from a VIP also reaches the nodes, as the balancer hands it on: from
+    // the client (or the balancer's SNAT address) to each node, and from each node to the peer.
+    std::deque<Points> held;
+    auto hold = [&](const Endpoint& e) -> const Points* {
+      auto x = points_of(e);
+      if (!x)
+        return nullptr;
+      held.push_back(std::move(*x));
+      return &held.back();
+    };
+    for (size_t k = 0, n = dirs.size(); k < n; ++k) {
+      const Dir d0 = dirs[k];
+      if (const Role* v = vip_of(policy, *d0.de);
+          v && !(v->vip->balance == Balance::Snat && f.action == Action::Deny))
+        for (const Endpoint& node : v->vip->nodes) {
+          const Endpoint* src =
+              v->vip->balance == Balance::Snat && v->vip->snat_from ? &*v->vip->snat_from : d0.se;
+          const Points* a = hold(*src);
+          const Points* b = hold(node);
+          if (a && b)
+            dirs.push_back({a, b, d0.label + " (balanced)", src, &node});
+        }
+      if (const Role* v = vip_of(policy, *d0.se))
+        for (const Endpoint& node : v->vip->nodes)
+          if (const Points* a = hold(node))
+            dirs.push_back({a, d0.d, d0.label + " (from a node)", &node, d0.de});
+    }
     for (const Dir& dir : dirs)
       for (Family fam : {Family::V4, Family::V6}) {
         int fi = fam_index(fam);
