@@ -422,11 +422,13 @@ private:
       }
       if (!seen)
         seen = witness_packet(dropped);
-      diag.notes.push_back(
-          {n->view->target->loc, "dropped here: the host firewall of node '" + n->node->str() +
-                                     "' (input) " +
-                                     (seen ? "drops " + seen->str()
-                                           : std::string("has no address that can receive it"))});
+      diag.notes.push_back({n->view->target->loc,
+                            "dropped here: the host firewall of node '" + n->node->str() +
+                                "' (input) " +
+                                (seen ? "drops " + seen->str()
+                                      : std::string("has no ") +
+                                            (w && w->dst.family == Family::V6 ? "IPv6" : "IPv4") +
+                                            " address to receive it")});
     }
     diag.notes.push_back({allows.view->target->loc, "allowed here, on the VIP"});
     diag.witness = witness(failed);

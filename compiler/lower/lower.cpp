@@ -206,7 +206,8 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
         if (!v4 && !v6) {
           bool on_purpose =
               (m.proto == kProtoIcmp && icmp6_ok) || (m.proto == kProtoIcmpV6 && icmp4_ok);
-          if (!on_purpose && said.insert(spec_name(m)).second)
+          // A balanced leg a node cannot carry is path-drop's to judge (on the VIP's side).
+          if (!on_purpose && !term.vip && said.insert(spec_name(m)).second)
             diags.warning("no-family", sr.loc,
                           std::string("the ") + spec_name(m) + " part of service '" + svc->name +
                               "' matches no packet between '" + f.src.str() + "' and '" +
