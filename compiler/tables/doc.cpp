@@ -132,7 +132,19 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
     if (env)
       t.header.push_back("Addresses (" + env->name + ")");
     for (const Role& r : p.roles) {
-      std::vector<Cell> row{{"", r.name}, {r.desc, ""}, {r.zone, ""}};
+      std::string desc = r.desc;
+      if (r.vip) {
+        // A VIP says where the balancer hands its connections on, and with which source.
+        std::string nodes;
+        for (const Endpoint& n : r.vip->nodes)
+          nodes += (nodes.empty() ? "" : ", ") + n.str();
+        desc += (desc.empty() ? "" : " ") + std::string("(VIP for ") + nodes +
+                (r.vip->balance == Balance::Snat && r.vip->snat_from
+                     ? "; source translated to " + r.vip->snat_from->str()
+                     : std::string("; source kept")) +
+                ")";
+      }
+      std::vector<Cell> row{{"", r.name}, {desc, ""}, {r.zone, ""}};
       if (env)
         row.push_back({addresses(p, *env, Endpoint{r.name, "", {}, {}, {}}), ""});
       t.rows.push_back(row);
