@@ -419,9 +419,12 @@ int run(int argc, char** argv) {
       ->type_name("FORMAT");
   diffc->add_option("--fail-on", dfo.fail_on, "exit 1 on opened, closed, any change, or never")
       ->type_name("WHAT");
-  diffc->add_option("--target", dfo.targets, "only this target (repeatable)")->type_name("NAME");
+  diffc->add_option("--target", dfo.targets, "only this target (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   diffc->add_option("--env", dfo.envs, "only the targets of this environment (repeatable)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   diffc->add_option("--today", diff_today, "judge expiry on both sides as of DATE or 'now'")
       ->type_name("DATE");
   diffc->add_option("sides", diff_sides, "OLD [NEW]; NEW defaults to the work tree")
