@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <sstream>
 
 namespace portolan {
@@ -132,6 +133,20 @@ std::string md_code(const std::string& s) {
   return "`" + t + "`";
 }
 
+/// A relative path as a URI reference (RFC 3986): every byte outside the unreserved set and '/'
+/// percent-encoded, so a path with spaces or '#' stays one valid relative URI.
+std::string uri(const std::string& path) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/')
+      out += static_cast<char>(c);
+    else
+      out += {'%', hex[c >> 4], hex[c & 15]};
+  }
+  return out;
+}
+
 std::string md_flow(const std::optional<DiffFlow>& f) {
   return f ? md_code(where(*f)) + " " + md_escape(f->name) : "default deny";
 }
@@ -250,7 +265,7 @@ std::string render_diff_sarif(const DiffResult& r, const DiffLabels& l) {
                   {"defaultConfiguration", {{"level", x.level}}}});
   auto location = [](const std::string& file, uint32_t line, uint32_t col) {
     return Json{{"physicalLocation",
-                 {{"artifactLocation", {{"uri", file}}},
+                 {{"artifactLocation", {{"uri", uri(file)}}},
                   {"region",
                    {{"startLine", std::max<uint32_t>(line, 1)},
                     {"startColumn", std::max<uint32_t>(col, 1)}}}}}};

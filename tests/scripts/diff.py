@@ -231,6 +231,10 @@ def main():
     replace(repo, "site.policy", "clients browse the site", "clients browse the shop")
     replace(repo, "site.policy", 'https "HTTPS"', 'https "HTTP over TLS"')
     commit(repo, "c8")
+    # 9. A flow added that changes no packet (another flow already allows them).
+    write(repo, "site.policy", read(repo, "site.policy") +
+          'flow web: client -> web via https "said twice";\n')
+    commit(repo, "c9")
 
     index = os.path.join(repo, ".git", "index")
     index_before = os.stat(index).st_mtime_ns
@@ -300,6 +304,10 @@ def main():
                 ["--today", "2026-07-01", "c7", "c8"], [],
                 {"web-host": "unchanged", "edge": "unchanged", "stage-host": "unchanged"},
                 note_only)
+
+    expect_case(repo, "flow added without a packet change", ["c8", "c9"], [],
+                {"web-host": "unchanged", "edge": "unchanged", "stage-host": "unchanged"},
+                [("flow", "web: client -> web via https", ["added"])])
 
     # Folder against folder: the same answer as the two revisions.
     export(repo, "c0", os.path.join(tmp, "old"))
@@ -373,13 +381,13 @@ def main():
 
     # NEW defaults to the work tree.
     replace(repo, "site.policy", "tcp 8000-8003", "tcp 8000-8004")
-    doc = diff_json(repo, "c8")
+    doc = diff_json(repo, "c9")
     check("work tree as NEW", doc is not None and doc["new"]["label"] == "work tree" and
           [r[3] for r in regions(doc)][0] ==
           "src 192.0.2.0/24 dst 198.51.100.10/32 proto tcp dport 8004", str(doc and regions(doc)))
     # A parse error on one side: exit 2, the diagnostic at that side's path:line:col.
     replace(repo, "site.policy", "flow ops: admin -> web via ssh", "flow ops: admin -> web vía ssh")
-    p = run(repo, "c8")
+    p = run(repo, "c9")
     check("parse error on NEW", p.returncode == 2 and "NEW (work tree) does not load" in p.stderr
           and "site.policy:20:" in p.stderr, p.stderr)
     git(repo, "checkout", "-q", "--", "site.policy")
