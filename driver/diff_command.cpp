@@ -241,6 +241,16 @@ std::unique_ptr<Session> open_side(const Tree& t, const DiffOptions& o, std::ost
     s->diags.render_text(err, s->sm);
     return nullptr;
   }
+  // A revision is what git holds: an import that climbs out of its tree would read whatever
+  // lies beside the temporary folder, so it is refused.
+  for (uint32_t id = 1; !t.commit.empty() && id <= s->sm.size(); ++id) {
+    fs::path p = fs::path(s->sm.file(id).path).lexically_normal();
+    if (p.is_absolute() || (!p.empty() && *p.begin() == "..")) {
+      err << "portolan: " << side_name(t) << " reads '" << s->sm.file(id).path
+          << "', outside the revision's tree: imports must stay inside the repository\n";
+      return nullptr;
+    }
+  }
   return s;
 }
 

@@ -379,6 +379,16 @@ def main():
                         text=True).stdout
     check("work tree and index untouched", st == "" and index_after == index_before, st)
 
+    # An import that climbs out of a revision's tree is refused, even where it would find a file
+    # (here one beside the temporary tree the revision is read into).
+    write(repo, "lib.policy", 'service dns "DNS" = udp 53;\n')
+    write(repo, "site.policy", 'import "../tree/lib.policy";\n' + read(repo, "site.policy"))
+    commit(repo, "c10")
+    p = run(repo, "c9", "c10")
+    check("import outside the revision's tree", p.returncode == 2 and
+          "outside the revision's tree" in p.stderr, p.stderr)
+    git(repo, "reset", "-q", "--hard", "c9")
+
     # NEW defaults to the work tree.
     replace(repo, "site.policy", "tcp 8000-8003", "tcp 8000-8004")
     doc = diff_json(repo, "c9")
