@@ -94,6 +94,7 @@ ALT = "site.policy:19:1 web: client -> web via alt"
 OPS = "site.policy:20:1 ops: admin -> web via ssh"
 BETA = "site.policy:21:1 beta: client -> web via ssh"
 BLOCK = "site.policy:23:1 deny block: scanner -> web via https"
+PING = "site.policy:26:1 ping: admin -> web via ping"
 
 
 def check(name, cond, detail=""):
@@ -235,6 +236,13 @@ def main():
     write(repo, "site.policy", read(repo, "site.policy") +
           'flow web: client -> web via https "said twice";\n')
     commit(repo, "c9")
+    # 10. ICMP and IPv6: echo requests from the administrators; IPv6 addresses in prod.
+    write(repo, "site.policy", read(repo, "site.policy") +
+          'service ping "Echo" = icmp type 8, icmpv6 type 128;\n'
+          'flow ping: admin -> web via ping;\n')
+    replace(repo, "portolan.toml", 'admin = "203.0.113.6"\nweb = "198.51.100.10"',
+            'admin = ["203.0.113.6", "2001:db8:a::6"]\nweb = ["198.51.100.10", "2001:db8:1::10"]')
+    commit(repo, "c10")
 
     index = os.path.join(repo, ".git", "index")
     index_before = os.stat(index).st_mtime_ns
@@ -308,6 +316,25 @@ def main():
     expect_case(repo, "flow added without a packet change", ["c8", "c9"], [],
                 {"web-host": "unchanged", "edge": "unchanged", "stage-host": "unchanged"},
                 [("flow", "web: client -> web via https", ["added"])])
+
+    def icmp_v6(target, chain):
+        return [
+            (target, "opened", chain, "src 203.0.113.6/32 dst 198.51.100.10/32 proto icmp type 8",
+             "icmp 203.0.113.6 -> 198.51.100.10 type 8 code 0", None, PING),
+            (target, "opened", chain,
+             "src 2001:db8:a::6/128 dst 2001:db8:1::10/128 proto tcp dport 22",
+             "tcp 2001:db8:a::6 port 49152 -> 2001:db8:1::10 port 22", None, OPS),
+            (target, "opened", chain,
+             "src 2001:db8:a::6/128 dst 2001:db8:1::10/128 proto icmpv6 type 128",
+             "icmpv6 2001:db8:a::6 -> 2001:db8:1::10 type 128 code 0", None, PING)]
+    doc = expect_case(repo, "ICMP and IPv6", ["c9", "c10"], icmp_v6("web-host", "input") +
+                      icmp_v6("edge", "forward") + [
+        ("stage-host", "opened", "input", "src 203.0.113.5/32 dst 198.51.100.20/32 proto icmp type 8",
+         "icmp 203.0.113.5 -> 198.51.100.20 type 8 code 0", None, PING)], three, [])
+    if doc:
+        r = doc["targets"][0]["regions"][0]
+        check("ICMP region in JSON", r["family"] == "ipv4" and r["proto"] == ["icmp"] and
+              r["type"] == ["8"] and "code" not in r and "dport" not in r, str(r))
 
     # Folder against folder: the same answer as the two revisions.
     export(repo, "c0", os.path.join(tmp, "old"))
@@ -383,21 +410,21 @@ def main():
     # (here one beside the temporary tree the revision is read into).
     write(repo, "lib.policy", 'service dns "DNS" = udp 53;\n')
     write(repo, "site.policy", 'import "../tree/lib.policy";\n' + read(repo, "site.policy"))
-    commit(repo, "c10")
-    p = run(repo, "c9", "c10")
+    commit(repo, "c11")
+    p = run(repo, "c10", "c11")
     check("import outside the revision's tree", p.returncode == 2 and
           "outside the revision's tree" in p.stderr, p.stderr)
-    git(repo, "reset", "-q", "--hard", "c9")
+    git(repo, "reset", "-q", "--hard", "c10")
 
     # NEW defaults to the work tree.
     replace(repo, "site.policy", "tcp 8000-8003", "tcp 8000-8004")
-    doc = diff_json(repo, "c9")
+    doc = diff_json(repo, "c10")
     check("work tree as NEW", doc is not None and doc["new"]["label"] == "work tree" and
           [r[3] for r in regions(doc)][0] ==
           "src 192.0.2.0/24 dst 198.51.100.10/32 proto tcp dport 8004", str(doc and regions(doc)))
     # A parse error on one side: exit 2, the diagnostic at that side's path:line:col.
     replace(repo, "site.policy", "flow ops: admin -> web via ssh", "flow ops: admin -> web vía ssh")
-    p = run(repo, "c9")
+    p = run(repo, "c10")
     check("parse error on NEW", p.returncode == 2 and "NEW (work tree) does not load" in p.stderr
           and "site.policy:20:" in p.stderr, p.stderr)
     git(repo, "checkout", "-q", "--", "site.policy")
