@@ -451,22 +451,69 @@ std::vector<std::string> changed_fields(const Flow& a, const Flow& b) {
   return v;
 }
 
-/// Flow `i`'s packets per chain in a view (chains where it has none are left out).
-std::map<Chain, PacketSet> flow_chains(const TargetView& v, size_t i) {
-  std::map<Chain, PacketSet> m;
+/// Each flow's packets per chain in a view, by flow index (chains where it has none left out).
+using FlowIndex = std::vector<std::vector<std::pair<Chain, const PacketSet*>>>;
+FlowIndex index_flows(const TargetView& v, size_t flows) {
+  FlowIndex idx(flows);
   for (const auto& [c, fps] : v.chains)
     for (const FlowPackets& fp : fps)
-      if (fp.flow == i && !fp.packets.is_empty())
-        m[c].add(fp.packets);
-  return m;
+      if (fp.flow < flows && !fp.packets.is_empty())
+        idx[fp.flow].emplace_back(c, &fp.packets);
+  return idx;
+}
+
+bool same_packets(const std::vector<std::pair<Chain, const PacketSet*>>& a,
+                  const std::vector<std::pair<Chain, const PacketSet*>>& b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t k = 0; k < a.size(); ++k)
+    if (a[k].first != b[k].first || !(*a[k].second == *b[k].second))
+      return false;
+  return true;
+}
+
+/// The same flow on both sides: first by action, endpoints, direction and services, then the
+/// rest by action, endpoints and direction (a flow whose services changed), each in order.
+std::vector<long> match_flows(const Policy& o, const Policy& n) {
+  std::vector<long> match(n.flows.size(), -1);
+  std::vector<bool> taken(o.flows.size(), false);
+  for (bool loose : {false, true}) {
+    auto key = [&](const Flow& f) {
+      if (!loose)
+        return flow_key(f);
+      return std::string(f.action == Action::Deny ? "deny " : "") + f.src.str() +
+             (f.bidirectional ? " <-> " : " -> ") + f.dst.str();
+    };
+    std::map<std::string, std::vector<size_t>> by_key;
+    for (size_t i = 0; i < o.flows.size(); ++i)
+      if (!taken[i])
+        by_key[key(o.flows[i])].push_back(i);
+    std::map<std::string, size_t> used;
+    for (size_t j = 0; j < n.flows.size(); ++j) {
+      if (match[j] >= 0)
+        continue;
+      std::string k = key(n.flows[j]);
+      auto it = by_key.find(k);
+      size_t& u = used[k];
+      if (it == by_key.end() || u >= it->second.size())
+        continue;
+      size_t i = it->second[u++];
+      match[j] = static_cast<long>(i);
+      taken[i] = true;
+    }
+  }
+  return match;
 }
 
 void text_changes(const DiffSide& o, const DiffSide& n, DiffResult& r) {
-  std::map<std::string, const TargetView*> ov, nv;
+  std::map<std::string, const TargetView*> ov;
   for (const TargetView& v : o.views)
     ov[v.target->name] = &v;
+  std::vector<std::pair<FlowIndex, FlowIndex>> common; // per target on both sides: old, new
   for (const TargetView& v : n.views)
-    nv[v.target->name] = &v;
+    if (auto it = ov.find(v.target->name); it != ov.end())
+      common.emplace_back(index_flows(*it->second, o.policy->flows.size()),
+                          index_flows(v, n.policy->flows.size()));
   std::set<SourceLoc> cited_old, cited_new;
   for (const TargetDiff& t : r.targets)
     for (const DiffRegion& d : t.regions) {
@@ -475,30 +522,28 @@ void text_changes(const DiffSide& o, const DiffSide& n, DiffResult& r) {
       if (d.new_flow)
         cited_new.insert(d.new_flow->loc);
     }
-  std::map<std::string, std::vector<size_t>> old_by_key;
-  for (size_t i = 0; i < o.policy->flows.size(); ++i)
-    old_by_key[flow_key(o.policy->flows[i])].push_back(i);
-  std::map<std::string, size_t> used;
+  std::vector<long> match = match_flows(*o.policy, *n.policy);
   std::vector<bool> old_matched(o.policy->flows.size(), false);
   for (size_t j = 0; j < n.policy->flows.size(); ++j) {
     const Flow& nf = n.policy->flows[j];
-    std::string k = flow_key(nf);
-    auto it = old_by_key.find(k);
-    size_t& u = used[k];
-    if (it == old_by_key.end() || u >= it->second.size()) {
+    if (match[j] < 0) {
       if (!cited_new.count(nf.loc))
         r.text_only.push_back({"flow", nf.summary(), std::nullopt, flow_ref(n, j), {"added"}});
       continue;
     }
-    size_t i = it->second[u++];
+    size_t i = static_cast<size_t>(match[j]);
     old_matched[i] = true;
-    auto fields = changed_fields(o.policy->flows[i], nf);
+    const Flow& of = o.policy->flows[i];
+    auto fields = changed_fields(of, nf);
+    if (flow_key(of) != flow_key(nf))
+      fields.insert(fields.begin(), "services");
     if (fields.empty())
       continue;
-    bool same = true;
-    for (const auto& [name, v] : nv)
-      if (auto ot = ov.find(name); ot != ov.end())
-        same = same && flow_chains(*ot->second, i) == flow_chains(*v, j);
+    // No packet change: the flow decides the same packets in every target, or it decides no
+    // region of the diff (what it gained or lost another flow already allowed or denied).
+    bool same = !cited_old.count(of.loc) && !cited_new.count(nf.loc);
+    for (size_t t = 0; !same && t < common.size(); ++t)
+      same = same_packets(common[t].first[i], common[t].second[j]);
     if (same)
       r.text_only.push_back({"flow", nf.summary(), flow_ref(o, i), flow_ref(n, j), fields});
   }
@@ -522,6 +567,15 @@ void text_changes(const DiffSide& o, const DiffSide& n, DiffResult& r) {
     };
     r.text_only.push_back({"service", ns.name, ref(o, *os), ref(n, ns), {"label"}});
   }
+}
+
+/// What view `v` of side `s` allows: the side's own when it has it, else computed into `own`.
+const TargetPackets& allowed_of(const DiffSide& s, const TargetView* v, TargetPackets& own) {
+  if (v && s.allowed.size() == s.views.size())
+    return s.allowed[static_cast<size_t>(v - s.views.data())];
+  if (v)
+    own = allowed_packets(*v);
+  return own;
 }
 
 } // namespace
@@ -584,8 +638,8 @@ DiffResult compute_diff(const DiffSide& o, const DiffSide& n) {
       if (!td.retargeted.empty())
         td.status = TargetDiff::Status::Retargeted;
     }
-    TargetPackets pa = a ? allowed_packets(*a) : TargetPackets{};
-    TargetPackets pb = b ? allowed_packets(*b) : TargetPackets{};
+    TargetPackets own_a, own_b;
+    const TargetPackets &pa = allowed_of(o, a, own_a), &pb = allowed_of(n, b, own_b);
     for (Chain c : {Chain::Input, Chain::Output, Chain::Forward}) {
       const PacketSet &was = pa.of(c), &now = pb.of(c);
       PacketSet opened = now.subtract(was), closed = was.subtract(now);

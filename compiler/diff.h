@@ -109,6 +109,8 @@ struct DiffSide {
   const Manifest* manifest = nullptr;
   const SourceManager* sm = nullptr;
   std::vector<TargetView> views;
+  /// What each view allows (allowed_packets), parallel to `views`; computed when left empty.
+  std::vector<TargetPackets> allowed;
 };
 
 DiffResult compute_diff(const DiffSide& old_side, const DiffSide& new_side);

@@ -317,11 +317,14 @@ int run_diff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
       return kExitError;
     }
   auto side = [&](Session& s) {
-    DiffSide d{&s.loaded.policy, &*s.manifest, &s.sm, {}};
+    DiffSide d{&s.loaded.policy, &*s.manifest, &s.sm, {}, {}};
     Diagnostics quiet; // diff judges nothing: lowering's findings are check's to report
     for (const Target* t : s.targets())
-      if (names.count(t->name))
-        d.views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
+      if (names.count(t->name)) {
+        CompiledTarget c = s.compile_target(*t, Want{false, true}, quiet);
+        d.views.push_back(std::move(c.view));
+        d.allowed.push_back(std::move(c.expected));
+      }
     return d;
   };
   DiffSide sa = side(*a), sb = side(*b);

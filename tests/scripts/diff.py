@@ -243,6 +243,9 @@ def main():
     replace(repo, "portolan.toml", 'admin = "203.0.113.6"\nweb = "198.51.100.10"',
             'admin = ["203.0.113.6", "2001:db8:a::6"]\nweb = ["198.51.100.10", "2001:db8:1::10"]')
     commit(repo, "c10")
+    # 11. A service added to a flow, whose packets another flow already allows.
+    replace(repo, "site.policy", "beta: client -> web via ssh", "beta: client -> web via ssh, alt")
+    commit(repo, "c11")
 
     index = os.path.join(repo, ".git", "index")
     index_before = os.stat(index).st_mtime_ns
@@ -336,6 +339,10 @@ def main():
         check("ICMP region in JSON", r["family"] == "ipv4" and r["proto"] == ["icmp"] and
               r["type"] == ["8"] and "code" not in r and "dport" not in r, str(r))
 
+    expect_case(repo, "services changed, packets already allowed", ["c10", "c11"], [],
+                {"web-host": "unchanged", "edge": "unchanged", "stage-host": "unchanged"},
+                [("flow", "beta: client -> web via ssh, alt", ["services"])])
+
     # Folder against folder: the same answer as the two revisions.
     export(repo, "c0", os.path.join(tmp, "old"))
     export(repo, "c1", os.path.join(tmp, "new"))
@@ -410,21 +417,21 @@ def main():
     # (here one beside the temporary tree the revision is read into).
     write(repo, "lib.policy", 'service dns "DNS" = udp 53;\n')
     write(repo, "site.policy", 'import "../tree/lib.policy";\n' + read(repo, "site.policy"))
-    commit(repo, "c11")
-    p = run(repo, "c10", "c11")
+    commit(repo, "c12")
+    p = run(repo, "c11", "c12")
     check("import outside the revision's tree", p.returncode == 2 and
           "outside the revision's tree" in p.stderr, p.stderr)
-    git(repo, "reset", "-q", "--hard", "c10")
+    git(repo, "reset", "-q", "--hard", "c11")
 
     # NEW defaults to the work tree.
     replace(repo, "site.policy", "tcp 8000-8003", "tcp 8000-8004")
-    doc = diff_json(repo, "c10")
+    doc = diff_json(repo, "c11")
     check("work tree as NEW", doc is not None and doc["new"]["label"] == "work tree" and
           [r[3] for r in regions(doc)][0] ==
           "src 192.0.2.0/24 dst 198.51.100.10/32 proto tcp dport 8004", str(doc and regions(doc)))
     # A parse error on one side: exit 2, the diagnostic at that side's path:line:col.
     replace(repo, "site.policy", "flow ops: admin -> web via ssh", "flow ops: admin -> web vía ssh")
-    p = run(repo, "c10")
+    p = run(repo, "c11")
     check("parse error on NEW", p.returncode == 2 and "NEW (work tree) does not load" in p.stderr
           and "site.policy:20:" in p.stderr, p.stderr)
     git(repo, "checkout", "-q", "--", "site.policy")
