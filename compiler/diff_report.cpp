@@ -191,7 +191,7 @@ void render_diff_text(std::ostream& out, const DiffResult& r, const DiffLabels& 
     for (const TextChange& c : r.text_only) {
       const DiffFlow& f = c.new_flow ? *c.new_flow : *c.old_flow;
       out << "  " << where(f) << " " << c.kind << " " << c.name << ": " << change_text(c);
-      if (c.old_flow && c.new_flow)
+      if (c.old_flow && c.new_flow && where(*c.old_flow) != where(*c.new_flow))
         out << " (was " << where(*c.old_flow) << ")";
       out << "\n";
     }
@@ -337,10 +337,10 @@ std::string render_diff_markdown(const DiffResult& r, const DiffLabels& l) {
         << md_escape(t.new_desc.empty() ? t.old_desc : t.new_desc) << ")\n\n";
     for (const std::string& s : t.retargeted)
       out << "- retargeted " << md_escape(s) << "\n";
-    if (!t.retargeted.empty())
-      out << "\n";
     if (t.regions.empty())
       continue;
+    if (!t.retargeted.empty())
+      out << "\n";
     if (fold)
       out << "<details><summary>" << t.opened() << " opened, " << t.closed()
           << " closed</summary>\n\n";
