@@ -394,6 +394,16 @@ def main():
     want = [("diff-opened", "warning", "site.policy", 20), ("diff-closed", "note", "site.policy", 20)] * 2
     check("sarif", s is not None and s["version"] == "2.1.0" and got == want, str(got))
 
+    # Deterministic, and nothing of the temporary trees leaks into the output.
+    runs = [run(repo, "--format", f, "c0", "c10").stdout for f in ("json", "json", "sarif", "text")]
+    check("deterministic output", runs[0] == runs[1] and runs[0] != "", "two runs differ")
+    check("no temporary paths in the output",
+          all("portolan-diff-" not in r and tempfile.gettempdir() + "/" not in r for r in runs))
+    # A long Markdown diff folds each target's regions.
+    p = run(repo, "--format", "markdown", "c0", "c10")
+    check("markdown folds a long diff", p.returncode == 0 and "<details><summary>" in p.stdout
+          and "</details>" in p.stdout, p.stdout[:400])
+
     # Markdown: the summary table, then the regions.
     p = run(repo, "--format", "markdown", "c2", "c3")
     check("markdown", p.returncode == 0 and
