@@ -1,6 +1,7 @@
 // The `portolan` command line: check, build, query, fmt, import, doc and graph. It parses arguments
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
+#include "diff_command.h"
 #include "fmt.h"
 #include "query.h"
 #include "report.h"
@@ -407,8 +408,37 @@ int run(int argc, char** argv) {
                "\n\nexit codes: 0 formatted (or already formatted), 1 not formatted (--check) or "
                "not parseable, 2 bad usage or unreadable input");
 
+  DiffOptions dfo;
+  std::string diff_today;
+  std::vector<std::string> diff_sides;
+  CLI::App* diffc = app.add_subcommand("diff", "what a policy change opens and closes, per target "
+                                               "(OLD and NEW: git revisions or folders)");
+  diffc->add_option("--manifest", dfo.manifest, "the manifest inside each side (portolan.toml)")
+      ->type_name("FILE");
+  diffc->add_option("--format", dfo.format, "text (default), json, sarif or markdown")
+      ->type_name("FORMAT");
+  diffc->add_option("--fail-on", dfo.fail_on, "exit 1 on opened, closed, any change, or never")
+      ->type_name("WHAT");
+  diffc->add_option("--target", dfo.targets, "only this target (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  diffc->add_option("--env", dfo.envs, "only the targets of this environment (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  diffc->add_option("--today", diff_today, "judge expiry on both sides as of DATE or 'now'")
+      ->type_name("DATE");
+  diffc->add_option("sides", diff_sides, "OLD [NEW]; NEW defaults to the work tree")
+      ->type_name("REV|DIR");
+  diffc->footer("Compares the packets every target allows, from the packet engine: regions newly "
+                "allowed (opened) or denied (closed), each with a witness packet and the deciding "
+                "flow on each side; targets added, removed or retargeted; flows whose text changed "
+                "but not their packets. A side is a folder, or a git revision read into a private "
+                "temporary tree (the work tree and index are never touched). See docs/diff.md."
+                "\n\nexit codes: 0 compared (no --fail-on match), 1 a change matching --fail-on, 2 "
+                "bad usage, a bad revision or errors on either side");
+
   std::vector<std::string> commands;
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph}) {
+  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph, diffc}) {
     sub->allow_extras();
     commands.push_back(sub->get_name());
   }
@@ -450,7 +480,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph})
+  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph, diffc})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -474,6 +504,20 @@ int run(int argc, char** argv) {
     return run_doc_or_graph(true, dc, doc_format, doc_files);
   if (graph->parsed())
     return run_doc_or_graph(false, gc, graph_format, graph_files);
+  if (diffc->parsed()) {
+    if (diff_sides.empty() || diff_sides.size() > 2) {
+      std::cerr << "portolan: diff needs OLD and optionally NEW (a git revision or a folder)\n";
+      return kExitUsage;
+    }
+    if (!diff_today.empty() && !(dfo.today = parse_today(diff_today))) {
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << diff_today
+                << "'\n";
+      return kExitUsage;
+    }
+    dfo.old_side = diff_sides[0];
+    dfo.new_side = diff_sides.size() > 1 ? diff_sides[1] : "";
+    return run_diff(dfo, std::cout, std::cerr);
+  }
   std::cerr << app.help();
   return kExitUsage;
 }
