@@ -141,5 +141,22 @@ help=$("$portolan" build --help)
 for o in --depfile --stamp --list-outputs --absolute; do
   grep -q -- "$o" <<<"$help" || bad "build --help omits $o"
 done
+# The CI page's example workflow: valid YAML that does what docs/ci.md says it does.
+python3 - "$src" <<'PY' || bad "docs/examples/github-actions.yml does not do what docs/ci.md says"
+import sys, yaml
+src = sys.argv[1]
+wf = yaml.safe_load(open(f"{src}/docs/examples/github-actions.yml"))
+job = wf["jobs"]["policy"]
+assert job["permissions"]["security-events"] == "write", job["permissions"]
+steps = job["steps"]
+runs = "\n".join(s.get("run", "") for s in steps)
+uses = [s.get("uses", "") for s in steps]
+assert "portolan check" in runs and "--format sarif" in runs, runs
+assert "portolan diff" in runs and "--format markdown" in runs and "gh pr comment" in runs, runs
+assert "portolan fmt --check" in runs, runs
+assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses), uses
+assert any(s.get("with", {}).get("fetch-depth") == 0 for s in steps), "checkout needs history"
+assert "examples/github-actions.yml" in open(f"{src}/docs/ci.md").read()
+PY
 [ "$fail" = 0 ] && echo "build-tools: all cases passed"
 exit $fail
