@@ -204,6 +204,15 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     }
     dep = std::move(*text);
   }
+  for (const std::string& f : {b.stamp, b.depfile}) { // fail before writing, not half-way
+    std::error_code ec;
+    fs::path dir = fs::path(f).parent_path();
+    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
+      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
+                << "; no file was written\n";
+      return kExitUsage;
+    }
+  }
   std::string err;
   if (!write_outputs(out_dir, outputs, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";

@@ -45,6 +45,9 @@ cp "$work/deps.d" "$work/deps.before"
 cmp -s "$work/deps.d" "$work/deps.before" || bad "a failed build rewrote the depfile"
 [ -e "$work/st" ] && bad "a failed build wrote the stamp"
 cp "$work/good.policy" "$repo/features.policy"
+"$portolan" build --manifest "$m" --out "$work/out3" --depfile "$work/no/such/dir/d.d" \
+  >/dev/null 2>&1 && bad "a depfile in a missing folder was accepted"
+[ -e "$work/out3" ] && bad "a build whose depfile cannot be written wrote its outputs"
 "$portolan" build --manifest "$m" --out "$work/out" --stamp "$work/st" >/dev/null 2>&1 &&
   bad "--stamp without --depfile was accepted"
 
