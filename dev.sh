@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ antlr4 default-jre-headless libantlr4-runtime-dev libfmt-dev
           libtomlplusplus-dev doctest-dev libcli11-dev nlohmann-json3-dev nftables iptables
-          iproute2 python3 graphviz clang-14 libclang-rt-14-dev llvm-14 clang-format-14 git)
+          iproute2 python3 graphviz clang-14 libclang-rt-14-dev llvm-14 clang-format-14 git
+          help2man make python3-yaml)
 OUT=out/lync2013-public-im
 
 install_missing() {

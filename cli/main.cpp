@@ -1,6 +1,7 @@
 // The `portolan` command line: check, build, query, fmt, import, doc and graph. It parses arguments
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
+#include "depfile.h"
 #include "diff_command.h"
 #include "fmt.h"
 #include "query.h"
@@ -124,8 +125,32 @@ int run_check(const Common& c, const std::string& format, const std::vector<std:
   return finish(s, format);
 }
 
+/// Build's options for build tools (docs/ci.md, "Build steps").
+struct BuildArgs {
+  std::string depfile, stamp;
+  bool list_outputs = false, absolute = false;
+};
+
+/// Every file the session read (the manifest, the policies, their imports), once each, in the
+/// order they were read, as the session names them (relative to the working folder or absolute,
+/// as given).
+std::vector<std::string> files_read(const Session& s) {
+  std::vector<std::string> out;
+  for (uint32_t id = 1; id <= s.sm.size(); ++id)
+    if (const std::string& p = s.sm.file(id).path;
+        std::find(out.begin(), out.end(), p) == out.end())
+      out.push_back(p);
+  return out;
+}
+
 int run_build(const Common& c, const std::vector<std::string>& wanted, const std::string& out,
-              const std::vector<std::string>& files) {
+              const std::vector<std::string>& files, const BuildArgs& b) {
+  if ((b.depfile.empty() && !b.stamp.empty()) || (b.list_outputs && !b.depfile.empty()) ||
+      (b.absolute && !b.list_outputs)) {
+    std::cerr << "portolan: --stamp goes with --depfile, --absolute with --list-outputs, and "
+                 "--list-outputs (which writes nothing) not with --depfile\n";
+    return kExitUsage;
+  }
   if (c.manifest.empty()) {
     std::cerr << "portolan: build needs --manifest FILE\n";
     return kExitUsage;
@@ -156,17 +181,69 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
   }
+  if (b.list_outputs) { // what the write below would write, in the same order; nothing written
+    std::error_code ec;
+    fs::path base = b.absolute ? fs::absolute(out_dir, ec).lexically_normal() : fs::path();
+    for (const auto& [rel, content] : outputs)
+      std::cout << (base / rel).generic_string() << "\n";
+    return kExitClean;
+  }
+  std::string dep;
+  if (!b.depfile.empty()) { // made before writing, so a path it cannot name writes nothing
+    std::vector<std::string> tgts;
+    if (!b.stamp.empty())
+      tgts.push_back(b.stamp);
+    else
+      for (const auto& [rel, content] : outputs)
+        tgts.push_back((out_dir / rel).generic_string());
+    std::string bad;
+    auto text = depfile_text(tgts, files_read(s), bad);
+    if (!text) {
+      std::cerr << "portolan: --depfile cannot name '" << bad
+                << "' (a newline in it, or a trailing backslash); no file was written\n";
+      return kExitUsage;
+    }
+    dep = std::move(*text);
+  }
+  for (const std::string& f : {b.stamp, b.depfile}) { // fail before writing, not half-way
+    std::error_code ec;
+    fs::path dir = fs::path(f).parent_path();
+    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
+      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
+                << "; no file was written\n";
+      return kExitUsage;
+    }
+  }
   std::string err;
   if (!write_outputs(out_dir, outputs, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";
     return kExitUsage;
   }
+  if (!b.stamp.empty() && !write_file_atomic(b.stamp, "", err)) {
+    std::cerr << "portolan: " << err << "\n";
+    return kExitUsage;
+  }
+  if (!b.depfile.empty() && !write_file_atomic(b.depfile, dep, err)) {
+    std::cerr << "portolan: " << err << "\n";
+    return kExitUsage;
+  }
   return kExitClean;
 }
 
-int run_query(const Common& c, const std::string& from, const std::string& to,
-              const std::string& sport, const std::vector<std::string>& packet,
-              const std::string& help) {
+/// Query's options besides the common ones.
+struct QueryArgs {
+  std::string from, to, sport, format = "text";
+  std::vector<std::string> packet;
+  bool exit_code = false; ///< exit by verdict: 0 allow, 1 deny, 2 error, 3 unseen
+};
+
+int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
+  const std::string &from = a.from, &to = a.to, &sport = a.sport;
+  const std::vector<std::string>& packet = a.packet;
+  if (a.format != "text" && a.format != "json") {
+    std::cerr << "portolan: --format is text or json, not '" << a.format << "'\n";
+    return kExitUsage;
+  }
   if (c.manifest.empty() || from.empty() || to.empty() || packet.size() != 1) {
     std::cerr << "portolan: query needs --manifest, --from, --to and one PACKET\n" << help;
     return kExitUsage;
@@ -199,8 +276,10 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   Session s;
   if (!open(s, c, {}))
     return kExitUsage;
-  if (!s.manifest || !s.clean())
-    return finish(s, "text", false);
+  if (!s.manifest || !s.clean()) {
+    int code = finish(s, "text", false);
+    return a.exit_code && code == kExitFindings ? kExitUsage : code; // 1 would read as deny
+  }
   std::string env = c.env;
   if (env.empty() && s.manifest->environments.size() == 1)
     env = s.manifest->environments.begin()->first;
@@ -212,9 +291,23 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
     views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
-  print_query(std::cout, s.loaded.policy, s.sm, env, pkt,
-              query(s.loaded.policy, s.manifest->environments.at(env), views, pkt));
-  return finish(s, "text", false);
+  auto verdicts = query(s.loaded.policy, s.manifest->environments.at(env), views, pkt);
+  if (a.format == "json")
+    print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
+  else
+    print_query(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
+  int code = finish(s, "text", false);
+  if (!a.exit_code || code != kExitClean)
+    return a.exit_code && code == kExitFindings ? kExitUsage : code;
+  switch (query_outcome(verdicts)) {
+  case QueryOutcome::Allow:
+    return 0;
+  case QueryOutcome::Deny:
+    return 1;
+  case QueryOutcome::Unseen:
+    break;
+  }
+  return 3;
 }
 
 /// Renders what a tables command said (it judges nothing, so no suppression is unused).
@@ -303,8 +396,9 @@ int run(int argc, char** argv) {
   Common cc, bc, qc;
   std::string format = "text";
   bool show_checks = false;
-  std::vector<std::string> check_files, build_files, packet, targets;
-  std::string out, from, to, sport;
+  std::vector<std::string> check_files, build_files, targets;
+  std::string out;
+  QueryArgs qa;
 
   CLI::App* check =
       app.add_subcommand("check", "parse and analyse a policy (and a manifest): errors, "
@@ -326,13 +420,29 @@ int run(int argc, char** argv) {
   add_common(*build, bc, false);
   build->add_option("--target", targets, "build only this target (repeatable)")->type_name("NAME");
   build->add_option("--out", out, "output folder")->type_name("DIR");
+  BuildArgs ba;
+  build
+      ->add_option("--depfile", ba.depfile,
+                   "after a successful build, write a Make/Ninja depfile: the outputs (or "
+                   "--stamp) depend on the manifest, every policy and every import read")
+      ->type_name("FILE");
+  build
+      ->add_option("--stamp", ba.stamp,
+                   "with --depfile: touch FILE after a successful build and name it, not the "
+                   "outputs, as the depfile's target")
+      ->type_name("FILE");
+  build->add_flag("--list-outputs", ba.list_outputs,
+                  "print the files the build would write, relative to --out, one per line, and "
+                  "write nothing");
+  build->add_flag("--absolute", ba.absolute, "with --list-outputs: absolute paths");
   build->add_option("files", build_files)->group(""); // refused: the manifest lists them
   build->footer(
       std::string(
           "Writes each target's configuration to DIR/<output> (DIR defaults to out/ beside the "
           "manifest). The whole set is replaced in one step, and only when every selected target "
           "lowered without error: a failed or killed build leaves the previous set untouched; "
-          "unchanged files keep their mtime. See docs/manifest.md, 'How outputs are written'.") +
+          "unchanged files keep their mtime. See docs/manifest.md, 'How outputs are written'; "
+          "--depfile, --stamp and --list-outputs are for build tools (docs/ci.md).") +
       "\n\n" +
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
@@ -340,10 +450,14 @@ int run(int argc, char** argv) {
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
                                             "sees it");
   add_common(*q, qc, true);
-  q->add_option("--from", from, "source address")->type_name("ADDR");
-  q->add_option("--to", to, "destination address")->type_name("ADDR");
-  q->add_option("--sport", sport, "source port (default 49152)")->type_name("N");
-  q->add_option("packet", packet, "the packet")->type_name("PACKET");
+  q->add_option("--from", qa.from, "source address")->type_name("ADDR");
+  q->add_option("--to", qa.to, "destination address")->type_name("ADDR");
+  q->add_option("--sport", qa.sport, "source port (default 49152)")->type_name("N");
+  q->add_option("--format", qa.format, "text (default) or json (docs/ci.md)")->type_name("FORMAT");
+  q->add_flag("--exit-code", qa.exit_code,
+              "exit by verdict: 0 every target that sees the packet allows it, 1 one denies it, "
+              "2 error, 3 no target sees it");
+  q->add_option("packet", qa.packet, "the packet")->type_name("PACKET");
   q->footer(
       std::string(
           "Which flow decides a packet, in each target of the environment that sees it. PACKET is "
@@ -352,7 +466,9 @@ int run(int argc, char** argv) {
           "packets between addresses bound in its two zones. The verdict comes from the same "
           "packet sets the checks use: the first deciding flow (denies come first), or the default "
           "deny.") +
-      "\n\n" + kExitCodes);
+      "\n\n" + kExitCodes +
+      "; with --exit-code: 0 allowed by every (target, chain) that sees the packet, 1 denied by "
+      "at least one, 2 errors, bad usage or unreadable input, 3 seen by no target");
 
   std::vector<std::string> import_table, doc_files, graph_files;
   std::string roles, doc_format, graph_format;
@@ -491,9 +607,9 @@ int run(int argc, char** argv) {
     return run_check(cc, format, check_files);
   }
   if (build->parsed())
-    return run_build(bc, targets, out, build_files);
+    return run_build(bc, targets, out, build_files, ba);
   if (q->parsed())
-    return run_query(qc, from, to, sport, packet, q->help());
+    return run_query(qc, qa, q->help());
   if (fmtc->parsed()) {
     fo.files.assign(fmt_files.begin(), fmt_files.end());
     return run_fmt(fo, std::cout, std::cerr);

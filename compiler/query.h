@@ -22,7 +22,19 @@ struct QueryVerdict {
   const Target* target = nullptr;
   Chain chain = Chain::Forward;
   const FlowPackets* decider = nullptr; ///< nullptr: the default deny
+  // With a decider: the direction and the service of the flow that match the packet (the first
+  // in the flow's order: as written, then the reverse of a two-way flow; services in order).
+  const Endpoint* from = nullptr; ///< the flow's end the packet comes from
+  const Endpoint* to = nullptr;   ///< the end it goes to
+  bool reverse = false;           ///< `from` is the flow's destination (a two-way flow)
+  const ServiceRef* service = nullptr;
+  std::optional<BoundAddrs> from_bound, to_bound; ///< both ends' addresses in the environment
 };
+
+/// What `--exit-code` reports over all verdicts: allow when at least one target sees the packet
+/// and every (target, chain) that sees it allows it; deny when any denies it; unseen when none.
+enum class QueryOutcome { Allow, Deny, Unseen };
+QueryOutcome query_outcome(const std::vector<QueryVerdict>& verdicts);
 
 /// The verdicts of every view (targets of one environment `env`) that sees `pkt`: a host target
 /// sees packets to (input) or from (output) its role's addresses, a perimeter target packets
@@ -34,5 +46,12 @@ std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
                  const std::vector<QueryVerdict>& verdicts);
+
+/// The answer as `portolan query --format json` prints it (the schema is in docs/ci.md, "Query
+/// for machines"): the packet as parsed, the outcome, and per (target, chain) the verdict with
+/// the deciding flow, its file:line, the matching direction, service and bound prefixes.
+void print_query_json(std::ostream& out, const Policy& p, const SourceManager& sm,
+                      const std::string& env, const Packet& pkt,
+                      const std::vector<QueryVerdict>& verdicts);
 
 } // namespace portolan
