@@ -1,6 +1,7 @@
 // The `portolan` command line: check, build, query, fmt, import, doc and graph. It parses arguments
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
+#include "backend.h"
 #include "depfile.h"
 #include "diff_command.h"
 #include "fmt.h"
@@ -292,6 +293,12 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   for (const Target* t : s.targets(env))
     views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
   auto verdicts = query(s.loaded.policy, s.manifest->environments.at(env), views, pkt);
+  mark_conntrack(verdicts, pkt, [specs = backend_specs()](const Target& t) {
+    for (const BackendSpec& b : specs)
+      if (b.name == t.backend && b.conntrack)
+        return b.conntrack_own_icmp_only ? Conntrack::TracksOwnIcmpOnly : Conntrack::Tracks;
+    return Conntrack::None;
+  });
   if (a.format == "json")
     print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
   else

@@ -114,7 +114,7 @@ QueryOutcome query_outcome(const std::vector<QueryVerdict>& verdicts) {
   if (verdicts.empty())
     return QueryOutcome::Unseen;
   for (const QueryVerdict& q : verdicts)
-    if (!q.decider || q.decider->action != Action::Allow)
+    if (!q.decider || q.decider->action != Action::Allow || q.conntrack)
       return QueryOutcome::Deny;
   return QueryOutcome::Allow;
 }
@@ -181,12 +181,27 @@ std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
   return out;
 }
 
+void mark_conntrack(std::vector<QueryVerdict>& verdicts, const Packet& pkt,
+                    const std::function<Conntrack(const Target&)>& tracks) {
+  for (QueryVerdict& q : verdicts)
+    if (Conntrack c = tracks(*q.target); c != Conntrack::None)
+      q.conntrack = conntrack_drop(pkt, c == Conntrack::TracksOwnIcmpOnly);
+}
+
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
                  const std::vector<QueryVerdict>& verdicts) {
   out << "packet: " << pkt.str() << "\n";
   for (const QueryVerdict& q : verdicts) {
     out << q.target->name << " (" << chain_name(q.chain) << "): ";
+    if (q.conntrack) {
+      out << "deny (dropped before any rule: " << q.conntrack << ")";
+      if (q.decider && q.decider->action == Action::Allow)
+        out << "; the policy allows it by " << sm.where(p.flows[q.decider->flow].loc) << " "
+            << p.flows[q.decider->flow].summary();
+      out << "\n";
+      continue;
+    }
     if (!q.decider) {
       out << "deny (default deny: no flow matches)\n";
       continue;
@@ -223,7 +238,9 @@ void print_query_json(std::ostream& out, const Policy& p, const SourceManager& s
            {"backend", q.target->backend},
            {"scope", q.target->scope == Scope::Host ? "host" : "between"},
            {"chain", chain_name(q.chain)},
-           {"verdict", q.decider && q.decider->action == Action::Allow ? "allow" : "deny"},
+           {"verdict",
+            q.decider && q.decider->action == Action::Allow && !q.conntrack ? "allow" : "deny"},
+           {"dropped_before_rules", q.conntrack ? json(q.conntrack) : json(nullptr)},
            {"default_deny", q.decider == nullptr},
            {"flow", nullptr}};
     if (q.decider) {

@@ -6,6 +6,7 @@
 #include "packetspace.h"
 #include "semantics.h"
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -29,7 +30,17 @@ struct QueryVerdict {
   bool reverse = false;           ///< `from` is the flow's destination (a two-way flow)
   const ServiceRef* service = nullptr;
   std::optional<BoundAddrs> from_bound, to_bound; ///< both ends' addresses in the environment
+  /// Set by mark_conntrack: the target's conntrack drops the packet before any rule (the
+  /// verdict is deny, whatever `decider` says); the reason, from conntrack_drop().
+  const char* conntrack = nullptr;
 };
+
+/// How a target's backend runs Linux conntrack before its rules (BackendSpec's `conntrack`).
+enum class Conntrack { None, Tracks, TracksOwnIcmpOnly };
+
+/// Marks the verdicts whose target's conntrack drops the packet (conntrack_drop()).
+void mark_conntrack(std::vector<QueryVerdict>& verdicts, const Packet& pkt,
+                    const std::function<Conntrack(const Target&)>& tracks);
 
 /// What `--exit-code` reports over all verdicts: allow when at least one target sees the packet
 /// and every (target, chain) that sees it allows it; deny when any denies it; unseen when none.

@@ -104,4 +104,17 @@ TargetPackets allowed_packets(const TargetView& v) {
   return out;
 }
 
+const char* conntrack_drop(const Packet& p, bool own_icmp_only) {
+  bool v4 = p.src.family == Family::V4;
+  if (own_icmp_only && v4 && p.proto == kProtoIcmpV6)
+    return "conntrack gives IPv4 protocol 58 (the number of ICMPv6) no connection";
+  if (own_icmp_only && !v4 && p.proto == kProtoIcmp)
+    return "conntrack gives IPv6 next header 1 (the number of IPv4 ICMP) no connection";
+  if (!v4 && (p.proto == 0 || p.proto == 43 || p.proto == 44 || p.proto == 51 || p.proto == 59 ||
+              p.proto == 60))
+    return "an IPv6 extension header with no transport after it: conntrack gives it no "
+           "connection";
+  return nullptr;
+}
+
 } // namespace portolan

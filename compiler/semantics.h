@@ -50,4 +50,12 @@ TargetView target_view(const Policy& p, const Target& t, const Environment& env,
 /// What the view lets through: per chain, the allow flows' packets minus the deny flows'.
 TargetPackets allowed_packets(const TargetView& v);
 
+/// Why a config that drops what Linux conntrack marks invalid before its allows (every nftables
+/// and iptables config; docs/backends.md) never lets `p` reach a rule, whatever the policy
+/// says; nullptr when it does. Judged in the kernel by tests/kernel: an IPv6 extension header
+/// (0, 43, 44, 51, 60) or "no next header" (59) as the packet's protocol, where the kernel
+/// finds no transport; with `own_icmp_only` (the drop exempts only the family's own ICMP:
+/// iptables) also the other family's ICMP number (IPv4 protocol 58, IPv6 protocol 1).
+const char* conntrack_drop(const Packet& p, bool own_icmp_only);
+
 } // namespace portolan

@@ -152,7 +152,7 @@ std::string unrealizable(const Rule& r) {
 class IptablesBackend : public Backend {
 public:
   BackendSpec spec() const override {
-    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}};
+    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}, true, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {

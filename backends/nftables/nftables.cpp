@@ -86,7 +86,7 @@ public:
                          diags.error("manifest", at, kTableError);
                        return ok;
                      }};
-    return {"nftables", {Scope::Host, Scope::Between}, {table}, false};
+    return {"nftables", {Scope::Host, Scope::Between}, {table}, false, {""}, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {

@@ -227,3 +227,38 @@ TEST_CASE("query --format json: the deciding flow's direction, service and bound
   CHECK(j["packet"]["code"] == 0);
   CHECK(!j["packet"].contains("dport"));
 }
+
+TEST_CASE("query: Linux conntrack's own drops (the kernel harness judges this model)") {
+  Packet p;
+  p.src = *parse_ip("2001:db8::1");
+  p.dst = *parse_ip("2001:db8::2");
+  auto with = [&](uint8_t proto) {
+    Packet q = p;
+    q.proto = proto;
+    return q;
+  };
+  // IPv6 extension headers and "no next header" as the protocol: no transport, no connection.
+  for (int proto : {0, 43, 44, 51, 59, 60})
+    CHECK(conntrack_drop(with(static_cast<uint8_t>(proto)), false) != nullptr);
+  CHECK(conntrack_drop(with(kProtoTcp), true) == nullptr);
+  CHECK(conntrack_drop(with(135), true) == nullptr); // mobility: tracked as a generic protocol
+  // The other family's ICMP number passes nftables' exemption (both numbers, both families)
+  // but not iptables' (`! -p ipv6-icmp` in the IPv6 file).
+  CHECK(conntrack_drop(with(kProtoIcmp), false) == nullptr);
+  CHECK(conntrack_drop(with(kProtoIcmp), true) != nullptr);
+
+  Target nft, pf;
+  nft.name = "n";
+  nft.backend = "nftables";
+  pf.name = "p";
+  pf.backend = "pf";
+  std::vector<QueryVerdict> v(2);
+  v[0].target = &nft;
+  v[1].target = &pf;
+  mark_conntrack(v, with(59), [](const Target& t) {
+    return t.backend == "nftables" ? Conntrack::Tracks : Conntrack::None;
+  });
+  CHECK(v[0].conntrack != nullptr);
+  CHECK(v[1].conntrack == nullptr);
+  CHECK(query_outcome(v) == QueryOutcome::Deny); // pf's default deny, and nft's conntrack
+}
