@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -105,9 +106,12 @@ public:
   LowerContext lower_context() const;
 
 private:
-  CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay) const;
+  CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
+                              EnvPackets* shared) const;
 
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
+  /// By environment: the packet sets its targets share (compile_target; freed by analyse).
+  std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
   bool analysis_ran_ = false;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
