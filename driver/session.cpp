@@ -162,7 +162,8 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
   }
   if (want.view) {
     c.view = target_view(loaded.policy, t, env->second, c.terms, packets);
-    c.expected = allowed_packets(c.view);
+    if (want.expected)
+      c.expected = allowed_packets(c.view);
     mark("view");
   }
   return c;
@@ -194,6 +195,7 @@ void Session::report(bool judges) {
   if (manifest)
     diags.apply_severities(manifest->checks);
   diags.normalize();
+  diags.merge_environments();
   mark("report");
 }
 

@@ -44,14 +44,15 @@ struct CompiledTarget {
   std::vector<Term> terms;       ///< the flows it enforces, each direction (bind)
   RuleSet rules;                 ///< lowered (empty when the target cannot be compiled)
   TargetView view;               ///< with `want.view`
-  TargetPackets expected;        ///< with `want.view`: allowed packets per chain
+  TargetPackets expected;        ///< with `want.view` and `want.expected`: allowed per chain
   std::vector<OutputFile> files; ///< with `want.emit`
 };
 
 /// What compile_target computes beyond binding and lowering.
 struct Want {
-  bool emit = true; ///< print it with its backend
-  bool view = true; ///< the packet sets (analysis, reference)
+  bool emit = true;     ///< print it with its backend
+  bool view = true;     ///< the packet sets (analysis, reference)
+  bool expected = true; ///< with `view`: what it allows (the reference; `check` needs none)
 };
 
 class Session {
