@@ -155,7 +155,7 @@ def check(name, cwd, args, min_results, help_uri=None, codes=(0, 1)):
         locs = res.get("locations", [])
         need(len(locs) == 1, f"{name}: results[{i}] ({res['ruleId']}) has no location")
         for loc in locs + res.get("relatedLocations", []):
-            art = loc["physicalLocation"]["artifactLocation"]
+            art = loc.get("physicalLocation", {}).get("artifactLocation", {"uri": ""})
             need(art.get("uriBaseId") == "%SRCROOT%" and "%SRCROOT%" in bases,
                  f"{name}: results[{i}]: uriBaseId %SRCROOT% (declared in originalUriBaseIds)")
             need(URI_REF.match(art["uri"]) and not art["uri"].startswith("/"),
@@ -194,7 +194,7 @@ with tempfile.TemporaryDirectory() as tmp:
     p = subprocess.run([portolan, "check", "--manifest", "my policies/café/p.toml", "--format",
                         "sarif"], cwd=tmp, capture_output=True, text=True)
     uris = {loc["physicalLocation"]["artifactLocation"]["uri"]
-            for r in json.loads(p.stdout)["runs"][0]["results"] for loc in r["locations"]}
+            for r in json.loads(p.stdout)["runs"][0]["results"] for loc in r.get("locations", [])}
     need(uris == {"my%20policies/caf%C3%A9/p.policy"}, f"odd path: uris {sorted(uris)}")
     # A policy named on the command line that cannot be read: a finding without a location.
     args = ["--manifest", "my policies/café/p.toml", "missing.policy"]
@@ -202,7 +202,8 @@ with tempfile.TemporaryDirectory() as tmp:
     p = subprocess.run([portolan, "check", *args, "--format", "sarif"], cwd=tmp,
                        capture_output=True, text=True)
     res = [r for r in json.loads(p.stdout)["runs"][0]["results"] if r["ruleId"] == "unreadable"]
-    need(len(res) == 1 and res[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    locs = res[0].get("locations", []) if len(res) == 1 else []
+    need(locs and locs[0].get("physicalLocation", {}).get("artifactLocation", {}).get("uri")
          == "my%20policies/caf%C3%A9/p.toml", "no location: the finding is not placed at the "
          "manifest: " + json.dumps(res))
 
