@@ -89,26 +89,55 @@ bool open(Session& s, const Common& c, const std::vector<std::string>& files) {
   return true;
 }
 
-/// Stage report, then the exit code.
-int finish(Session& s, const std::string& format = "text", bool judges = true) {
+/// How `check` reports: its format, the lowest severity that fails it, SARIF's extras.
+struct CheckOutput {
+  std::string format = "text";
+  std::string fail_on = "error";
+  SarifOptions sarif;
+  bool summary = false; ///< the summary line after text output (check)
+};
+
+/// Stage report, then the exit code: 1 when a finding at or above `fail_on` remains.
+int finish(Session& s, const CheckOutput& o, bool judges = true) {
   s.report(judges);
-  if (format == "json")
+  if (o.format == "json")
     std::cout << render_json(s.diags, s.sm);
-  else if (format == "sarif")
-    std::cout << render_sarif(s.diags, s.sm);
-  else
+  else if (o.format == "sarif")
+    std::cout << render_sarif(s.diags, s.sm, o.sarif);
+  else {
     s.diags.render_text(std::cerr, s.sm);
+    if (o.summary)
+      std::cerr << summary_line(s.diags) << "\n";
+  }
   s.print_timings();
   if (s.unreadable)
     return kExitUsage;
-  return s.diags.has_errors() ? kExitFindings : kExitClean;
+  size_t failing = s.diags.count(Severity::Error);
+  if (o.fail_on != "error")
+    failing += s.diags.count(Severity::Warning);
+  if (o.fail_on == "note")
+    failing += s.diags.count(Severity::Note);
+  return failing ? kExitFindings : kExitClean;
 }
 
-int run_check(const Common& c, const std::string& format, const std::vector<std::string>& files) {
+int finish(Session& s, const std::string& format = "text", bool judges = true) {
+  CheckOutput o;
+  o.format = format;
+  return finish(s, o, judges);
+}
+
+int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& files) {
+  const std::string& format = o.format;
   if (format != "text" && format != "json" && format != "sarif") {
     std::cerr << "portolan: --format is text, json or sarif, not '" << format << "'\n";
     return kExitUsage;
   }
+  if (o.fail_on != "error" && o.fail_on != "warning" && o.fail_on != "note") {
+    std::cerr << "portolan: --fail-on is error, warning or note, not '" << o.fail_on << "'\n";
+    return kExitUsage;
+  }
+  o.summary = true;
+  o.sarif.fallback_file = !c.manifest.empty() ? c.manifest : files.empty() ? "" : files[0];
   Session s;
   if (!open(s, c, files))
     return kExitUsage;
@@ -119,11 +148,11 @@ int run_check(const Common& c, const std::string& format, const std::vector<std:
       return kExitUsage;
     }
     for (const Target* t : s.targets(c.env))
-      views.push_back(s.compile_target(*t).view);
+      views.push_back(s.compile_target(*t, Want{true, true, false}).view);
   }
   if (s.clean()) // analysis of a broken input is only noise
     s.analyse(std::move(views));
-  return finish(s, format);
+  return finish(s, o);
 }
 
 /// Build's options for build tools (docs/ci.md, "Build steps").
@@ -291,7 +320,7 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   std::vector<TargetView> views;
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
-    views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
+    views.push_back(s.compile_target(*t, Want{false, true, false}, quiet).view);
   auto verdicts = query(s.loaded.policy, s.manifest->environments.at(env), views, pkt);
   mark_conntrack(verdicts, pkt, [specs = backend_specs()](const Target& t) {
     for (const BackendSpec& b : specs)
@@ -401,7 +430,8 @@ int run(int argc, char** argv) {
   app.add_flag("--list-stages", show_stages, "print the compiler's stages, in order");
 
   Common cc, bc, qc;
-  std::string format = "text";
+  CheckOutput co;
+  std::string& format = co.format;
   bool show_checks = false;
   std::vector<std::string> check_files, build_files, targets;
   std::string out;
@@ -412,6 +442,15 @@ int run(int argc, char** argv) {
                                   "conflicts, gaps");
   add_common(*check, cc, true);
   check->add_option("--format", format, "text (default), json or sarif")->type_name("FORMAT");
+  check
+      ->add_option("--fail-on", co.fail_on,
+                   "exit 1 when a finding of this severity or above remains after suppressions "
+                   "and [checks]: error (default), warning or note")
+      ->type_name("SEVERITY");
+  check
+      ->add_option("--sarif-help-uri", co.sarif.help_uri,
+                   "where docs/checks.md is served: SARIF rules get helpUri URL#code")
+      ->type_name("URL");
   check->add_flag("--list-checks", show_checks, "print the check pipeline and every code");
   check->add_option("files", check_files, "policy files, besides the manifest's")
       ->type_name("FILE.policy");
@@ -419,8 +458,10 @@ int run(int argc, char** argv) {
       std::string(
           "Parses the policy files (and those the manifest lists), resolves every name, and with a "
           "manifest binds each environment's addresses, lowers every target without writing it and "
-          "runs the checks.") +
-      "\n\n" + kExitCodes);
+          "runs the checks. Text output ends with a summary line: the counts by severity and by "
+          "code.") +
+      "\n\nexit codes: 0 clean (below --fail-on), 1 a finding at or above --fail-on (errors by "
+      "default), 2 bad usage or unreadable input");
 
   CLI::App* build = app.add_subcommand("build", "write the configuration of every target in a "
                                                 "manifest");
@@ -611,7 +652,7 @@ int run(int argc, char** argv) {
       print_checks(std::cout);
       return kExitClean;
     }
-    return run_check(cc, format, check_files);
+    return run_check(cc, co, check_files);
   }
   if (build->parsed())
     return run_build(bc, targets, out, build_files, ba);

@@ -109,12 +109,14 @@ bool crosses(const Target& target, const std::string& zs, const std::string& zd)
 }
 
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
-                                 const Environment& env, Diagnostics* diags) {
+                                 const Environment& env, Diagnostics* diags, EnvPackets* shared) {
   std::vector<Term> all;
+  bool any_deny = false;
   for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
     const Flow& f = ctx.policy.flows[fi];
     if (!flow_active(f, env, ctx.today_override, diags))
       continue;
+    any_deny = any_deny || f.action == Action::Deny;
     std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
     if (f.bidirectional)
       dirs.push_back({fi, &f.dst, &f.src, true, {}});
@@ -135,28 +137,25 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
   // deny uses: a deny joins every chain where its packets (on bound addresses) meet those of an
   // allow the chain enforces, so 'scanner -> dmz_hosts' cuts 'anyone -> web' when web's address
   // is in dmz_hosts. Unbound endpoints decide nothing here; lowering reports them.
-  BindCache bound(ctx.policy, env);
-  auto packets = [&](const Term& t) {
-    PacketSet set;
-    const auto& bs = bound(*t.src);
-    const auto& bd = bound(*t.dst);
-    if (!bs || !bd)
-      return set;
-    for (const ServiceRef& sr : ctx.policy.flows[t.flow].services)
-      if (const Service* svc = ctx.policy.service_of(sr))
-        for (const ServiceSpec& spec : svc->specs)
-          set.add(spec_packets(*bs, *bd, spec));
-    return set;
+  std::optional<EnvPackets> local;
+  if (!shared && any_deny)
+    shared = &local.emplace(ctx.policy, env);
+  static const PacketSet none;
+  auto packets = [&](const Term& t) -> const PacketSet& {
+    const PacketSet* set = shared->of(t);
+    return set ? *set : none;
   };
   std::optional<OverlapIndex> allowed; // id: the chain; built on first need
+  // The chains an allow can land in here: a deny already in all of them gains nothing.
+  const size_t kinds = target.scope == Scope::Host ? 2 : 1;
   for (Term& d : all) {
-    if (ctx.policy.flows[d.flow].action != Action::Deny || d.chains.size() == 3)
+    if (ctx.policy.flows[d.flow].action != Action::Deny || d.chains.size() >= kinds)
       continue;
     if (!allowed) {
       allowed.emplace();
       for (const Term& a : all)
         if (ctx.policy.flows[a.flow].action == Action::Allow && !a.chains.empty()) {
-          PacketSet set = packets(a);
+          const PacketSet& set = packets(a);
           for (Chain c : a.chains)
             allowed->add(static_cast<size_t>(c), set);
         }

@@ -69,10 +69,15 @@ struct Term {
 /// either direction). Shared by the flow selection and `query`.
 bool crosses(const Target& target, const std::string& zs, const std::string& zd);
 
+class EnvPackets; // semantics.h
+
 /// The flow selection every target shares: active flows (feature on, not expired), each
 /// direction, kept where the target enforces it (host: to or from the role; perimeter: crossing
-/// its two zones). Policy order. Expiry findings go to `diags` when given.
+/// its two zones). Policy order. Expiry findings go to `diags` when given. The packet sets it
+/// needs (a deny joins the chains its packets meet) come from `packets`, which must be of `env`,
+/// when given: the targets of one environment then compute each flow's packets once.
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
-                                 const Environment& env, Diagnostics* diags);
+                                 const Environment& env, Diagnostics* diags,
+                                 EnvPackets* packets = nullptr);
 
 } // namespace portolan

@@ -64,20 +64,33 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
   return out;
 }
 
+const PacketSet* EnvPackets::of(const Term& t) {
+  Slot& s = sets_[2 * t.flow + (t.reverse ? 1 : 0)];
+  if (!s.done) {
+    s.done = true;
+    const auto& bs = bound_(*t.src);
+    const auto& bd = bound_(*t.dst);
+    s.bound = bs && bd;
+    if (s.bound)
+      s.set = flow_packets(policy_, policy_.flows[t.flow], *bs, *bd);
+  }
+  return s.bound ? &s.set : nullptr;
+}
+
 TargetView target_view(const Policy& p, const Target& t, const Environment& env,
-                       const std::vector<Term>& terms, BindCache& bound) {
+                       const std::vector<Term>& terms, EnvPackets& packets) {
   TargetView v;
   v.target = &t;
   v.env = &env;
   std::map<Chain, std::map<size_t, PacketSet>> per_flow;
   for (const Term& term : terms) {
-    const auto& bs = bound(*term.src);
-    const auto& bd = bound(*term.dst);
-    if (!bs || !bd)
+    if (v.enforced.empty() || v.enforced.back() != term.flow)
+      v.enforced.push_back(term.flow);
+    const PacketSet* set = packets.of(term);
+    if (!set)
       continue;
-    PacketSet set = flow_packets(p, p.flows[term.flow], *bs, *bd);
     for (Chain c : term.chains)
-      per_flow[c][term.flow].add(set);
+      per_flow[c][term.flow].add(*set);
   }
   for (auto& [chain, flows] : per_flow) {
     auto& list = v.chains[chain];

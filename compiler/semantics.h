@@ -23,6 +23,7 @@ struct TargetView {
   const Target* target = nullptr;
   const Environment* env = nullptr;
   std::map<Chain, std::vector<FlowPackets>> chains;
+  std::vector<size_t> enforced; ///< every flow the target enforces (its terms), in policy order
 };
 
 /// Packets a target lets open a connection, per chain (input/output/forward). A packet is
@@ -41,11 +42,35 @@ PacketSet spec_packets(const BoundAddrs& src, const BoundAddrs& dst, const Servi
 PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
                        const BoundAddrs& dst);
 
+/// The packets of each direction of each flow in one environment (flow_packets between its bound
+/// endpoints), computed on first need and kept, with the endpoints' addresses: every target of
+/// the environment (bind, lower, view) shares them instead of computing them again.
+class EnvPackets {
+public:
+  EnvPackets(const Policy& p, const Environment& env)
+      : policy_(p), env_(env), bound_(p, env), sets_(2 * p.flows.size()) {}
+  const Environment& env() const { return env_; }
+  BindCache& bound() { return bound_; }
+  /// The packets of one direction of a flow; nullptr when an endpoint is unbound.
+  const PacketSet* of(const Term& t);
+
+private:
+  const Policy& policy_;
+  const Environment& env_;
+  BindCache bound_;
+  struct Slot {
+    bool done = false;
+    bool bound = false;
+    PacketSet set;
+  };
+  std::vector<Slot> sets_; ///< by 2 * flow + reverse
+};
+
 /// The view of one target from its enforced terms (bind.h): per chain, each flow's packets
 /// (the union of its directions and services), denies first, then allows, in policy order.
 /// Terms with an unbound endpoint allow nothing (lowering reports them).
 TargetView target_view(const Policy& p, const Target& t, const Environment& env,
-                       const std::vector<Term>& terms, BindCache& bound);
+                       const std::vector<Term>& terms, EnvPackets& packets);
 
 /// What the view lets through: per chain, the allow flows' packets minus the deny flows'.
 TargetPackets allowed_packets(const TargetView& v);
