@@ -1,10 +1,12 @@
 #include "bind.h"
 
 #include "checks/overlap_index.h"
+#include "names.h"
 #include "semantics.h"
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 namespace portolan {
 
@@ -44,6 +46,23 @@ bool flow_active(const Flow& f, const Environment& env, const std::optional<Date
     }
   }
   return true;
+}
+
+std::vector<std::string> flow_ids(const Policy& p) {
+  std::vector<std::string> ids;
+  ids.reserve(p.flows.size());
+  std::map<std::string, int> repeats;
+  std::set<std::string> taken;
+  for (const Flow& f : p.flows) {
+    std::string key = f.summary();
+    if (int n = ++repeats[key]; n > 1)
+      key += " #" + std::to_string(n);
+    std::string id = "f" + name_hash(key);
+    for (int salt = 2; !taken.insert(id).second; ++salt)
+      id = "f" + name_hash(key + " ~" + std::to_string(salt));
+    ids.push_back(std::move(id));
+  }
+  return ids;
 }
 
 std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {

@@ -31,6 +31,13 @@ bool flow_active(const Flow& f, const Environment& env, const std::optional<Date
 /// The file:line a flow is traced to in generated configs (path relative to the manifest).
 std::string trace_of(const LowerContext& ctx, const SourceLoc& loc);
 
+/// Every flow's identity in generated configs, by index into `p.flows`: "f" and the name_hash
+/// of the flow's summary ("access: client -> edge.access via sip_tls"), and of "summary #N" for
+/// its N-th repetition (N >= 2, policy order). Neither line numbers nor other flows enter it
+/// (except a repeated summary, or the rare hash collision, resolved the same way), so inserting
+/// or moving a flow leaves every other flow's id as it was.
+std::vector<std::string> flow_ids(const Policy& p);
+
 /// The addresses bound to an endpoint in one environment.
 struct BoundAddrs {
   bool any = false;

@@ -171,6 +171,7 @@ public:
     // ACEs per ACL, in RuleSet order; denies go to every ACL.
     std::map<std::string, std::vector<std::string>> lines; // zone -> remark and ACE lines
     std::map<std::string, std::string> last_group;
+    TraceTable trace;
     bool icmp_allowed = false;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
@@ -228,6 +229,7 @@ public:
       }
       if (aces.empty())
         continue;
+      trace.add(f);
       std::string what = r.heading();
       for (const std::string& z : t.zones) {
         if (r.action == Action::Allow && z != zone)
@@ -249,6 +251,8 @@ public:
       e.line("! " + l);
     for (const auto& l : rs.header)
       e.line("! " + asa_text(l, 1024));
+    for (const auto& l : trace.lines([](std::string_view s) { return asa_text(s, 1024); }))
+      e.line("! " + l);
     for (const std::string& z : t.zones)
       e.line("! zone " + z + ": interface (nameif) " + nameif[z] + ", ACL " + acl[z]);
     e.line("!");

@@ -182,7 +182,7 @@ struct SgRule {
   std::string protocol; ///< "tcp", "udp", "icmp", "icmpv6", "-1" or a number
   std::optional<int> from, to;
   Prefix remote;
-  std::vector<std::string> why; ///< trace + summary of each flow that needs it
+  std::vector<std::string> why; ///< id + summary of each flow that needs it
   std::string label;
 };
 
@@ -394,7 +394,7 @@ private:
       bool in = r.chain == Chain::Input;
       Group& g = group_of(in ? r.dst : r.src);
       AddrRef remote = in ? r.src : r.dst;
-      std::string why = r.origin.trace + " " + aws_summary(r.origin, r.reverse);
+      std::string why = r.origin.id + " " + aws_summary(r.origin, r.reverse);
       std::vector<Prefix> prefixes;
       for (Family f : {Family::V4, Family::V6}) {
         if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
@@ -451,6 +451,13 @@ private:
       comments.push_back(l);
     for (const auto& l : rs.header)
       comments.push_back(plain_text(l));
+    // Every rule's flow is named below: allow flows in these comments and their rules'
+    // descriptions, deny flows as harmless.
+    TraceTable trace;
+    for (const Rule& r : rs.rules)
+      trace.add(r.origin);
+    for (const auto& l : trace.lines([](std::string_view s) { return plain_text(s); }))
+      comments.push_back(l);
     comments.push_back("Security groups allow only: no deny, no order; replies to "
                        "allowed connections are allowed (stateful).");
     std::string last;

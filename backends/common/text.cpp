@@ -2,6 +2,8 @@
 
 #include "version.h"
 
+#include <algorithm>
+
 namespace portolan {
 
 std::string plain_text(std::string_view s, std::string_view forbidden, char replacement,
@@ -50,6 +52,28 @@ std::string port_text(const PortRange& r, const char* sep) {
   if (r.lo == r.hi)
     return std::to_string(r.lo);
   return std::to_string(r.lo) + sep + std::to_string(r.hi);
+}
+
+void TraceTable::add(const RuleOrigin& o) {
+  // trace is "FILE:LINE" (or "?" without a location): keep the file.
+  std::string file = o.trace;
+  auto colon = file.rfind(':');
+  if (colon != std::string::npos && colon + 1 < file.size() &&
+      std::all_of(file.begin() + static_cast<std::ptrdiff_t>(colon) + 1, file.end(),
+                  [](char c) { return c >= '0' && c <= '9'; }))
+    file.resize(colon);
+  flows_.emplace(o.flow, std::pair{o.id, std::move(file)});
+}
+
+std::vector<std::string>
+TraceTable::lines(const std::function<std::string(std::string_view)>& text) const {
+  std::vector<std::string> out;
+  if (flows_.empty())
+    return out;
+  out.push_back("Flows named below, by id, and the policy file each is written in:");
+  for (const auto& [flow, it] : flows_)
+    out.push_back("  " + it.first + " " + text(it.second));
+  return out;
 }
 
 std::vector<std::string> generated_banner() {

@@ -2,7 +2,11 @@
 // notes, file names) passes through before it reaches a vendor config.
 #pragma once
 
+#include "lower/ruleset.h"
 #include "vocab.h"
+
+#include <functional>
+#include <map>
 
 #include <string>
 #include <string_view>
@@ -29,6 +33,26 @@ public:
 private:
   std::string unit_, out_;
   int depth_ = 0;
+};
+
+/// The policy files the flows a generated file names are written in. Rules and their comments
+/// name a flow by its id (RuleOrigin::id) and summary, never by line number: a line number
+/// moves whenever a line is added above the flow, and would change every file that names the
+/// flow. This table, printed at the top of the file, maps the id of every flow the file names to
+/// its policy file (RuleOrigin::trace without the line). So adding, editing or moving a flow
+/// changes no file that does not enforce it, and moving one within its file changes nothing.
+class TraceTable {
+public:
+  /// Records the flow of a rule whose id the file prints.
+  void add(const RuleOrigin& o);
+  bool empty() const { return flows_.empty(); }
+  /// A title, then "  ID FILE" per flow in policy order (`text` sanitises the file name for the
+  /// vendor's comments); nothing when the file names no flow. The caller adds its comment
+  /// prefix.
+  std::vector<std::string> lines(const std::function<std::string(std::string_view)>& text) const;
+
+private:
+  std::map<size_t, std::pair<std::string, std::string>> flows_; ///< flow index -> id, file
 };
 
 /// "5061", "50000-59999" (sep "-") or "50000:59999" (sep ":").

@@ -182,6 +182,10 @@ private:
     e.line("# top of its built-in chain; every other chain, rule and policy is left as it is.");
     for (const auto& l : rs.header)
       e.line("# " + plain_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    Emitter head = std::move(e);
+    TraceTable trace;
+    e = Emitter("");
     e.line("*filter");
     // Declaring a chain in a --noflush restore creates it, or empties it when it exists.
     for (Chain c : rs.chains)
@@ -220,6 +224,7 @@ private:
         if (empty_side)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
           e.line("# " + plain_text(what));
@@ -240,7 +245,9 @@ private:
     for (Chain c : rs.chains)
       e.line(std::string("-I ") + chain_upper(c) + " 1 -j " + own_chain(prefix, c));
     e.line("COMMIT");
-    return e.take();
+    for (const auto& l : trace.lines([](std::string_view s) { return plain_text(s); }))
+      head.line("# " + l);
+    return head.take() + e.take();
   }
 };
 

@@ -1,6 +1,7 @@
 // nftables: an inet table owned by Portolan, replaced atomically by `nft -f` (the file creates,
 // deletes and re-declares it, so re-applying is idempotent and other tables are left alone).
-// Addresses live in named interval sets; each rule says which flow and source line it implements.
+// Addresses live in named interval sets; each rule names the flow it implements by id, and the
+// table at the top says where each flow is written.
 #include "nftables.h"
 
 #include "common/shape.h"
@@ -107,12 +108,15 @@ public:
     if (refused)
       return {};
 
-    Emitter e("\t");
-    e.line("#!/usr/sbin/nft -f");
+    Emitter head("\t");
+    head.line("#!/usr/sbin/nft -f");
     for (const auto& l : generated_banner())
-      e.line("# " + l);
+      head.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      head.line("# " + plain_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    TraceTable trace;
+    Emitter e("\t");
     e.line();
     e.line("table inet " + table);
     e.line("delete table inet " + table);
@@ -154,6 +158,7 @@ public:
         if (r.chain != c)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
           e.line("# " + plain_text(what));
@@ -171,7 +176,9 @@ public:
         e.line();
     }
     e.close("}");
-    return {OutputFile{"", e.take()}};
+    for (const auto& l : trace.lines([](std::string_view s) { return plain_text(s); }))
+      head.line("# " + l);
+    return {OutputFile{"", head.take() + e.take()}};
   }
 
 private:

@@ -174,6 +174,7 @@ public:
     Emitter body("");
     std::vector<bool> table_used(rs.sets.size(), false);
     std::string last_group;
+    TraceTable trace;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
       bool v4 =
@@ -188,6 +189,7 @@ public:
                         f.label + "': " + why);
         continue;
       }
+      trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
         body.line("# " + plain_text(what, kCommentForbidden));
@@ -205,7 +207,7 @@ public:
       bool allow = r.action == Action::Allow;
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
                 (host ? "" : " received-on any") + (allow ? " keep state" : "") + " label \"" +
-                plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+                plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
     Emitter e("");
@@ -213,6 +215,9 @@ public:
       e.line("# " + l);
     for (const auto& l : rs.header)
       e.line("# " + plain_text(l, kCommentForbidden));
+    for (const auto& l :
+         trace.lines([](std::string_view s) { return plain_text(s, kCommentForbidden); }))
+      e.line("# " + l);
     e.line("# This file is the anchor \"" + anchor + "\": it replaces that anchor's rules and");
     e.line("# tables only. Load: pfctl -a \"" + anchor + "\" -f FILE (check: pfctl -a \"" + anchor +
            "\" -nf FILE).");

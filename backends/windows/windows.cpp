@@ -168,6 +168,10 @@ public:
       e.line("# " + l);
     for (const auto& l : rs.header)
       e.line("# " + plain_text(l));
+    // The rest first: the trace table here lists the flows its rules name.
+    Emitter head = std::move(e);
+    TraceTable trace;
+    e = Emitter("");
     e.line("# Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>");
     e.line("# Windows applies every Block rule before any Allow rule (deny overrides allow), and");
     e.line("# lets replies to allowed connections back in (stateful). Loopback traffic is not");
@@ -216,6 +220,7 @@ public:
       if (r.chain == Chain::Forward)
         continue; // host targets forward nothing; Windows does not route unless told to
       const RuleOrigin& f = r.origin;
+      trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
         e.line();
@@ -227,7 +232,9 @@ public:
       if (auto line = rule_line(rs, r))
         e.line(*line);
     }
-    return {OutputFile{"", e.take()}};
+    for (const auto& l : trace.lines([](std::string_view s) { return plain_text(s); }))
+      head.line("# " + l);
+    return {OutputFile{"", head.take() + e.take()}};
   }
 
 private:

@@ -136,6 +136,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   };
 
   std::vector<Rule> denies, allows;
+  const std::vector<std::string> ids = flow_ids(ctx.policy);
   for (const Term& term : terms) {
     const Flow& f = ctx.policy.flows[term.flow];
     const auto& bs = bound(*term.src);
@@ -156,8 +157,13 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
     bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
     bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
-    const RuleOrigin origin{
-        term.flow, f.loc, f.summary(), f.note, trace_of(ctx, f.loc), ctx.policy.zone_of(*term.src)};
+    const RuleOrigin origin{term.flow,
+                            f.loc,
+                            f.summary(),
+                            f.note,
+                            trace_of(ctx, f.loc),
+                            ctx.policy.zone_of(*term.src),
+                            ids[term.flow]};
     for (const ServiceRef& sr : f.services) {
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
@@ -224,6 +230,24 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       }
     rs.denies_judged = true;
   }
+  // Sets in name order, not in order of first use: a flow added above others then adds its own
+  // sets without moving the declarations of the sets other rules use.
+  std::vector<size_t> order(rs.sets.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return rs.sets[a].name < rs.sets[b].name; });
+  std::vector<int> moved_to(order.size());
+  std::vector<AddrSet> sorted;
+  for (size_t i = 0; i < order.size(); ++i) {
+    moved_to[order[i]] = static_cast<int>(i);
+    sorted.push_back(std::move(rs.sets[order[i]]));
+  }
+  rs.sets = std::move(sorted);
+  for (Rule& r : rs.rules)
+    for (AddrRef* ref : {&r.src, &r.dst})
+      if (!ref->any())
+        ref->set = moved_to[static_cast<size_t>(ref->set)];
   return rs;
 }
 

@@ -154,6 +154,7 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetP
       r.chain = c;
       r.action = Action::Allow;
       r.origin.trace = "self-check";
+      r.origin.id = "self-check";
       rs.rules.push_back(r); // any -> any, every protocol
     }
   }

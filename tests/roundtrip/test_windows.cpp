@@ -122,7 +122,7 @@ TEST_CASE("roundtrip windows: the reader catches a widened or narrowed script") 
   CHECK(extra->dport == 53);
   // A block rule overrides an allow wherever it sits in the file.
   std::string narrow = text;
-  narrow.insert(narrow.find("\n# lync2013"),
+  narrow.insert(narrow.find("\nNew-NetFirewallRule -DisplayName 'f"), // before the first flow rule
                 "\nNew-NetFirewallRule -DisplayName 'y' -Group $Group -Profile Any -Direction "
                 "Inbound -Action Block -Protocol TCP -LocalPort '443' | Out-Null");
   auto missing =
