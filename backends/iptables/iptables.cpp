@@ -181,7 +181,7 @@ private:
            "-*) and puts a jump to each at the");
     e.line("# top of its built-in chain; every other chain, rule and policy is left as it is.");
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      e.line("# " + utf8_text(l));
     e.line("*filter");
     // Declaring a chain in a --noflush restore creates it, or empties it when it exists.
     for (Chain c : rs.chains)
@@ -222,12 +222,12 @@ private:
         const RuleOrigin& f = r.origin;
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& l4 : l4_texts(r.l4, fam))
           e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));

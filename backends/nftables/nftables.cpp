@@ -112,7 +112,7 @@ public:
     for (const auto& l : generated_banner())
       e.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      e.line("# " + utf8_text(l));
     e.line();
     e.line("table inet " + table);
     e.line("delete table inet " + table);
@@ -126,7 +126,7 @@ public:
         e.open("set " + set_of(s, fam[1] == '4') + " {");
         e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
         e.line("flags interval");
-        e.line("comment \"" + plain_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
+        e.line("comment \"" + utf8_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
         e.line("elements = { " + elements(*list) + " }");
         e.close("}");
         e.line();
@@ -156,12 +156,12 @@ public:
         const RuleOrigin& f = r.origin;
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");
