@@ -4,6 +4,7 @@
 
 #include "common/text.h"
 #include "load.h"
+#include "session.h"
 
 #include <doctest/doctest.h>
 
@@ -179,4 +180,78 @@ TEST_CASE("text: UTF-8 is kept where the vendor allows it, and never cut inside 
     for (size_t i = 0; i < s.size(); ++i)
       CHECK(s[i] != '?');
   }
+}
+
+namespace {
+
+/// A group whose members sit in three zones, a host with two roles, and `any`.
+struct LangWorld : Session {
+  portolan::test::TempDir dir;
+  LangWorld() {
+    dir.write("p.policy", R"P(
+zone internet; zone perimeter; zone corp;
+role partner in internet;
+role edge in perimeter;
+role fe in corp;
+role cms in corp;
+service sip = tcp 5061;
+service smb = tcp 445;
+group peers = partner, edge, fe;
+flow peers -> edge via sip;
+flow fe -> cms via smb;
+flow any -> edge via sip;
+)P");
+    auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e.bind]
+partner = "198.51.100.7"
+edge = "203.0.113.10"
+fe = "192.0.2.30"
+cms = "192.0.2.31"
+[[targets]]
+name = "perimeter"
+backend = "nftables"
+between = ["internet", "perimeter"]
+output = "p.nft"
+[[targets]]
+name = "machine"
+backend = "nftables"
+host = ["fe", "cms"]
+output = "m.nft"
+)");
+    REQUIRE(open(m));
+    REQUIRE(loaded.ok);
+  }
+  RuleSet lower(const std::string& target) {
+    for (const Target& t : manifest->targets)
+      if (t.name == target)
+        return compile_target(t, Want{false, false}).rules;
+    FAIL("no target");
+    return {};
+  }
+};
+
+std::string rules_of(const RuleSet& rs) {
+  std::string s;
+  for (const Rule& r : rs.rules)
+    s += std::string(chain_name(r.chain)) + " " +
+         (r.src.any() ? std::string("any") : rs.sets[r.src.set].endpoint) + ">" +
+         (r.dst.any() ? std::string("any") : rs.sets[r.dst.set].endpoint) + " " + r.origin.label +
+         "\n";
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("lang: each target takes the members of a group it enforces") {
+  LangWorld w;
+  // The perimeter between internet and perimeter takes the member in internet; edge -> edge
+  // stays inside one zone and fe is in corp. `any` crosses from the other side.
+  CHECK(rules_of(w.lower("perimeter")) == "forward partner>edge peers -> edge via sip\n"
+                                          "forward any>edge any -> edge via sip\n");
+  // The machine holding fe and cms: fe's member of the group, and fe -> cms both ways out and
+  // in (it leaves one role and reaches the other on the same machine).
+  CHECK(rules_of(w.lower("machine")) == "output fe>edge peers -> edge via sip\n"
+                                        "input fe>cms fe -> cms via smb\n"
+                                        "output fe>cms fe -> cms via smb\n");
 }
