@@ -37,6 +37,8 @@ bool space_between(const LexToken& a, const LexToken& b) {
     return false;
   if ((is(a, "{") && !is(b, "}")) || (is(b, "}") && !is(a, "{"))) // endpoint lists: {a, b}
     return false;
+  if (is(a, "(") || is(b, ")")) // conditions: (a or b)
+    return false;
   if (is(a, ".") || is(a, "-") || is(b, "-")) // dotted names, port ranges, code-words
     return false;
   return true;

@@ -3,6 +3,7 @@
 #include "helpers.h"
 
 #include "common/text.h"
+#include "fmt.h"
 #include "load.h"
 #include "session.h"
 
@@ -254,4 +255,17 @@ TEST_CASE("lang: each target takes the members of a group it enforces") {
   CHECK(rules_of(w.lower("machine")) == "output fe>edge peers -> edge via sip\n"
                                         "input fe>cms fe -> cms via smb\n"
                                         "output fe>cms fe -> cms via smb\n");
+}
+
+TEST_CASE("fmt: endpoint lists and conditions in the canonical layout") {
+  SourceManager sm;
+  Diagnostics d;
+  auto out = format_policy(sm, "t.policy",
+                           "flow x: {  a ,b } -> any via s when not ( f or g ) and h {\n"
+                           "required;\n}\n",
+                           d);
+  REQUIRE(out);
+  CHECK(*out == "flow x: {a, b} -> any via s when not (f or g) and h {\n  required;\n}\n");
+  // A port as a page prints it is left alone: a space after its comma would make it a list.
+  CHECK(!format_policy(sm, "u.policy", "service s = tcp 1,024-65,535;\n", d));
 }
