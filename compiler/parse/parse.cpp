@@ -141,6 +141,11 @@ public:
       for (size_t t : expected.toList())
         if (t != PortolanLexer::UNTERMINATED_STRING && t != PortolanLexer::ERROR_CHAR)
           names.push_back(token_display(parser->getVocabulary(), t));
+      // Where a condition's operand is due, the many keywords that are also names say less
+      // than what may come.
+      if (expected.contains(static_cast<size_t>(PortolanLexer::NOT)) &&
+          expected.contains(static_cast<size_t>(PortolanLexer::ID)))
+        names = {"a feature", "'not'", "'('"};
       if (!names.empty() && names.size() <= 6) {
         msg += "; expected ";
         for (size_t i = 0; i < names.size(); ++i)

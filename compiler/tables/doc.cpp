@@ -59,6 +59,9 @@ std::string addresses(const Policy& p, const Environment& env, const Endpoint& e
 }
 
 std::string endpoint_desc(const Policy& p, const Endpoint& e) {
+  if (e.kind == Endpoint::Kind::Group)
+    if (auto it = p.group_index.find(e.role); it != p.group_index.end())
+      return p.groups[it->second].label;
   const Role* r = p.find_role(e.role);
   if (!r)
     return "";
