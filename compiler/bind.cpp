@@ -26,7 +26,7 @@ const char* chain_name(Chain c) {
 
 bool flow_active(const Flow& f, const Environment& env, const std::optional<Date>& today,
                  Diagnostics* diags) {
-  if (f.when && !env.features.count(*f.when))
+  if (f.when && !f.when->holds(env.features))
     return false;
   if (f.expires) {
     std::optional<Date> t = today ? today : env.today;
@@ -77,6 +77,30 @@ std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
 
 std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env,
                                         const Endpoint& e) {
+  if (e.is_any()) {
+    BoundAddrs b;
+    b.any = true;
+    return b;
+  }
+  if (e.is_set()) {
+    // A group's addresses: the union of its bound members' (nullopt when none is bound; each
+    // member's own flow terms report an unbound member).
+    std::optional<BoundAddrs> out;
+    for (const Endpoint* m : e.concrete())
+      if (auto b = bind_endpoint(p, env, *m)) {
+        if (!out)
+          out.emplace();
+        out->any = out->any || b->any;
+        out->v4.insert(out->v4.end(), b->v4.begin(), b->v4.end());
+        out->v6.insert(out->v6.end(), b->v6.begin(), b->v6.end());
+      }
+    if (out)
+      for (auto* v : {&out->v4, &out->v6}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+      }
+    return out;
+  }
   std::vector<const Binding*> found;
   auto look = [&](const std::string& key) {
     auto it = env.bind.find(key);
@@ -122,9 +146,46 @@ const std::optional<BoundAddrs>& BindCache::operator()(const Endpoint& e) {
   return *slot;
 }
 
+Endpoint host_endpoint(const Policy& p, const Target& t) {
+  auto one = [&](const std::string& r) {
+    Endpoint e = Endpoint::of(r);
+    if (auto it = p.role_index.find(r); it != p.role_index.end())
+      e.role_id = static_cast<int32_t>(it->second);
+    return e;
+  };
+  if (t.hosts.size() == 1)
+    return one(t.hosts[0]);
+  Endpoint e;
+  e.kind = Endpoint::Kind::List;
+  for (const std::string& r : t.hosts) {
+    e.items.push_back(one(r));
+    e.members.push_back(one(r));
+  }
+  return e;
+}
+
 bool crosses(const Target& target, const std::string& zs, const std::string& zd) {
   const auto& z = target.between;
   return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
+}
+
+bool crosses(const Policy& p, const Target& target, const Endpoint& s, const Endpoint& d) {
+  const auto& z = target.between;
+  if (z.size() != 2)
+    return false;
+  // `any` is every address, so it is on both sides of every perimeter: a flow from `any` to
+  // an endpoint in one of the two zones crosses from the other.
+  auto in_pair = [&](const Endpoint& e) {
+    const std::string& ze = p.zone_of(e);
+    return ze == z[0] || ze == z[1];
+  };
+  if (s.is_any() && d.is_any())
+    return true;
+  if (s.is_any())
+    return in_pair(d);
+  if (d.is_any())
+    return in_pair(s);
+  return crosses(target, p.zone_of(s), p.zone_of(d));
 }
 
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
@@ -136,17 +197,27 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
     if (!flow_active(f, env, ctx.today_override, diags))
       continue;
     any_deny = any_deny || f.action == Action::Deny;
-    std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
+    // One term per pair of single endpoints (a group or list stands for its members), so each
+    // target takes the members it enforces; they keep the one flow's identity.
+    std::vector<Term> dirs;
+    for (const Endpoint* s : f.src.concrete())
+      for (const Endpoint* d : f.dst.concrete())
+        dirs.push_back({fi, s, d, false, {}});
     if (f.bidirectional)
-      dirs.push_back({fi, &f.dst, &f.src, true, {}});
+      for (const Endpoint* d : f.dst.concrete())
+        for (const Endpoint* s : f.src.concrete())
+          dirs.push_back({fi, d, s, true, {}});
     for (Term& t : dirs) {
       if (target.scope == Scope::Host) {
-        if (t.dst->role == target.host)
+        // A machine with several roles enforces every flow to or from any of them; a flow
+        // between two of its own roles lands in both chains (it leaves one role and reaches
+        // the other on the same machine).
+        if (!t.dst->is_any() && target.hosts_role(t.dst->role))
           t.chains.push_back(Chain::Input);
-        if (t.src->role == target.host)
+        if (!t.src->is_any() && target.hosts_role(t.src->role))
           t.chains.push_back(Chain::Output);
       } else {
-        if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
+        if (crosses(ctx.policy, target, *t.src, *t.dst))
           t.chains.push_back(Chain::Forward);
       }
       all.push_back(std::move(t));

@@ -72,9 +72,14 @@ struct Term {
   std::vector<Chain> chains;
 };
 
+/// A host target's machine as one endpoint: its role, or the list of its roles.
+Endpoint host_endpoint(const Policy& p, const Target& t);
+
 /// Whether traffic from zone `zs` to zone `zd` crosses a perimeter target (its two zones, in
 /// either direction). Shared by the flow selection and `query`.
 bool crosses(const Target& target, const std::string& zs, const std::string& zd);
+/// The same for two single endpoints, where `any` is on both sides of every perimeter.
+bool crosses(const Policy& p, const Target& target, const Endpoint& s, const Endpoint& d);
 
 class EnvPackets; // semantics.h
 

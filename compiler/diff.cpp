@@ -343,7 +343,7 @@ const std::vector<FlowPackets>& chain_of(const TargetView* v, Chain c) {
 std::string target_desc(const Target& t) {
   std::string s = t.backend + ", ";
   if (t.scope == Scope::Host)
-    s += "host " + t.host;
+    s += "host " + t.host_str();
   else {
     s += "between";
     for (const std::string& z : t.between)
@@ -436,7 +436,7 @@ std::vector<std::string> changed_fields(const Flow& a, const Flow& b) {
     v.push_back("tags");
   if (a.required != b.required)
     v.push_back("required");
-  if (a.when != b.when)
+  if ((a.when ? a.when->str() : "") != (b.when ? b.when->str() : ""))
     v.push_back("when");
   if (a.expires != b.expires)
     v.push_back("expires");
@@ -628,7 +628,7 @@ DiffResult compute_diff(const DiffSide& o, const DiffSide& n) {
       note("env", x.env, y.env);
       auto scope = [](const Target& t) {
         if (t.scope == Scope::Host)
-          return "host " + t.host;
+          return "host " + t.host_str();
         std::string s = "between";
         for (const std::string& z : t.between)
           s += " " + z;

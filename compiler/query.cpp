@@ -23,7 +23,7 @@ bool bound_contains(const std::optional<BoundAddrs>& b, const IpAddr& a) {
 std::vector<Chain> seeing(const Policy& p, BindCache& bound, const Target& t, const Packet& pkt) {
   std::vector<Chain> chains;
   if (t.scope == Scope::Host) {
-    const auto& b = bound(Endpoint{t.host, "", {}, {}, {}});
+    const auto& b = bound(host_endpoint(p, t));
     if (bound_contains(b, pkt.dst))
       chains.push_back(Chain::Input);
     if (bound_contains(b, pkt.src))
@@ -32,9 +32,9 @@ std::vector<Chain> seeing(const Policy& p, BindCache& bound, const Target& t, co
   }
   std::set<std::string> zs, zd; // the zones of the endpoints bound to each address
   for (const Role& r : p.roles) {
-    std::vector<Endpoint> eps{Endpoint{r.name, "", {}, {}, {}}};
+    std::vector<Endpoint> eps{Endpoint::of(r.name)};
     for (const Interface& i : r.interfaces)
-      eps.push_back(Endpoint{r.name, i.name, {}, {}, {}});
+      eps.push_back(Endpoint::of(r.name, i.name));
     for (const Endpoint& ep : eps) {
       const auto& b = bound(ep);
       if (bound_contains(b, pkt.src))

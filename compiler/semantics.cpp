@@ -65,7 +65,7 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
 }
 
 const PacketSet* EnvPackets::of(const Term& t) {
-  Slot& s = sets_[2 * t.flow + (t.reverse ? 1 : 0)];
+  Slot& s = sets_[{t.flow, t.reverse, t.src, t.dst}];
   if (!s.done) {
     s.done = true;
     const auto& bs = bound_(*t.src);

@@ -8,6 +8,7 @@
 #include "packetspace.h"
 
 #include <map>
+#include <tuple>
 
 namespace portolan {
 
@@ -47,8 +48,7 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
 /// the environment (bind, lower, view) shares them instead of computing them again.
 class EnvPackets {
 public:
-  EnvPackets(const Policy& p, const Environment& env)
-      : policy_(p), env_(env), bound_(p, env), sets_(2 * p.flows.size()) {}
+  EnvPackets(const Policy& p, const Environment& env) : policy_(p), env_(env), bound_(p, env) {}
   const Environment& env() const { return env_; }
   BindCache& bound() { return bound_; }
   /// The packets of one direction of a flow; nullptr when an endpoint is unbound.
@@ -63,7 +63,9 @@ private:
     bool bound = false;
     PacketSet set;
   };
-  std::vector<Slot> sets_; ///< by 2 * flow + reverse
+  /// By flow, direction and the term's two endpoints: a flow with a group or a list has one
+  /// term per pair of members, each with its own packets.
+  std::map<std::tuple<size_t, bool, const Endpoint*, const Endpoint*>, Slot> sets_;
 };
 
 /// The view of one target from its enforced terms (bind.h): per chain, each flow's packets

@@ -23,10 +23,12 @@ constexpr size_t kNameMax = 64;    // object and object-group names
 constexpr size_t kNameifMax = 48;  // interface names (nameif)
 constexpr size_t kDescriptionMax = 200;
 
-/// Policy text for a remark, description or comment: plain_text, and no '?' (typed at the ASA
-/// CLI it asks for help instead of being entered), so non-ASCII code points become '.'.
+/// Policy text for a remark, description or comment: ASCII (Cisco documents no character set
+/// beyond it for remarks, so common letters are transliterated: "Portuebersicht"), and no '?'
+/// (typed at the ASA CLI it asks for help instead of being entered), so any other non-ASCII
+/// code point becomes '.'.
 std::string asa_text(std::string_view s, size_t max) {
-  std::string t = plain_text(s, "?", '.', max);
+  std::string t = ascii_text(s, "?", '.', max);
   std::replace(t.begin(), t.end(), '?', '.');
   return t;
 }

@@ -21,6 +21,21 @@ namespace portolan {
 std::string plain_text(std::string_view s, std::string_view forbidden = "", char replacement = '\'',
                        size_t max_bytes = 1024);
 
+/// plain_text for vendor text that may be UTF-8 (nftables and iptables comments, pf comments,
+/// PowerShell strings, JSON): keeps every printable code point, turns control characters (C0,
+/// DEL, C1), line and paragraph separators and the bidirectional controls (which can make a
+/// comment display as something else) into a space, drops `forbidden` (ASCII) characters and
+/// cuts to `max_bytes` on a code point boundary, never inside a UTF-8 sequence. Bytes that are
+/// not UTF-8 become '?'.
+std::string utf8_text(std::string_view s, std::string_view forbidden = "", char replacement = '\'',
+                      size_t max_bytes = 1024);
+
+/// plain_text for vendors whose text is ASCII only (Cisco ASA, EC2 descriptions): common Latin
+/// letters and typographic punctuation are transliterated first ("Portübersicht – Ärger" is
+/// "Portuebersicht - Aerger"); any other code point becomes '?' as in plain_text.
+std::string ascii_text(std::string_view s, std::string_view forbidden = "", char replacement = '\'',
+                       size_t max_bytes = 1024);
+
 /// Collects lines with a fixed indent unit; no timestamps, stable by construction.
 class Emitter {
 public:

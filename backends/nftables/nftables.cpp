@@ -113,7 +113,7 @@ public:
     for (const auto& l : generated_banner())
       head.line("# " + l);
     for (const auto& l : rs.header)
-      head.line("# " + plain_text(l));
+      head.line("# " + utf8_text(l));
     // The rest first: the trace table at the top lists the flows its rules name.
     TraceTable trace;
     Emitter e("\t");
@@ -130,7 +130,7 @@ public:
         e.open("set " + set_of(s, fam[1] == '4') + " {");
         e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
         e.line("flags interval");
-        e.line("comment \"" + plain_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
+        e.line("comment \"" + utf8_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
         e.line("elements = { " + elements(*list) + " }");
         e.close("}");
         e.line();
@@ -161,12 +161,12 @@ public:
         trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");
@@ -176,7 +176,7 @@ public:
         e.line();
     }
     e.close("}");
-    for (const auto& l : trace.lines([](std::string_view s) { return plain_text(s); }))
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
       head.line("# " + l);
     return {OutputFile{"", head.take() + e.take()}};
   }

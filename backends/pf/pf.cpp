@@ -192,9 +192,9 @@ public:
       trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
-        body.line("# " + plain_text(what, kCommentForbidden));
+        body.line("# " + utf8_text(what, kCommentForbidden));
         if (!f.note.empty())
-          body.line("#   " + plain_text(f.note, kCommentForbidden));
+          body.line("#   " + utf8_text(f.note, kCommentForbidden));
         last_group = what;
       }
       for (const AddrRef& ref : {r.src, r.dst})
@@ -214,9 +214,9 @@ public:
     for (const auto& l : generated_banner())
       e.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l, kCommentForbidden));
+      e.line("# " + utf8_text(l, kCommentForbidden));
     for (const auto& l :
-         trace.lines([](std::string_view s) { return plain_text(s, kCommentForbidden); }))
+         trace.lines([](std::string_view s) { return utf8_text(s, kCommentForbidden); }))
       e.line("# " + l);
     e.line("# This file is the anchor \"" + anchor + "\": it replaces that anchor's rules and");
     e.line("# tables only. Load: pfctl -a \"" + anchor + "\" -f FILE (check: pfctl -a \"" + anchor +
@@ -230,7 +230,7 @@ public:
     for (size_t i = 0; i < rs.sets.size(); ++i) {
       if (!table_used[i])
         continue;
-      e.line("# " + plain_text(rs.sets[i].endpoint, kCommentForbidden));
+      e.line("# " + utf8_text(rs.sets[i].endpoint, kCommentForbidden));
       std::string elements = table_elements(rs.sets[i]);
       e.line("table <" + tables[i] + "> const { " + elements + (elements.empty() ? "}" : " }"));
     }

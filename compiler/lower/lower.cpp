@@ -104,9 +104,11 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     for (const auto& r : h.references)
       rs.header.push_back("reference: " + r);
   }
-  std::string scope = target.scope == Scope::Host ? "host firewall of role " + target.host
-                                                  : "perimeter between zones " + target.between[0] +
-                                                        " and " + target.between[1];
+  std::string scope =
+      target.scope == Scope::Host
+          ? (target.hosts.size() > 1 ? "host firewall of roles " : "host firewall of role ") +
+                target.host_str()
+          : "perimeter between zones " + target.between[0] + " and " + target.between[1];
   rs.header.push_back("target " + target.name + ": " + scope + ", environment " + env.name);
 
   std::map<std::string, int> set_index; // endpoint -> set
@@ -144,10 +146,14 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     bool unbound = false;
     for (auto [e, b] : {std::pair{term.src, &bs}, std::pair{term.dst, &bd}}) {
       if (!*b) {
+        // A group's member is reported at the flow's side that names the group.
+        const Endpoint& side = term.reverse == (e == term.src) ? f.dst : f.src;
+        bool member = side.is_set();
         diags
-            .error("unbound", e->loc,
-                   "'" + e->str() + "' has no address in environment '" + env.name +
-                       "', but target '" + target.name + "' enforces this flow")
+            .error("unbound", member ? side.loc : e->loc,
+                   "'" + e->str() + "'" + (member ? " (in '" + side.str() + "')" : "") +
+                       " has no address in environment '" + env.name + "', but target '" +
+                       target.name + "' enforces this flow")
             .notes.push_back({target.loc, "target declared here"});
         unbound = true;
       }
@@ -157,13 +163,26 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
     bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
     bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
-    const RuleOrigin origin{term.flow,
-                            f.loc,
-                            f.summary(),
-                            f.note,
-                            trace_of(ctx, f.loc),
-                            ctx.policy.zone_of(*term.src),
-                            ids[term.flow]};
+    // The family finding is about the flow: with groups, some pair of members sharing a family
+    // is enough (every pair is a term, so the union of each side decides exactly).
+    bool flow4 = fam4, flow6 = fam6;
+    if (f.src.is_set() || f.dst.is_set()) {
+      const auto& us = bound(f.src);
+      const auto& ud = bound(f.dst);
+      if (us && ud) {
+        flow4 = (us->any || !us->v4.empty()) && (ud->any || !ud->v4.empty());
+        flow6 = (us->any || !us->v6.empty()) && (ud->any || !ud->v6.empty());
+      }
+    }
+    // `any` has no zone: on a perimeter its packets come from the side the other end is not on.
+    std::string src_zone = ctx.policy.zone_of(*term.src);
+    if (term.src->is_any() && !term.dst->is_any() && target.between.size() == 2) {
+      const std::string& zd = ctx.policy.zone_of(*term.dst);
+      src_zone = zd == target.between[0] ? target.between[1] : target.between[0];
+    }
+    const RuleOrigin origin{
+        term.flow,           f.loc,         f.summary(), f.note, trace_of(ctx, f.loc),
+        std::move(src_zone), ids[term.flow]};
     for (const ServiceRef& sr : f.services) {
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
@@ -175,14 +194,16 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       // (both directions and every target of the environment say the same, once).
       bool icmp4_ok = false, icmp6_ok = false;
       for (const L4Match& m : parts) {
-        icmp4_ok = icmp4_ok || (m.proto == kProtoIcmp && fam4);
-        icmp6_ok = icmp6_ok || (m.proto == kProtoIcmpV6 && fam6);
+        icmp4_ok = icmp4_ok || (m.proto == kProtoIcmp && flow4);
+        icmp6_ok = icmp6_ok || (m.proto == kProtoIcmpV6 && flow6);
       }
       std::set<std::string> said;
       for (L4Match& m : parts) {
         bool v4 = fam4 && m.proto != kProtoIcmpV6;
         bool v6 = fam6 && m.proto != kProtoIcmp;
         if (!v4 && !v6) {
+          if ((flow4 && m.proto != kProtoIcmpV6) || (flow6 && m.proto != kProtoIcmp))
+            continue; // another pair of the groups' members has the family
           bool on_purpose =
               (m.proto == kProtoIcmp && icmp6_ok) || (m.proto == kProtoIcmpV6 && icmp4_ok);
           if (!on_purpose && said.insert(spec_name(m)).second)

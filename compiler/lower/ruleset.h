@@ -73,7 +73,8 @@ struct Rule {
 struct TargetInfo {
   std::string name, env, backend;
   Scope scope = Scope::Host;
-  std::string host;               ///< Scope::Host: the role
+  std::string host;               ///< Scope::Host: the role ("fe, cms" for several)
+  std::vector<std::string> hosts; ///< Scope::Host: each role of the machine
   std::vector<std::string> zones; ///< Scope::Between: the two zones
   SourceLoc loc, scope_loc;
 };

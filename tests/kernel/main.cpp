@@ -452,6 +452,7 @@ int main(int argc, char** argv) {
   if (manifests.empty())
     manifests = {opt.source_dir / "policies" / "lync2013-public-im.toml",
                  opt.source_dir / "tests" / "golden" / "features" / "features.toml",
+                 opt.source_dir / "tests" / "golden" / "lang" / "lang.toml",
                  opt.source_dir / "tests" / "kernel" / "corpus" / "edge-cases.toml",
                  opt.source_dir / "tests" / "kernel" / "corpus" / "deny-cuts.toml"};
   for (const fs::path& m : manifests) {

@@ -32,7 +32,7 @@ expect_exit 1 --manifest shadowed-union.toml --fail-on note
 expect_exit 2 --manifest broad-any-tcp.toml --fail-on warnings
 # The summary line, exactly: counts by severity, then codes by count, ties by name.
 last=$("$portolan" check --manifest envs-merged.toml 2>&1 >/dev/null | tail -n 1)
-want="1 error, 6 warnings, 0 notes (codes: zone-binding 3, expired 1, one-way 1, redundant 1, required-missing 1)"
+want="1 error, 8 warnings, 0 notes (codes: zone-binding 3, expired 2, one-way 2, redundant 1, required-missing 1)"
 [ "$last" = "$want" ] || { echo "fail_on: summary '$last', expected '$want'"; fail=1; }
 last=$("$portolan" check --manifest broad-miss.toml 2>&1 >/dev/null | tail -n 1)
 [ "$last" = "0 errors, 0 warnings, 0 notes" ] || { echo "fail_on: clean summary '$last'"; fail=1; }
