@@ -207,6 +207,27 @@ with tempfile.TemporaryDirectory() as tmp:
          == "my%20policies/caf%C3%A9/p.toml", "no location: the finding is not placed at the "
          "manifest: " + json.dumps(res))
 
+# `portolan diff --format sarif` too: two folders, the new one widening a service.
+with tempfile.TemporaryDirectory() as tmp:
+    for side in ("old", "new"):
+        shutil.copytree(os.path.join(src, "policies"), os.path.join(tmp, side))
+    pol = os.path.join(tmp, "new", "lync2013-public-im.policy")
+    with open(pol, encoding="utf-8") as f:
+        text = f.read()
+    need("= tcp 443;" in text, "diff: the shipped policy has no 'tcp 443' service to widen")
+    with open(pol, "w", encoding="utf-8") as f:
+        f.write(text.replace("= tcp 443;", "= tcp 443-444;"))
+    p = subprocess.run([portolan, "diff", "--manifest", "lync2013-public-im.toml", "--format",
+                        "sarif", os.path.join(tmp, "old"), os.path.join(tmp, "new")],
+                       cwd=tmp, capture_output=True, text=True)
+    if need(p.returncode == 0, f"diff: exit code {p.returncode}: {p.stderr}"):
+        log = json.loads(p.stdout)
+        for e in sorted(validator.iter_errors(log), key=lambda e: list(e.absolute_path))[:10]:
+            errors.append(f"diff: schema: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+        n = len(log["runs"][0]["results"])
+        need(n >= 1, "diff: no result for the widened service")
+        counts["diff"] = n
+
 if errors:
     print("\n".join(errors[:40]))
     sys.exit(1)
