@@ -70,6 +70,7 @@ std::unique_ptr<Check> make_anomaly_check();
 std::unique_ptr<Check> make_unused_check();
 std::unique_ptr<Check> make_one_way_check();
 std::unique_ptr<Check> make_required_check();
+std::unique_ptr<Check> make_condition_check();
 std::unique_ptr<Check> make_unenforced_check();
 std::unique_ptr<Check> make_broad_check();
 std::unique_ptr<Check> make_service_clash_check();

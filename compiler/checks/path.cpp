@@ -128,11 +128,7 @@ private:
     std::map<std::string, std::vector<std::pair<std::string, const TargetView*>>> graph;
     for (const TargetView* v : views) {
       if (v->target->scope == Scope::Host) {
-        Endpoint e;
-        e.role = v->target->host;
-        if (const Role* r = p.find_role(e.role))
-          e.role_id = static_cast<int32_t>(r - p.roles.data());
-        auto b = bind_endpoint(p, env, e);
+        auto b = bind_endpoint(p, env, host_endpoint(p, *v->target));
         if (b && !b->any)
           hosts.push_back({v, *b});
       } else if (v->target->between.size() == 2) {
@@ -212,9 +208,15 @@ private:
       const Flow& f = p.flows[fi];
       if (f.action != Action::Allow || reported.count(fi))
         continue;
-      for (int dir = 0; dir < (f.bidirectional ? 2 : 1) && !reported.count(fi); ++dir) {
-        const Endpoint& s = dir ? f.dst : f.src;
-        const Endpoint& d = dir ? f.src : f.dst;
+      // Each direction, each pair of single endpoints (a group's members); one finding per flow.
+      std::vector<std::pair<const Endpoint*, const Endpoint*>> pairs;
+      for (int dir = 0; dir < (f.bidirectional ? 2 : 1); ++dir)
+        for (const Endpoint* a : (dir ? f.dst : f.src).concrete())
+          for (const Endpoint* b : (dir ? f.src : f.dst).concrete())
+            pairs.push_back({a, b});
+      for (size_t pi = 0; pi < pairs.size() && !reported.count(fi); ++pi) {
+        const Endpoint& s = *pairs[pi].first;
+        const Endpoint& d = *pairs[pi].second;
         // The hops that do not enforce this direction although its packets pass them.
         std::vector<std::pair<Hop, PacketSet>> blind; // hop, packets of the flow that pass it
         const auto& bs = bound(s);
@@ -223,10 +225,10 @@ private:
           continue;
         std::vector<const HostT*> blind_hosts_in, blind_hosts_out;
         for (size_t k : hosts_of(d, *bd))
-          if (hosts[k].view->target->host != d.role)
+          if (!hosts[k].view->target->hosts_role(d.role))
             blind_hosts_in.push_back(&hosts[k]);
         for (size_t k : hosts_of(s, *bs))
-          if (hosts[k].view->target->host != s.role)
+          if (!hosts[k].view->target->hosts_role(s.role))
             blind_hosts_out.push_back(&hosts[k]);
         const std::string& zs = p.zone_of(s);
         const std::string& zd = p.zone_of(d);
@@ -250,14 +252,12 @@ private:
         std::vector<Hop> enforcing;
         for (const TargetView* v : views) {
           if (v->target->scope == Scope::Host) {
-            if (v->target->host == d.role)
+            if (v->target->hosts_role(d.role))
               enforcing.push_back({v, Chain::Input});
-            if (v->target->host == s.role)
+            if (v->target->hosts_role(s.role))
               enforcing.push_back({v, Chain::Output});
-          } else if (v->target->between.size() == 2 && zs != zd) {
-            const auto& z = v->target->between;
-            if ((z[0] == zs && z[1] == zd) || (z[0] == zd && z[1] == zs))
-              enforcing.push_back({v, Chain::Forward});
+          } else if (crosses(p, *v->target, s, d)) {
+            enforcing.push_back({v, Chain::Forward});
           }
         }
         if (enforcing.empty())
@@ -303,10 +303,16 @@ private:
     for (const Flow& f : p.flows) {
       if (f.action != Action::Allow)
         continue;
+      // Each direction, each pair of single endpoints (a group's members); one finding per flow.
+      std::vector<std::pair<const Endpoint*, const Endpoint*>> pairs;
+      for (int dir = 0; dir < (f.bidirectional ? 2 : 1); ++dir)
+        for (const Endpoint* a : (dir ? f.dst : f.src).concrete())
+          for (const Endpoint* b : (dir ? f.src : f.dst).concrete())
+            pairs.push_back({a, b});
       bool done = false;
-      for (int dir = 0; dir < (f.bidirectional ? 2 : 1) && !done; ++dir) {
-        const Endpoint& s = dir ? f.dst : f.src;
-        const Endpoint& d = dir ? f.src : f.dst;
+      for (size_t pi = 0; pi < pairs.size() && !done; ++pi) {
+        const Endpoint& s = *pairs[pi].first;
+        const Endpoint& d = *pairs[pi].second;
         const Role* vr = vip_of(p, d);
         if (!vr)
           continue;
@@ -328,7 +334,7 @@ private:
           const auto& bn = bound(n);
           const TargetView* hv = nullptr;
           for (const TargetView* v : views)
-            if (v->target->scope == Scope::Host && v->target->host == n.role)
+            if (v->target->scope == Scope::Host && v->target->hosts_role(n.role))
               hv = v;
           if (!hv || !bn || bn->any) {
             unknown = true;
@@ -350,13 +356,11 @@ private:
           continue;
         // The hops in front of the VIP that enforce this direction.
         std::vector<Hop> front;
-        const std::string& zs = p.zone_of(s);
-        const std::string& zd = p.zone_of(d);
         for (const TargetView* v : views) {
           if (v->target->scope == Scope::Host) {
-            if (v->target->host == s.role)
+            if (!s.is_any() && v->target->hosts_role(s.role))
               front.push_back({v, Chain::Output});
-          } else if (crosses(*v->target, zs, zd)) {
+          } else if (crosses(p, *v->target, s, d)) {
             front.push_back({v, Chain::Forward});
           }
         }
@@ -473,8 +477,8 @@ private:
   static std::string describe(const Hop& h) {
     const Target& t = *h.view->target;
     if (t.scope == Scope::Host)
-      return "target '" + t.name + "' (host firewall of '" + t.host + "', " + chain_name(h.chain) +
-             ")";
+      return "target '" + t.name + "' (host firewall of '" + t.host_str() + "', " +
+             chain_name(h.chain) + ")";
     return "target '" + t.name + "' (between '" + t.between[0] + "' and '" + t.between[1] + "')";
   }
 

@@ -64,6 +64,7 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     std::vector<std::unique_ptr<Check>> v;
     v.push_back(make_unused_check());
     v.push_back(make_required_check());
+    v.push_back(make_condition_check());
     v.push_back(make_one_way_check());
     v.push_back(make_unenforced_check());
     v.push_back(make_broad_check());

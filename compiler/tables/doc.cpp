@@ -59,6 +59,9 @@ std::string addresses(const Policy& p, const Environment& env, const Endpoint& e
 }
 
 std::string endpoint_desc(const Policy& p, const Endpoint& e) {
+  if (e.kind == Endpoint::Kind::Group)
+    if (auto it = p.group_index.find(e.role); it != p.group_index.end())
+      return p.groups[it->second].label;
   const Role* r = p.find_role(e.role);
   if (!r)
     return "";
@@ -74,7 +77,7 @@ std::string conditions(const Flow& f) {
   if (f.action == Action::Deny)
     add("deny");
   if (f.when)
-    add("when " + *f.when);
+    add("when " + f.when->str());
   if (f.required)
     add("required");
   if (f.expires)
@@ -89,8 +92,9 @@ std::string conditions(const Flow& f) {
 }
 
 std::string in_force(const Flow& f, const Environment& env, const std::optional<Date>& today) {
-  if (f.when && !env.features.count(*f.when))
-    return "no: feature " + *f.when + " is off";
+  if (f.when && !f.when->holds(env.features))
+    return f.when->op == Condition::Op::Feature ? "no: feature " + f.when->str() + " is off"
+                                                : "no: " + f.when->str() + " does not hold";
   if (f.expires) {
     if (!today)
       return "unknown: no 'today' to judge expiry by";
@@ -146,13 +150,13 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
       }
       std::vector<Cell> row{{"", r.name}, {desc, ""}, {r.zone, ""}};
       if (env)
-        row.push_back({addresses(p, *env, Endpoint{r.name, "", {}, {}, {}}), ""});
+        row.push_back({addresses(p, *env, Endpoint::of(r.name)), ""});
       t.rows.push_back(row);
       t.row_class.emplace_back();
       for (const Interface& i : r.interfaces) {
         std::vector<Cell> irow{{"", r.name + "." + i.name}, {i.desc, ""}, {i.zone, ""}};
         if (env)
-          irow.push_back({addresses(p, *env, Endpoint{r.name, i.name, {}, {}, {}}), ""});
+          irow.push_back({addresses(p, *env, Endpoint::of(r.name, i.name)), ""});
         t.rows.push_back(irow);
         t.row_class.emplace_back();
       }

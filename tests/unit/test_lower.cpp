@@ -1,12 +1,14 @@
 #include "helpers.h"
 
 #include "common/text.h"
+#include "names.h"
 #include "session.h"
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 using namespace portolan;
@@ -326,4 +328,45 @@ output = "e.nft"
     q.src = *parse_ip("203.0.113.8");
     CHECK(tp.of(c).contains(q));
   }
+}
+
+TEST_CASE("lower: flow ids depend on the flow's summary only, never on its line or neighbours") {
+  auto flow = [](const std::string& group, const std::string& src, const std::string& svc) {
+    Flow f;
+    f.group = group;
+    f.src.role = src;
+    f.dst.role = "web";
+    f.dst.iface = "pub";
+    f.services.push_back(ServiceRef{svc, {}, -1});
+    return f;
+  };
+  Policy before;
+  before.flows = {flow("a", "client", "https"), flow("b", "partner", "https")};
+  std::vector<std::string> ids = flow_ids(before);
+  // The documented formula: "f" and name_hash of the summary.
+  CHECK(ids[0] == "f" + name_hash("a: client -> web.pub via https"));
+  CHECK(ids[0] != ids[1]);
+  // A flow inserted above the others, and a moved location, change no other flow's id.
+  Policy after;
+  after.flows = {flow("new", "bad", "mgmt"), flow("a", "client", "https"),
+                 flow("b", "partner", "https")};
+  after.flows[1].loc.line = 99;
+  std::vector<std::string> ids2 = flow_ids(after);
+  CHECK(ids2[1] == ids[0]);
+  CHECK(ids2[2] == ids[1]);
+  // A repeated summary gets its own id, by repetition, not by position.
+  after.flows.push_back(flow("a", "client", "https"));
+  std::vector<std::string> ids3 = flow_ids(after);
+  CHECK(ids3[3] == "f" + name_hash("a: client -> web.pub via https #2"));
+  CHECK(ids3[3] != ids3[1]);
+  std::set<std::string> unique(ids3.begin(), ids3.end());
+  CHECK(unique.size() == ids3.size());
+  // Rule comments carry the id and summary; the location only reaches the trace table.
+  World w;
+  RuleSet rs = w.lower("host");
+  std::string text = make_backend("nftables")->emit(rs, w.diags).at(0).content;
+  CHECK(text.find("p.policy:") == std::string::npos);
+  CHECK(text.find("#   " + rs.rules[0].origin.id + " p.policy\n") != std::string::npos);
+  CHECK(text.find("comment \"" + rs.rules[0].origin.id + " deny b: bad -> web.pub via https\"") !=
+        std::string::npos);
 }

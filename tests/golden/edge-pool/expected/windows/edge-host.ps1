@@ -5,6 +5,13 @@
 # policy tests.edge_pool: Edge pool of two nodes behind hardware load balancers
 # reference: Portolan test corpus: tests/golden/edge-pool
 # target edge-host-windows: host firewall of role edge, environment lab
+# Flows named below, by id, and the policy file each is written in:
+#   f96f992ce edge-pool.policy
+#   f34d6d100 edge-pool.policy
+#   f7a8c64e7 edge-pool.policy
+#   f93ccf7e2 edge-pool.policy
+#   fa4d2242c edge-pool.policy
+#   fce7fbe88 edge-pool.policy
 # Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>
 # Windows applies every Block rule before any Allow rule (deny overrides allow), and
 # lets replies to allowed connections back in (stateful). Loopback traffic is not
@@ -28,31 +35,31 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# edge-pool.policy:56 access: remote_user -> access_vip via sip_tls [VIP access_vip to edge.access, source kept]
+# f96f992ce access: remote_user -> access_vip via sip_tls [VIP access_vip to edge.access, source kept]
 #   Remote users sign in through the Access VIP
-New-NetFirewallRule -DisplayName 'edge-pool.policy:56 access: remote_user -> access_vip via sip_tls [VIP access_vip to edge.access, source kept] [sip_tls]' -Description 'Portolan edge-host-windows, input: Remote users sign in through the Access VIP' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22', '2001:db8:1::21', '2001:db8:1::22' -RemoteAddress '198.51.100.0/25', '2001:db8:100::/48' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f96f992ce access: remote_user -> access_vip via sip_tls [VIP access_vip to edge.access, source kept] [sip_tls]' -Description 'Portolan edge-host-windows, input: Remote users sign in through the Access VIP' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22', '2001:db8:1::21', '2001:db8:1::22' -RemoteAddress '198.51.100.0/25', '2001:db8:100::/48' -LocalPort '443' | Out-Null
 
-# edge-pool.policy:57 fed: partner <-> access_vip via sip_mtls [VIP access_vip to edge.access, source kept]
+# f34d6d100 fed: partner <-> access_vip via sip_mtls [VIP access_vip to edge.access, source kept]
 #   Federation, opened by either side
-New-NetFirewallRule -DisplayName 'edge-pool.policy:57 fed: partner <-> access_vip via sip_mtls [VIP access_vip to edge.access, source kept] [sip_mtls]' -Description 'Portolan edge-host-windows, input: Federation, opened by either side' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22' -RemoteAddress '198.51.100.128/25' -LocalPort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'f34d6d100 fed: partner <-> access_vip via sip_mtls [VIP access_vip to edge.access, source kept] [sip_mtls]' -Description 'Portolan edge-host-windows, input: Federation, opened by either side' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22' -RemoteAddress '198.51.100.128/25' -LocalPort '5061' | Out-Null
 
-# edge-pool.policy:57 fed: partner <-> access_vip via sip_mtls [VIP access_vip, from the node] (reverse)
+# f34d6d100 fed: partner <-> access_vip via sip_mtls [VIP access_vip, from the node] (reverse)
 #   Federation, opened by either side
-New-NetFirewallRule -DisplayName 'edge-pool.policy:57 fed: partner <-> access_vip via sip_mtls [VIP access_vip, from the node] (reverse) [sip_mtls]' -Description 'Portolan edge-host-windows, output: Federation, opened by either side' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22' -RemoteAddress '198.51.100.128/25' -RemotePort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'f34d6d100 fed: partner <-> access_vip via sip_mtls [VIP access_vip, from the node] (reverse) [sip_mtls]' -Description 'Portolan edge-host-windows, output: Federation, opened by either side' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.21', '203.0.113.22' -RemoteAddress '198.51.100.128/25' -RemotePort '5061' | Out-Null
 
-# edge-pool.policy:58 webconf: remote_user -> webconf_vip via psom [VIP webconf_vip to edge.webconf, source translated to ext_hlb]
+# f7a8c64e7 webconf: remote_user -> webconf_vip via psom [VIP webconf_vip to edge.webconf, source translated to ext_hlb]
 #   Remote users join meetings
-New-NetFirewallRule -DisplayName 'edge-pool.policy:58 webconf: remote_user -> webconf_vip via psom [VIP webconf_vip to edge.webconf, source translated to ext_hlb] [psom]' -Description 'Portolan edge-host-windows, input: Remote users join meetings' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.31', '203.0.113.32' -RemoteAddress '203.0.113.5' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f7a8c64e7 webconf: remote_user -> webconf_vip via psom [VIP webconf_vip to edge.webconf, source translated to ext_hlb] [psom]' -Description 'Portolan edge-host-windows, input: Remote users join meetings' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.31', '203.0.113.32' -RemoteAddress '203.0.113.5' -LocalPort '443' | Out-Null
 
-# edge-pool.policy:59 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept]
+# f93ccf7e2 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept]
 #   Remote users' media through the relay
-New-NetFirewallRule -DisplayName 'edge-pool.policy:59 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept] [stun_tcp]' -Description 'Portolan edge-host-windows, input: Remote users'' media through the relay' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.41', '203.0.113.42' -RemoteAddress '198.51.100.0/25' -LocalPort '443' | Out-Null
-New-NetFirewallRule -DisplayName 'edge-pool.policy:59 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept] [stun_udp]' -Description 'Portolan edge-host-windows, input: Remote users'' media through the relay' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '203.0.113.41', '203.0.113.42' -RemoteAddress '198.51.100.0/25' -LocalPort '3478' | Out-Null
+New-NetFirewallRule -DisplayName 'f93ccf7e2 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept] [stun_tcp]' -Description 'Portolan edge-host-windows, input: Remote users'' media through the relay' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '203.0.113.41', '203.0.113.42' -RemoteAddress '198.51.100.0/25' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f93ccf7e2 av: remote_user -> av_vip via stun_tcp, stun_udp [VIP av_vip to edge.av, source kept] [stun_udp]' -Description 'Portolan edge-host-windows, input: Remote users'' media through the relay' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '203.0.113.41', '203.0.113.42' -RemoteAddress '198.51.100.0/25' -LocalPort '3478' | Out-Null
 
-# edge-pool.policy:60 internal: fe -> int_vip via sip_mtls [VIP int_vip to edge.internal, source translated to int_hlb]
+# fa4d2242c internal: fe -> int_vip via sip_mtls [VIP int_vip to edge.internal, source translated to int_hlb]
 #   The Front End pool hands SIP to the Edge pool
-New-NetFirewallRule -DisplayName 'edge-pool.policy:60 internal: fe -> int_vip via sip_mtls [VIP int_vip to edge.internal, source translated to int_hlb] [sip_mtls]' -Description 'Portolan edge-host-windows, input: The Front End pool hands SIP to the Edge pool' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.21', '192.0.2.22' -RemoteAddress '192.0.2.5' -LocalPort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'fa4d2242c internal: fe -> int_vip via sip_mtls [VIP int_vip to edge.internal, source translated to int_hlb] [sip_mtls]' -Description 'Portolan edge-host-windows, input: The Front End pool hands SIP to the Edge pool' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.21', '192.0.2.22' -RemoteAddress '192.0.2.5' -LocalPort '5061' | Out-Null
 
-# edge-pool.policy:61 auth: fe -> int_vip via av_auth [VIP int_vip to edge.internal, source translated to int_hlb]
+# fce7fbe88 auth: fe -> int_vip via av_auth [VIP int_vip to edge.internal, source translated to int_hlb]
 #   The Front End pool authenticates media relay use
-New-NetFirewallRule -DisplayName 'edge-pool.policy:61 auth: fe -> int_vip via av_auth [VIP int_vip to edge.internal, source translated to int_hlb] [av_auth]' -Description 'Portolan edge-host-windows, input: The Front End pool authenticates media relay use' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.21', '192.0.2.22' -RemoteAddress '192.0.2.5' -LocalPort '5062' | Out-Null
+New-NetFirewallRule -DisplayName 'fce7fbe88 auth: fe -> int_vip via av_auth [VIP int_vip to edge.internal, source translated to int_hlb] [av_auth]' -Description 'Portolan edge-host-windows, input: The Front End pool authenticates media relay use' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.21', '192.0.2.22' -RemoteAddress '192.0.2.5' -LocalPort '5062' | Out-Null
