@@ -370,3 +370,67 @@ TEST_CASE("lower: flow ids depend on the flow's summary only, never on its line 
   CHECK(text.find("comment \"" + rs.rules[0].origin.id + " deny b: bad -> web.pub via https\"") !=
         std::string::npos);
 }
+
+TEST_CASE("lower: a machine with several roles, one of them a VIP's node, gets the balanced leg") {
+  // Merge of vip and lang: a host target naming its roles in a list takes the leg the
+  // balancer hands to any of them (before, balanced_terms compared one role only).
+  TempDir dir;
+  dir.write("p.policy", R"(
+zone internet; zone perimeter;
+role client in internet;
+role edge in perimeter;
+role cms in perimeter;
+role pool in perimeter {
+  vip for edge;
+  balance keeps-source;
+}
+service https = tcp 443;
+flow web: client -> pool via https;
+)");
+  auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e]
+[environments.e.bind]
+client = "198.51.100.0/24"
+edge = "203.0.113.21"
+cms = "203.0.113.22"
+pool = "203.0.113.10"
+[[targets]]
+name = "host"
+backend = "nftables"
+host = ["cms", "edge"]
+output = "h.nft"
+)");
+  Session s;
+  REQUIRE(s.open(m));
+  REQUIRE(s.clean());
+  CHECK(describe(s.compile_target(s.manifest->targets.at(0)).rules) ==
+        "input allow client>edge https v4\n");
+}
+
+TEST_CASE("manifest: a VIP among a multi-role host's roles is an error at that role") {
+  TempDir dir;
+  dir.write("p.policy", R"(
+zone perimeter;
+role edge in perimeter;
+role pool in perimeter {
+  vip for edge;
+  balance keeps-source;
+}
+)");
+  auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e]
+[[targets]]
+name = "host"
+backend = "nftables"
+host = ["edge", "pool"]
+output = "h.nft"
+)");
+  Session s;
+  s.open(m);
+  bool found = false;
+  for (const Diagnostic& d : s.diags.all())
+    found = found || (d.code == "vip" && d.message.find("role 'pool' is a VIP") == 0);
+  CHECK(found);
+}
