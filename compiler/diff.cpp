@@ -18,32 +18,6 @@ bool is_icmp(u128 p) {
   return p == ipproto::icmp || p == ipproto::icmpv6;
 }
 
-std::string dec(u128 v) {
-  if (v == 0)
-    return "0";
-  std::string s;
-  for (; v; v /= 10)
-    s.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
-  return {s.rbegin(), s.rend()};
-}
-
-std::string proto_str(u128 p) {
-  switch (static_cast<int>(p)) {
-  case ipproto::icmp:
-    return "icmp";
-  case ipproto::tcp:
-    return "tcp";
-  case ipproto::udp:
-    return "udp";
-  case ipproto::icmpv6:
-    return "icmpv6";
-  case ipproto::sctp:
-    return "sctp";
-  default:
-    return dec(p);
-  }
-}
-
 /// Sorted, coalesced (overlapping or adjacent intervals joined).
 std::vector<Interval> coalesce(std::vector<Interval> v) {
   std::sort(v.begin(), v.end(), [](const Interval& a, const Interval& b) {
@@ -161,7 +135,7 @@ std::vector<Prefix> Region::prefixes(int dim) const {
 std::vector<std::string> Region::protocols() const {
   std::vector<std::string> out;
   for (const Interval& i : dims[PacketBox::kProto])
-    out.push_back(i.lo == i.hi ? proto_str(i.lo) : dec(i.lo) + "-" + dec(i.hi));
+    out.push_back(i.lo == i.hi ? proto_name(i.lo) : u128_dec(i.lo) + "-" + u128_dec(i.hi));
   return out;
 }
 
@@ -179,7 +153,7 @@ std::vector<std::string> Region::ports(int dim) const {
     u128 hi = ic ? std::min(i.hi, kIcmpMax) : i.hi;
     if (i.lo > hi)
       continue;
-    out.push_back(i.lo == hi ? dec(i.lo) : dec(i.lo) + "-" + dec(hi));
+    out.push_back(i.lo == hi ? u128_dec(i.lo) : u128_dec(i.lo) + "-" + u128_dec(hi));
   }
   return out;
 }
