@@ -56,15 +56,14 @@ std::vector<Translation> target_translations(const LowerContext& ctx, const Targ
     d.endpoint = key;
     d.inside = zone;
     d.outside = outside;
-    d.trace = trace_of(ctx, nat.public_loc);
     d.loc = nat.public_loc;
     // The outside zone's addresses: every role and interface in it, as bound here.
     std::vector<Prefix> peer;
     bool any = false;
     for (const Role& r : p.roles) {
-      std::vector<Endpoint> eps{Endpoint{r.name, "", {}, {}, {}}};
+      std::vector<Endpoint> eps{Endpoint::of(r.name)};
       for (const Interface& i : r.interfaces)
-        eps.push_back(Endpoint{r.name, i.name, {}, {}, {}});
+        eps.push_back(Endpoint::of(r.name, i.name));
       for (const Endpoint& ep : eps) {
         if (p.zone_of(ep) != outside)
           continue;
@@ -97,19 +96,36 @@ std::vector<Translation> target_translations(const LowerContext& ctx, const Targ
     dst.push_back(std::move(d));
   }
   // Port mappings: the perimeter the front half crosses translates the published address and
-  // port to the mapping's endpoint and port, for connections from the flow's source.
+  // port to the mapping's endpoint and port, for connections from the flow's sources that cross
+  // it (each member of a group or list; `any` crosses every perimeter its other end is at).
   BindCache bound(p, env);
+  std::vector<std::string> ids; // flow ids, computed when a mapping needs them
   for (size_t fi = 0; fi < p.flows.size(); ++fi) {
     const Flow& f = p.flows[fi];
-    if (!f.maps || f.action != Action::Allow || f.bidirectional ||
-        !flow_active(f, env, ctx.today_override, nullptr) ||
-        !crosses(t, p.zone_of(f.src), p.zone_of(f.dst)))
+    if (!f.maps || f.action != Action::Allow || f.bidirectional || f.dst.is_set() ||
+        f.dst.is_any() || !flow_active(f, env, ctx.today_override, nullptr))
+      continue;
+    std::vector<const Endpoint*> srcs;
+    for (const Endpoint* s : f.src.concrete())
+      if (crosses(p, t, *s, f.dst))
+        srcs.push_back(s);
+    if (srcs.empty())
       continue;
     std::optional<uint16_t> port = published_port(p, f);
-    const auto& bs = bound(f.src);
     const auto& bd = bound(f.dst);
     const auto& bm = bound(f.maps->dst);
-    if (!port || !bs || !bd || !bm || bd->any || bm->any)
+    if (!port || !bd || !bm || bd->any || bm->any)
+      continue; // lowering reports it
+    bool src_any = false, src_bound = false;
+    std::vector<Prefix> src4, src6;
+    for (const Endpoint* s : srcs)
+      if (const auto& bs = bound(*s)) {
+        src_bound = true;
+        src_any = src_any || bs->any;
+        src4.insert(src4.end(), bs->v4.begin(), bs->v4.end());
+        src6.insert(src6.end(), bs->v6.begin(), bs->v6.end());
+      }
+    if (!src_bound)
       continue; // lowering reports it
     for (bool v4 : {true, false}) {
       const auto& pub = v4 ? bd->v4 : bd->v6;
@@ -120,16 +136,31 @@ std::vector<Translation> target_translations(const LowerContext& ctx, const Targ
       m.kind = Translation::Kind::Destination;
       m.match = pub[0];
       m.to = real[0];
-      m.peer_any = bs->any;
-      if (!bs->any)
-        m.peer = v4 ? bs->v4 : bs->v6;
+      m.peer_any = src_any;
+      if (!src_any) {
+        m.peer = v4 ? src4 : src6;
+        std::sort(m.peer.begin(), m.peer.end());
+        m.peer.erase(std::unique(m.peer.begin(), m.peer.end()), m.peer.end());
+      }
       if (!m.peer_any && m.peer.empty())
         continue;
       m.endpoint = f.dst.str();
       m.to_endpoint = f.maps->dst.str();
       m.inside = p.zone_of(f.dst);
-      m.outside = p.zone_of(f.src);
-      m.trace = trace_of(ctx, f.loc);
+      m.outside = p.zone_of(*srcs.front());
+      if (f.src.is_any() || m.outside.empty()) // `any` is on the side f.dst is not
+        m.outside = t.between[0] == m.inside ? t.between[1] : t.between[0];
+      RuleOrigin o;
+      o.flow = fi;
+      o.loc = f.loc;
+      o.label = f.summary();
+      o.note = f.note;
+      o.trace = trace_of(ctx, f.loc);
+      o.src_zone = m.outside;
+      if (ids.empty())
+        ids = flow_ids(p);
+      o.id = ids[fi];
+      m.flow = std::move(o);
       m.loc = f.maps->loc;
       m.proto = f.maps->proto;
       m.port = *port;
@@ -188,7 +219,7 @@ std::vector<std::string> host_nat_notes(const LowerContext& ctx, const Target& t
   if (t.scope != Scope::Host)
     return out;
   for (const auto& [key, b] : env.bind) {
-    if (!b.nat || key_endpoint(key).role != t.host)
+    if (!b.nat || !t.hosts_role(key_endpoint(key).role))
       continue;
     const NatBinding& nat = *b.nat;
     std::string outside = nat_outside(ctx.manifest, ctx.policy, env.name, key, nat);

@@ -152,7 +152,7 @@ std::string unrealizable(const Rule& r) {
 class IptablesBackend : public Backend {
 public:
   BackendSpec spec() const override {
-    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}};
+    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}, true, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
@@ -181,7 +181,11 @@ private:
            "-*) and puts a jump to each at the");
     e.line("# top of its built-in chain; every other chain, rule and policy is left as it is.");
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      e.line("# " + utf8_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    Emitter head = std::move(e);
+    TraceTable trace;
+    e = Emitter("");
     e.line("*filter");
     // Declaring a chain in a --noflush restore creates it, or empties it when it exists.
     for (Chain c : rs.chains)
@@ -220,14 +224,15 @@ private:
         if (empty_side)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         std::string orig;
         if (r.mapped >= 0) {
           // Only connections the port mapping rewrote (iptables-extensions(8), conntrack:
@@ -248,8 +253,10 @@ private:
     for (Chain c : rs.chains)
       e.line(std::string("-I ") + chain_upper(c) + " 1 -j " + own_chain(prefix, c));
     e.line("COMMIT");
-    nat_table(e, rs, fam, prefix);
-    return e.take();
+    nat_table(e, rs, fam, prefix, trace);
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      head.line("# " + l);
+    return head.take() + e.take();
   }
 
   /// The translations in the nat table (iptables-extensions(8), "DNAT" and "SNAT": valid in the
@@ -258,7 +265,8 @@ private:
   /// nat table; conntrack translates the rest and the replies. PREROUTING comes before the
   /// filter table's FORWARD, so the filter rules see the real address. Own chains (-DST,
   /// -SRC), emptied when declared and reached by one jump each, as in the filter table.
-  static void nat_table(Emitter& e, const RuleSet& rs, int fam, const std::string& prefix) {
+  static void nat_table(Emitter& e, const RuleSet& rs, int fam, const std::string& prefix,
+                        TraceTable& trace) {
     std::vector<const Translation*> mine;
     for (const Translation& t : rs.translations)
       if (t.v4() == (fam == 4))
@@ -272,8 +280,10 @@ private:
     e.line(":" + post + " - [0:0]");
     for (const Translation* t : mine) {
       bool dnat = t->kind == Translation::Kind::Destination;
-      std::string what = t->trace + " " + t->summary();
-      e.line("# " + plain_text(what));
+      std::string what = t->traced();
+      if (t->flow)
+        trace.add(*t->flow);
+      e.line("# " + utf8_text(what));
       std::string peer = t->peer_any ? "" : (dnat ? " -s " : " -d ") + addr_list(t->peer);
       std::string self = (dnat ? " -d " : " -s ") + t->match.str_with_len();
       std::string to = t->to.str();
@@ -283,7 +293,7 @@ private:
         to = (fam == 4 ? to : "[" + to + "]") + ":" + std::to_string(t->to_port);
       }
       e.line("-A " + (dnat ? pre : post) + (dnat ? peer + self : self + peer) +
-             " -m comment --comment \"" + plain_text(what, "\"\\", '\'', kCommentMax) + "\" -j " +
+             " -m comment --comment \"" + utf8_text(what, "\"\\", '\'', kCommentMax) + "\" -j " +
              (dnat ? "DNAT --to-destination " : "SNAT --to-source ") + to);
     }
     e.line("-I PREROUTING 1 -j " + pre);

@@ -1,6 +1,7 @@
 // nftables: an inet table owned by Portolan, replaced atomically by `nft -f` (the file creates,
 // deletes and re-declares it, so re-applying is idempotent and other tables are left alone).
-// Addresses live in named interval sets; each rule says which flow and source line it implements.
+// Addresses live in named interval sets; each rule names the flow it implements by id, and the
+// table at the top says where each flow is written.
 #include "nftables.h"
 
 #include "common/shape.h"
@@ -86,7 +87,7 @@ public:
                          diags.error("manifest", at, kTableError);
                        return ok;
                      }};
-    return {"nftables", {Scope::Host, Scope::Between}, {table}, false};
+    return {"nftables", {Scope::Host, Scope::Between}, {table}, false, {""}, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
@@ -107,12 +108,15 @@ public:
     if (refused)
       return {};
 
-    Emitter e("\t");
-    e.line("#!/usr/sbin/nft -f");
+    Emitter head("\t");
+    head.line("#!/usr/sbin/nft -f");
     for (const auto& l : generated_banner())
-      e.line("# " + l);
+      head.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      head.line("# " + utf8_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    TraceTable trace;
+    Emitter e("\t");
     e.line();
     e.line("table inet " + table);
     e.line("delete table inet " + table);
@@ -126,7 +130,7 @@ public:
         e.open("set " + set_of(s, fam[1] == '4') + " {");
         e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
         e.line("flags interval");
-        e.line("comment \"" + plain_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
+        e.line("comment \"" + utf8_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
         e.line("elements = { " + elements(*list) + " }");
         e.close("}");
         e.line();
@@ -154,14 +158,15 @@ public:
         if (r.chain != c)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");
@@ -170,9 +175,11 @@ public:
       if (c != rs.chains.back())
         e.line();
     }
-    emit_nat(e, rs);
+    emit_nat(e, rs, trace);
     e.close("}");
-    return {OutputFile{"", e.take()}};
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      head.line("# " + l);
+    return {OutputFile{"", head.take() + e.take()}};
   }
 
 private:
@@ -182,7 +189,7 @@ private:
   /// first packet of a connection traverses a nat chain; conntrack translates the rest and the
   /// replies. Prerouting runs before the forward filter (priority filter, 0), so the filter
   /// rules see the real address; postrouting runs after it, so they see the real source.
-  static void emit_nat(Emitter& e, const RuleSet& rs) {
+  static void emit_nat(Emitter& e, const RuleSet& rs, TraceTable& trace) {
     for (auto kind : {Translation::Kind::Destination, Translation::Kind::Source}) {
       bool dnat = kind == Translation::Kind::Destination;
       bool any = std::any_of(rs.translations.begin(), rs.translations.end(),
@@ -198,8 +205,10 @@ private:
         if (t.kind != kind)
           continue;
         const char* ip = t.v4() ? "ip" : "ip6";
-        std::string what = t.trace + " " + t.summary();
-        e.line("# " + plain_text(what));
+        std::string what = t.traced();
+        if (t.flow)
+          trace.add(*t.flow);
+        e.line("# " + utf8_text(what));
         std::string peer;
         if (!t.peer_any)
           peer = std::string(ip) + (dnat ? " saddr " : " daddr ") +
@@ -212,7 +221,7 @@ private:
           to = (t.v4() ? to : "[" + to + "]") + ":" + std::to_string(t.to_port);
         }
         e.line((dnat ? peer + self : self + peer) + (dnat ? "dnat " : "snat ") + ip + " to " + to +
-               " comment \"" + plain_text(what, "\"\\", '\'', kCommentMax) + "\"");
+               " comment \"" + utf8_text(what, "\"\\", '\'', kCommentMax) + "\"");
       }
       e.close("}");
     }

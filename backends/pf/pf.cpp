@@ -185,7 +185,7 @@ void rdr_rules(Emitter& e, const RuleSet& rs) {
     if (!any)
       e.line("# Destination NAT: the rules after these see the real addresses.");
     any = true;
-    e.line("# " + plain_text(t.trace + " " + t.summary(), kCommentForbidden));
+    e.line("# " + utf8_text(t.traced(), kCommentForbidden));
     if (t.mapping()) {
       // pf.conf(5): rdr-to ADDR port PORT; `tag` marks the packet and its state, and the filter
       // rule that passes the mapped connection says `tagged`, so the internal port stays closed
@@ -272,6 +272,7 @@ public:
     Emitter body("");
     std::vector<bool> table_used(rs.sets.size(), false);
     std::string last_group;
+    TraceTable trace;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
       bool v4 =
@@ -286,11 +287,12 @@ public:
                         f.label + "': " + why);
         continue;
       }
+      trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
-        body.line("# " + plain_text(what, kCommentForbidden));
+        body.line("# " + utf8_text(what, kCommentForbidden));
         if (!f.note.empty())
-          body.line("#   " + plain_text(f.note, kCommentForbidden));
+          body.line("#   " + utf8_text(f.note, kCommentForbidden));
         last_group = what;
       }
       for (const AddrRef& ref : {r.src, r.dst})
@@ -311,18 +313,24 @@ public:
         m.replace(m.find(from), from.size(), " from " + addr.str());
         body.line(head(r.action, dir) + " quick" + m + " received-on any keep state nat-to " +
                   to.str() + " label \"" +
-                  plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+                  plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
       }
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
                 (host ? "" : " received-on any") + (allow ? " keep state" : "") + nat +
-                " label \"" + plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+                " label \"" + plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
     Emitter e("");
     for (const auto& l : generated_banner())
       e.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l, kCommentForbidden));
+      e.line("# " + utf8_text(l, kCommentForbidden));
+    for (const Translation& t : rs.translations) // a port mapping's flow, named by its rdr rule
+      if (t.flow)
+        trace.add(*t.flow);
+    for (const auto& l :
+         trace.lines([](std::string_view s) { return utf8_text(s, kCommentForbidden); }))
+      e.line("# " + l);
     e.line("# This file is the anchor \"" + anchor + "\": it replaces that anchor's rules and");
     e.line("# tables only. Load: pfctl -a \"" + anchor + "\" -f FILE (check: pfctl -a \"" + anchor +
            "\" -nf FILE).");
@@ -335,7 +343,7 @@ public:
     for (size_t i = 0; i < rs.sets.size(); ++i) {
       if (!table_used[i])
         continue;
-      e.line("# " + plain_text(rs.sets[i].endpoint, kCommentForbidden));
+      e.line("# " + utf8_text(rs.sets[i].endpoint, kCommentForbidden));
       std::string elements = table_elements(rs.sets[i]);
       e.line("table <" + tables[i] + "> const { " + elements + (elements.empty() ? "}" : " }"));
     }

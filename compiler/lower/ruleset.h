@@ -44,8 +44,12 @@ struct RuleOrigin {
   std::string note;     ///< the flow's note ("" when none)
   std::string trace;    ///< "lync2013-public-im.policy:22"
   std::string src_zone; ///< the zone the rule's source endpoint is in
-  /// "lync2013-public-im.policy:22 client -> web.pub via https": how comments name the flow.
-  std::string traced() const { return trace + " " + label; }
+  /// "f1b2c3d4e": the flow's identity (flow_ids in bind.h), which no line number enters, so a
+  /// rule's text changes only when its own flow does. Configs print it, never `trace`'s line
+  /// (TraceTable in backends/common/text.h lists each named flow's file).
+  std::string id;
+  /// "f1b2c3d4e client -> web.pub via https": how rule comments name the flow.
+  std::string traced() const { return id + " " + label; }
 };
 
 /// One directional, single-service rule.
@@ -66,7 +70,7 @@ struct Rule {
   /// connections that translation rewrote, so the internal address and port stay closed to
   /// packets sent to them directly.
   int mapped = -1;
-  /// The comment that heads a rule's group: the traced flow, and which direction.
+  /// The comment that heads a rule's group: the flow's id and summary, and which direction.
   std::string heading() const { return origin.traced() + (reverse ? " (reverse)" : ""); }
 };
 
@@ -84,8 +88,11 @@ struct Translation {
   std::vector<Prefix> peer; ///< else its bound addresses of this family (outermost, sorted)
   std::string endpoint;     ///< "edge.av"
   std::string inside, outside;
-  std::string trace; ///< "portolan.toml:14": the manifest line of the binding (or the flow's)
-  SourceLoc loc;     ///< the binding's `public` (the flow's `maps`), where backends report
+  /// A port mapping: its flow, as rules name it (configs print its id, and add it to their
+  /// TraceTable). A NAT binding has none: its summary names the binding, and no manifest line
+  /// number enters a config (the quiet-configs rule of backends/common/text.h).
+  std::optional<RuleOrigin> flow;
+  SourceLoc loc; ///< the binding's `public` (the flow's `maps`), where backends report
   /// A port mapping (`maps to`, issue 12 item 6): only `proto` to `port` is translated, to
   /// `to_port`; `peer` is the flow's source. 0: every protocol and port (a NAT binding).
   uint8_t proto = 0;
@@ -95,13 +102,16 @@ struct Translation {
   bool v4() const { return match.family() == Family::V4; }
   /// "edge.av 203.0.113.10 -> 192.0.2.10 (destination NAT from zone internet)".
   std::string summary() const;
+  /// How comments name it: the summary, after the flow's id for a port mapping.
+  std::string traced() const { return flow ? flow->id + " " + summary() : summary(); }
 };
 
 /// The target a rule set is for.
 struct TargetInfo {
   std::string name, env, backend;
   Scope scope = Scope::Host;
-  std::string host;               ///< Scope::Host: the role
+  std::string host;               ///< Scope::Host: the role ("fe, cms" for several)
+  std::vector<std::string> hosts; ///< Scope::Host: each role of the machine
   std::vector<std::string> zones; ///< Scope::Between: the two zones
   SourceLoc loc, scope_loc;
 };
@@ -123,6 +133,7 @@ struct RuleSet {
   TargetInfo target;
   TargetOptions options;
   std::vector<std::string> header; ///< descriptive comment lines (already plain text)
+  /// In name order, so a flow added above others never moves the sets their rules use.
   std::vector<AddrSet> sets;
   std::vector<Rule> rules;   ///< evaluation order: every deny before every allow
   std::vector<Chain> chains; ///< the chains this target governs (default drop)

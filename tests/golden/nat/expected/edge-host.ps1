@@ -6,6 +6,14 @@
 # target edge-host-windows: host firewall of role edge, environment lab
 # NAT: edge.access is reached as 203.0.113.10 from zone internet; a perimeter translates it, and this host sees and filters its real address 192.0.2.10
 # NAT: edge.av is reached as 203.0.113.11 from zone internet; a perimeter translates it, and this host sees and filters its real address 192.0.2.11 (its outbound connections leave the perimeter from 203.0.113.11)
+# Flows named below, by id, and the policy file each is written in:
+#   f78ad062d nat.policy
+#   f74febfbf nat.policy
+#   f71c31695 nat.policy
+#   f47a9aa78 nat.policy
+#   f1fc407ee nat.policy
+#   f8d4a7778 nat.policy
+#   f36160265 nat.policy
 # Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>
 # Windows applies every Block rule before any Allow rule (deny overrides allow), and
 # lets replies to allowed connections back in (stateful). Loopback traffic is not
@@ -29,34 +37,34 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# nat.policy:43 deny admin: client -> edge.access via ssh
+# f36160265 deny admin: client -> edge.access via ssh
 #   No administration from the Internet
-New-NetFirewallRule -DisplayName 'nat.policy:43 deny admin: client -> edge.access via ssh [ssh]' -Description 'Portolan edge-host-windows, input: No administration from the Internet' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '22' | Out-Null
+New-NetFirewallRule -DisplayName 'f36160265 deny admin: client -> edge.access via ssh [ssh]' -Description 'Portolan edge-host-windows, input: No administration from the Internet' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '22' | Out-Null
 
-# nat.policy:37 access: client -> edge.access via sip_tls, https
-New-NetFirewallRule -DisplayName 'nat.policy:37 access: client -> edge.access via sip_tls, https [sip_tls]' -Description 'Portolan edge-host-windows, input: access: client -> edge.access via sip_tls, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '5061' | Out-Null
-New-NetFirewallRule -DisplayName 'nat.policy:37 access: client -> edge.access via sip_tls, https [https]' -Description 'Portolan edge-host-windows, input: access: client -> edge.access via sip_tls, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '443' | Out-Null
+# f78ad062d access: client -> edge.access via sip_tls, https
+New-NetFirewallRule -DisplayName 'f78ad062d access: client -> edge.access via sip_tls, https [sip_tls]' -Description 'Portolan edge-host-windows, input: access: client -> edge.access via sip_tls, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'f78ad062d access: client -> edge.access via sip_tls, https [https]' -Description 'Portolan edge-host-windows, input: access: client -> edge.access via sip_tls, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -LocalPort '443' | Out-Null
 
-# nat.policy:38 access: partner <-> edge.access via sip_tls
-New-NetFirewallRule -DisplayName 'nat.policy:38 access: partner <-> edge.access via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, input: access: partner <-> edge.access via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -RemoteAddress '198.51.100.0/26' -LocalPort '5061' | Out-Null
+# f74febfbf access: partner <-> edge.access via sip_tls
+New-NetFirewallRule -DisplayName 'f74febfbf access: partner <-> edge.access via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, input: access: partner <-> edge.access via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -RemoteAddress '198.51.100.0/26' -LocalPort '5061' | Out-Null
 
-# nat.policy:38 access: partner <-> edge.access via sip_tls (reverse)
-New-NetFirewallRule -DisplayName 'nat.policy:38 access: partner <-> edge.access via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, output: access: partner <-> edge.access via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -RemoteAddress '198.51.100.0/26' -RemotePort '5061' | Out-Null
+# f74febfbf access: partner <-> edge.access via sip_tls (reverse)
+New-NetFirewallRule -DisplayName 'f74febfbf access: partner <-> edge.access via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, output: access: partner <-> edge.access via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10' -RemoteAddress '198.51.100.0/26' -RemotePort '5061' | Out-Null
 
-# nat.policy:39 av: client -> edge.av via stun_udp, https
-New-NetFirewallRule -DisplayName 'nat.policy:39 av: client -> edge.av via stun_udp, https [stun_udp]' -Description 'Portolan edge-host-windows, input: av: client -> edge.av via stun_udp, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.11' -LocalPort '3478' | Out-Null
-New-NetFirewallRule -DisplayName 'nat.policy:39 av: client -> edge.av via stun_udp, https [https]' -Description 'Portolan edge-host-windows, input: av: client -> edge.av via stun_udp, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.11' -LocalPort '443' | Out-Null
+# f71c31695 av: client -> edge.av via stun_udp, https
+New-NetFirewallRule -DisplayName 'f71c31695 av: client -> edge.av via stun_udp, https [stun_udp]' -Description 'Portolan edge-host-windows, input: av: client -> edge.av via stun_udp, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.11' -LocalPort '3478' | Out-Null
+New-NetFirewallRule -DisplayName 'f71c31695 av: client -> edge.av via stun_udp, https [https]' -Description 'Portolan edge-host-windows, input: av: client -> edge.av via stun_udp, https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.11' -LocalPort '443' | Out-Null
 
-# nat.policy:40 av: edge.av -> client via media
+# f47a9aa78 av: edge.av -> client via media
 #   A/V media leaves from the public address (symmetric NAT)
-New-NetFirewallRule -DisplayName 'nat.policy:40 av: edge.av -> client via media [media]' -Description 'Portolan edge-host-windows, output: A/V media leaves from the public address (symmetric NAT)' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.11' -RemotePort '50000-59999' | Out-Null
+New-NetFirewallRule -DisplayName 'f47a9aa78 av: edge.av -> client via media [media]' -Description 'Portolan edge-host-windows, output: A/V media leaves from the public address (symmetric NAT)' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.11' -RemotePort '50000-59999' | Out-Null
 
-# nat.policy:41 av: edge -> partner via media
+# f1fc407ee av: edge -> partner via media
 #   Media to federated partners from any edge interface
-New-NetFirewallRule -DisplayName 'nat.policy:41 av: edge -> partner via media [media]' -Description 'Portolan edge-host-windows, output: Media to federated partners from any edge interface' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.10', '192.0.2.10', '192.0.2.11', '2001:db8:10::10' -RemoteAddress '198.51.100.0/26', '2001:db8:100::/48' -RemotePort '50000-59999' | Out-Null
+New-NetFirewallRule -DisplayName 'f1fc407ee av: edge -> partner via media [media]' -Description 'Portolan edge-host-windows, output: Media to federated partners from any edge interface' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.10', '192.0.2.10', '192.0.2.11', '2001:db8:10::10' -RemoteAddress '198.51.100.0/26', '2001:db8:100::/48' -RemotePort '50000-59999' | Out-Null
 
-# nat.policy:42 internal: edge.internal <-> fe via sip_tls
-New-NetFirewallRule -DisplayName 'nat.policy:42 internal: edge.internal <-> fe via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, output: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -RemotePort '5061' | Out-Null
+# f8d4a7778 internal: edge.internal <-> fe via sip_tls
+New-NetFirewallRule -DisplayName 'f8d4a7778 internal: edge.internal <-> fe via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, output: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -RemotePort '5061' | Out-Null
 
-# nat.policy:42 internal: edge.internal <-> fe via sip_tls (reverse)
-New-NetFirewallRule -DisplayName 'nat.policy:42 internal: edge.internal <-> fe via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, input: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -LocalPort '5061' | Out-Null
+# f8d4a7778 internal: edge.internal <-> fe via sip_tls (reverse)
+New-NetFirewallRule -DisplayName 'f8d4a7778 internal: edge.internal <-> fe via sip_tls (reverse) [sip_tls]' -Description 'Portolan edge-host-windows, input: internal: edge.internal <-> fe via sip_tls' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.10', '2001:db8:10::10' -RemoteAddress '10.0.1.0/28', '2001:db8:11::/64' -LocalPort '5061' | Out-Null
