@@ -207,12 +207,19 @@ void rdr_rules(Emitter& e, const RuleSet& rs) {
 /// Source NAT of a symmetric binding: on the pass rule itself (pf.conf(5): nat-to on a pass
 /// rule translates the connection that rule passes, and its state translates the rest and the
 /// replies). A match rule would translate before the filter rules that follow, which name the
-/// real source. A rule whose source is the host alone gets `nat-to`; a rule whose source holds
-/// the host among other addresses is preceded by a copy from the host alone with `nat-to`
-/// (`splits`: host address, translated address), which, being `quick`, decides the host's
-/// packets first. The destination must lie in the outside zone.
-std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6, Diagnostics& diags,
-                   std::vector<std::pair<Prefix, Prefix>>& splits) {
+/// real source. A rule whose source is the host alone and whose destination lies in the outside
+/// zone gets `nat-to`. Otherwise it is preceded by a copy from the host alone (`NatSplit::from`)
+/// with `nat-to`, narrowed to the outside zone's addresses when the destination holds more
+/// (`NatSplit::peers`: `to any` or a table of several zones); being `quick`, the copy decides the
+/// host's packets to the outside first, and the rule itself passes the rest untranslated, as
+/// the NAT binding says (it translates connections to the outside zone only).
+struct NatSplit {
+  Prefix from, to;
+  std::vector<Prefix> peers; ///< empty: the rule's own destination
+};
+
+std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6,
+                   std::vector<NatSplit>& splits) {
   if (r.src.any() || r.chain != Chain::Forward)
     return "";
   const AddrSet& src = rs.sets[static_cast<size_t>(r.src.set)];
@@ -234,18 +241,9 @@ std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6, Diagnosti
                                                  [&](const Prefix& q) { return q.contains(d); });
                             });
     }
-    if (!outside) {
-      diags.error("unrealizable", r.origin.loc,
-                  "the pf backend cannot translate the source of flow '" + r.origin.label +
-                      "' for " + t.summary() +
-                      ": pf translates a source with nat-to on the rule that passes it, and this "
-                      "rule's destination holds more than zone " +
-                      t.outside + "'s addresses");
-      return "";
-    }
-    if (alone)
+    if (alone && outside)
       return " nat-to " + t.to.str();
-    splits.emplace_back(t.match, t.to);
+    splits.push_back({t.match, t.to, outside ? std::vector<Prefix>{} : t.peer});
   }
   return "";
 }
@@ -303,16 +301,25 @@ public:
       // only packets that arrived on an interface, never the firewall's own.
       const char* dir = !host || r.chain == Chain::Output ? " out" : " in";
       bool allow = r.action == Action::Allow;
-      std::vector<std::pair<Prefix, Prefix>> splits;
-      std::string nat = allow ? nat_to(rs, r, v4, v6, diags, splits) : "";
+      std::vector<NatSplit> splits;
+      std::string nat = allow ? nat_to(rs, r, v4, v6, splits) : "";
       if (r.mapped >= 0)
         nat = " tagged " + mapping_tag(rs, static_cast<size_t>(r.mapped));
-      for (const auto& [addr, to] : splits) {
-        std::string m = match_text(tables, r, addr.family() == Family::V4 ? " inet" : " inet6");
+      for (const NatSplit& sp : splits) {
+        std::string m = match_text(tables, r, sp.from.family() == Family::V4 ? " inet" : " inet6");
         std::string from = " from <" + tables[static_cast<size_t>(r.src.set)] + ">";
-        m.replace(m.find(from), from.size(), " from " + addr.str());
+        m.replace(m.find(from), from.size(), " from " + sp.from.str());
+        if (!sp.peers.empty()) {
+          std::string to =
+              r.dst.any() ? " to any" : " to <" + tables[static_cast<size_t>(r.dst.set)] + ">";
+          std::string list;
+          for (const Prefix& q : sp.peers)
+            list += (list.empty() ? "" : ", ") + q.str();
+          m.replace(m.find(to), to.size(),
+                    " to " + (sp.peers.size() == 1 ? list : "{ " + list + " }"));
+        }
         body.line(head(r.action, dir) + " quick" + m + " received-on any keep state nat-to " +
-                  to.str() + " label \"" +
+                  sp.to.str() + " label \"" +
                   plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
       }
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
