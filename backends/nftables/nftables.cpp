@@ -1,7 +1,9 @@
 // nftables: an inet table owned by Portolan, replaced atomically by `nft -f` (the file creates,
 // deletes and re-declares it, so re-applying is idempotent and other tables are left alone).
-// Addresses live in named interval sets; each rule names the flow it implements by id, and the
-// table at the top says where each flow is written.
+// Rules that differ only in addresses, protocol and port are folded into concatenated sets
+// ("Folding" below); the rest name endpoint addresses through named interval sets. Each rule
+// and each set element names the flow it implements by id, and the table at the top says where
+// each flow is written.
 #include "nftables.h"
 
 #include "common/shape.h"
@@ -82,6 +84,11 @@ std::string l4_text(const L4Match& m) {
 // matter (a packet any of them matches gets the run's verdict; one none matches goes on past
 // the run). The run's set rules and the rules that stay on their own (ICMP types, source
 // ports, any-to-any, products past the bound) are printed together where the run stands.
+//
+// Elements made only of host addresses and single ports go to a hash set (`_exact`, no
+// `flags interval`), cheaper to load than the interval (pipapo) set the others need. An
+// element's comment is its flow's id only: the `# id summary` lines above it name the flow, and
+// the summary in every element made `nft -f` of the 100k-flow bench about 25% slower.
 //
 // The elements of one set are pairwise disjoint: the kernel refuses an element of an interval
 // set whose first or last point lies in another (pipapo reports EEXIST), so an element that
