@@ -335,7 +335,7 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   };
   mark_conntrack(verdicts, pkt, tracks);
   if (a.format == "json")
-    print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
+    print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts, nat);
   else {
     // A packet to a VIP also reaches its nodes' host firewalls, as the balancer hands it on
     // (after the perimeter's translation: a VIP published on a public address, or a port

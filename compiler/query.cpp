@@ -370,7 +370,8 @@ void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
 
 void print_query_json(std::ostream& out, const Policy& p, const SourceManager& sm,
                       const std::string& env, const Packet& pkt,
-                      const std::vector<QueryVerdict>& verdicts) {
+                      const std::vector<QueryVerdict>& verdicts,
+                      const std::optional<QueryNat>& nat) {
   using nlohmann::json;
   json packet{{"family", pkt.src.family == Family::V4 ? "ipv4" : "ipv6"},
               {"src", pkt.src.str()},
@@ -427,11 +428,18 @@ void print_query_json(std::ostream& out, const Policy& p, const SourceManager& s
     }
     list.push_back(v);
   }
-  json doc{{"version", 1},
-           {"environment", env},
-           {"packet", packet},
-           {"outcome", kOutcome[static_cast<int>(query_outcome(verdicts))]},
-           {"verdicts", list}};
+  json doc{{"version", 1},     {"environment", env},
+           {"packet", packet}, {"outcome", kOutcome[static_cast<int>(query_outcome(verdicts))]},
+           {"verdicts", list}, {"nat", nullptr}};
+  if (nat) {
+    json by = json::array();
+    for (const Target* t : nat->by)
+      by.push_back(t->name);
+    doc["nat"] = json{{"by", by},
+                      {"mapping", nat->mapping},
+                      {"judged", nat->judged.str()},
+                      {"lines", nat->lines}};
+  }
   out << doc.dump(2) << "\n";
 }
 

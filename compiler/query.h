@@ -100,9 +100,11 @@ void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
 
 /// The answer as `portolan query --format json` prints it (the schema is in docs/ci.md, "Query
 /// for machines"): the packet as parsed, the outcome, and per (target, chain) the verdict with
-/// the deciding flow, its file:line, the matching direction, service and bound prefixes.
+/// the deciding flow, its file:line, the matching direction, service and bound prefixes; and
+/// the translation on the way (`nat`, null when none).
 void print_query_json(std::ostream& out, const Policy& p, const SourceManager& sm,
                       const std::string& env, const Packet& pkt,
-                      const std::vector<QueryVerdict>& verdicts);
+                      const std::vector<QueryVerdict>& verdicts,
+                      const std::optional<QueryNat>& nat = std::nullopt);
 
 } // namespace portolan

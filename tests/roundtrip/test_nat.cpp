@@ -9,8 +9,12 @@
 #include "nft_reader.h"
 #include "pf_reader.h"
 #include "project.h"
+#include "query.h"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <sstream>
 
 using namespace portolan;
 using namespace portolan::roundtrip;
@@ -190,5 +194,73 @@ TEST_CASE(
     CHECK_MESSAGE(e.text.find("sees and filters its real address 192.0.2.11") != std::string::npos,
                   name);
     CHECK_MESSAGE(e.text.find("203.0.113.11") != std::string::npos, name);
+  }
+}
+
+TEST_CASE("query through NAT and a VIP: the deployment example (text and JSON)") {
+  auto p = Project::open(std::filesystem::path(PORTOLAN_SOURCE_DIR) /
+                         "tests/golden/deployment/deployment.toml");
+  const Environment& env = p->manifest->environments.at("prod");
+  std::vector<TargetView> views;
+  Diagnostics quiet;
+  for (const Target* t : p->targets("prod"))
+    views.push_back(p->compile_target(*t, Want{false, true}, quiet).view);
+  auto ask = [&](const char* from, const char* to, const char* spec) {
+    Packet pkt;
+    pkt.src = *parse_ip(from);
+    pkt.dst = *parse_ip(to);
+    pkt.sport = 40000;
+    return *parse_packet_spec(spec, pkt);
+  };
+  SUBCASE("a port mapping to a VIP: the perimeters judge it as sent, the nodes behind the "
+          "balancer (snat) as translated") {
+    Packet pkt = ask("198.51.100.7", "203.0.113.30", "tcp/443");
+    auto nat = query_nat(p->lower_context(), env, p->targets("prod"), pkt);
+    REQUIRE(nat);
+    CHECK(nat->mapping);
+    CHECK(nat->by.size() == 3); // the nftables, iptables and pf outer perimeters
+    CHECK(nat->judged.dst.str() == "172.16.0.40");
+    CHECK(nat->judged.dport == 4443);
+    auto verdicts = query(p->loaded.policy, env, views, pkt, *nat);
+    CHECK(query_outcome(verdicts) == QueryOutcome::Allow);
+    auto hops = query_balanced(p->loaded.policy, env, views, nat->judged);
+    REQUIRE(hops.size() == 2); // the two Front End web nodes
+    for (const BalancedHop& h : hops) {
+      REQUIRE(h.pkt);
+      CHECK(h.pkt->src.str() == "172.16.0.5"); // the balancer's address
+      CHECK(h.pkt->dport == 4443);
+      REQUIRE(h.verdicts.size() == 1);
+      CHECK(h.verdicts[0].decider);
+    }
+    std::ostringstream out;
+    print_query_json(out, p->loaded.policy, p->sm, "prod", pkt, verdicts, nat);
+    auto j = nlohmann::json::parse(out.str());
+    CHECK(j["nat"]["mapping"] == true);
+    CHECK(j["nat"]["judged"] == "tcp 198.51.100.7 port 40000 -> 172.16.0.40 port 4443");
+    CHECK(j["nat"]["by"].size() == 3);
+    // The partner is no source of the mapping: nothing translates it.
+    CHECK_FALSE(query_nat(p->lower_context(), env, p->targets("prod"),
+                          ask("198.51.100.130", "203.0.113.30", "tcp/443")));
+  }
+  SUBCASE("a VIP published by a NAT binding: judged on the VIP, then on to each node") {
+    Packet pkt = ask("198.51.100.7", "203.0.113.20", "tcp/443");
+    auto nat = query_nat(p->lower_context(), env, p->targets("prod"), pkt);
+    REQUIRE(nat);
+    CHECK_FALSE(nat->mapping);
+    CHECK(nat->judged.dst.str() == "172.16.0.20");
+    CHECK(query_outcome(query(p->loaded.policy, env, views, pkt, *nat)) == QueryOutcome::Allow);
+    auto hops = query_balanced(p->loaded.policy, env, views, nat->judged);
+    REQUIRE(hops.size() == 2); // keeps-source: the client's address reaches both nodes
+    for (const BalancedHop& h : hops) {
+      REQUIRE(h.pkt);
+      CHECK(h.pkt->src.str() == "198.51.100.7");
+    }
+    // A packet nothing translates says so: "nat" is null.
+    Packet direct = ask("198.51.100.7", "172.16.0.20", "tcp/443");
+    CHECK_FALSE(query_nat(p->lower_context(), env, p->targets("prod"), direct));
+    std::ostringstream out;
+    print_query_json(out, p->loaded.policy, p->sm, "prod", direct,
+                     query(p->loaded.policy, env, views, direct), std::nullopt);
+    CHECK(nlohmann::json::parse(out.str())["nat"].is_null());
   }
 }

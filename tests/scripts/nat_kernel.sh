@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Issue 12 item 4, in a real kernel: NAT at a perimeter. Three namespaces: a client outside
-# (198.51.100.7), the router that loads the perimeter config Portolan generates from
-# tests/kernel/corpus/nat.toml (nftables, then iptables), and the edge host behind it
-# (192.0.2.10 access, 192.0.2.11 A/V). Every probe's expected verdict is the packet engine's,
-# read from `portolan query` (which translates a packet to a public address the way the
-# manifest's NAT binding says, then judges it), never written here. The kernel must: deliver a
+# Issue 12 items 4-6, in a real kernel: NAT at a perimeter. Three namespaces: clients outside,
+# the router that loads the perimeter config Portolan generates (nftables, then iptables), and
+# the hosts behind it. Every probe's expected verdict is the packet engine's, read from
+# `portolan query` (which translates a packet to a public address the way the manifest's NAT
+# binding or port mapping says, then judges it), never written here. The kernel must: deliver a
 # probe to a public address to the real host through the generated NAT, filtered exactly as
-# the policy says (allowed and denied probes, a deny flow included), show the symmetric host's
-# outbound connection with its public source at the client, and forward a mapped port (80 on
-# the published address to 8080 on the pool) while 8080 sent directly stays closed.
-# usage: nat_kernel.sh PORTOLAN SOURCE_DIR   (root; exits 77 with PORTOLAN_SKIP_KERNEL=1 when it cannot run)
+# the policy says (allowed and denied probes, a deny flow included), show a symmetric host's
+# outbound connection with its public source at the client, and forward a mapped port while
+# the internal port sent directly stays closed.
+# Worlds (third argument):
+#   nat         tests/kernel/corpus/nat.toml: a client (198.51.100.7), the edge host behind the
+#               router (192.0.2.10 access, 192.0.2.11 A/V, the pool's 192.0.2.20).
+#   deployment  tests/golden/deployment/deployment.toml (its outer perimeter targets): remote
+#               user 198.51.100.7 and partner 198.51.100.130 outside; behind the router the
+#               Edge (172.16.0.10-12), the pool's SIP VIP (172.16.0.20, also NAT-published as
+#               203.0.113.20), its web conferencing VIP (172.16.0.25) and the Front End web VIP
+#               (172.16.0.40) that the reverse proxy's 203.0.113.30 ports 80/443 map to.
+# usage: nat_kernel.sh PORTOLAN SOURCE_DIR [WORLD]   (root; exits 77 with PORTOLAN_SKIP_KERNEL=1 when it cannot run)
 set -euo pipefail
-portolan=$1 src=$2
+portolan=$1 src=$2 world_name=${3:-nat}
 why=""
 [ "$(id -u)" = 0 ] || why="needs root"
 for t in ip nft iptables-restore ip6tables-restore python3; do
@@ -33,8 +40,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-manifest=$src/tests/kernel/corpus/nat.toml
-"$portolan" build --manifest "$manifest" --out "$work/out" > "$work/build.log" 2>&1 ||
+case $world_name in
+nat) manifest=$src/tests/kernel/corpus/nat.toml ipt=perimeter ;;
+deployment) manifest=$src/tests/golden/deployment/deployment.toml ipt=perimeter/rules ;;
+*) echo "nat_kernel: unknown world '$world_name'"; exit 1 ;;
+esac
+# Only the two perimeter targets the kernel judges (a whole manifest may hold other backends).
+"$portolan" build --manifest "$manifest" --target perimeter-nftables --target perimeter-iptables \
+  --out "$work/out" > "$work/build.log" 2>&1 ||
   { cat "$work/build.log"; echo "nat_kernel: FAILED: build failed"; exit 1; }
 
 cat > "$work/probe.py" <<'PY'
@@ -79,7 +92,7 @@ PY
 
 wait_for() { for _ in $(seq 1 100); do [ -e "$1" ] && return 0; sleep 0.05; done; echo "nat_kernel: timed out waiting for $1"; return 1; }
 
-world() {
+world_nat() {
   for n in "$C" "$R" "$H"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
   ip -n "$C" link add vc type veth peer name rc netns "$R"
   ip -n "$H" link add vh type veth peer name rh netns "$R"
@@ -93,6 +106,24 @@ world() {
   ip -n "$H" addr add 192.0.2.10/24 dev vh; ip -n "$H" addr add 192.0.2.11/24 dev vh
   ip -n "$H" addr add 192.0.2.20/24 dev vh
   ip -n "$H" link set vh up; ip -n "$H" route add default via 192.0.2.1
+}
+world_deployment() {
+  for n in "$C" "$R" "$H"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
+  ip -n "$C" link add vc type veth peer name rc netns "$R"
+  ip -n "$H" link add vh type veth peer name rh netns "$R"
+  # Outside: a remote user (198.51.100.0/25) and a federated partner (198.51.100.128/26).
+  ip -n "$C" addr add 198.51.100.7/24 dev vc; ip -n "$C" addr add 198.51.100.130/24 dev vc
+  ip -n "$C" link set vc up; ip -n "$C" route add default via 198.51.100.1
+  ip -n "$R" addr add 198.51.100.1/24 dev rc; ip -n "$R" link set rc up
+  ip -n "$R" addr add 172.16.0.1/24 dev rh; ip -n "$R" link set rh up
+  ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
+  ip -n "$R" route add 203.0.113.0/24 dev rh
+  # Behind the router: the Edge's three external addresses and the three VIPs (a balancer's
+  # address answers for its VIP here; what it hands on is the host firewalls' to judge).
+  for a in 172.16.0.10 172.16.0.11 172.16.0.12 172.16.0.20 172.16.0.25 172.16.0.40; do
+    ip -n "$H" addr add $a/24 dev vh
+  done
+  ip -n "$H" link set vh up; ip -n "$H" route add default via 172.16.0.1
 }
 
 # One probe: namespace, bound source, destination, tcp|udp, port. Prints the kernel's verdict
@@ -123,14 +154,8 @@ probe() {
   echo "nat_kernel: $backend: ok: $proto $from -> $to port $port: $got${leaves:+ (engine: leaves as $leaves)}"
 }
 
-for backend in nftables iptables; do
-  world
-  if [ "$backend" = nftables ]; then
-    ip netns exec "$R" nft -f "$work/out/perimeter.nft"
-  else
-    ip netns exec "$R" iptables-restore --noflush "$work/out/perimeter.v4"
-    ip netns exec "$R" ip6tables-restore --noflush "$work/out/perimeter.v6"
-  fi
+probes_nat() {
+  local backend=$1
   d=$work/$backend; mkdir -p "$d"
   ip netns exec "$H" python3 "$work/probe.py" tcp-server "$d/tcp" 5061 443 22 8443 8080 80 & pids+=($!)
   ip netns exec "$H" python3 "$work/probe.py" udp-server "$d/udp" 192.0.2.11 3478 & pids+=($!)
@@ -161,6 +186,70 @@ for backend in nftables iptables; do
   # Outbound: symmetric NAT shows the A/V host's public source; access has no outbound flow.
   probe "$backend" "$H" 192.0.2.11 198.51.100.7 udp 50005
   probe "$backend" "$H" 192.0.2.10 198.51.100.7 udp 50005
+}
+
+probes_deployment() {
+  local backend=$1
+  d=$work/$backend; mkdir -p "$d"
+  ip netns exec "$H" python3 "$work/probe.py" tcp-server "$d/tcp" 443 5061 5269 22 8443 8080 4443 80 & pids+=($!)
+  ip netns exec "$H" python3 "$work/probe.py" udp-server "$d/udp" 172.16.0.12 3478 & pids+=($!)
+  ip netns exec "$C" python3 "$work/probe.py" udp-server "$d/cudp" 198.51.100.7 50005 & pids+=($!)
+  ip netns exec "$C" python3 "$work/probe.py" udp-server "$d/cstun" 198.51.100.7 3478 & pids+=($!)
+  wait_for "$d/tcp"; wait_for "$d/udp"; wait_for "$d/cudp"; wait_for "$d/cstun"
+  for port in 22 8443 8080 4443 5061; do
+    r=$(ip netns exec "$R" python3 "$work/probe.py" tcp 172.16.0.1 172.16.0.40 "$port")
+    [ "$r" = allow ] || { echo "nat_kernel: $backend: FAILED: listener on $port unreachable from the router ($r)"; failures=$((failures + 1)); }
+  done
+  local U=198.51.100.7 P=198.51.100.130
+  # The consolidated Edge through destination NAT: sign-in, federation (SIP and XMPP), the deny
+  # flow, a port no flow opens, web conferencing for the group's two members.
+  probe "$backend" "$C" $U 203.0.113.10 tcp 443
+  probe "$backend" "$C" $U 203.0.113.10 tcp 5061   # remote users do not federate
+  probe "$backend" "$C" $P 203.0.113.10 tcp 5061
+  probe "$backend" "$C" $P 203.0.113.10 tcp 5269
+  probe "$backend" "$C" $U 203.0.113.10 tcp 22     # the deny flow (any -> edge.access)
+  probe "$backend" "$C" $U 203.0.113.10 tcp 8443   # no flow
+  probe "$backend" "$C" $U 203.0.113.11 tcp 443
+  probe "$backend" "$C" $P 203.0.113.11 tcp 443
+  probe "$backend" "$C" $U 203.0.113.11 tcp 5061
+  # A/V: STUN over udp (tcp+udp service) and media over tcp through symmetric NAT.
+  probe "$backend" "$C" $U 203.0.113.12 udp 3478
+  probe "$backend" "$C" $U 203.0.113.12 tcp 443
+  probe "$backend" "$C" $U 203.0.113.12 tcp 5061
+  # The real addresses are the policy's endpoints too, judged without translation.
+  probe "$backend" "$C" $U 172.16.0.10 tcp 443
+  probe "$backend" "$C" $U 172.16.0.11 tcp 5061
+  # The pool's SIP VIP, NAT-published; its web conferencing VIP on its own address.
+  probe "$backend" "$C" $U 203.0.113.20 tcp 443
+  probe "$backend" "$C" $U 203.0.113.20 tcp 5061
+  probe "$backend" "$C" $P 203.0.113.20 tcp 5061   # when federation or public_im
+  probe "$backend" "$C" $U 172.16.0.20 tcp 443
+  probe "$backend" "$C" $P 172.16.0.25 tcp 443
+  probe "$backend" "$C" $U 172.16.0.25 tcp 5061
+  # The reverse proxy: 80 and 443 mapped to the web VIP's 8080 and 4443, for remote users only;
+  # the internal ports, sent to directly or to the published address, stay closed.
+  probe "$backend" "$C" $U 203.0.113.30 tcp 80
+  probe "$backend" "$C" $U 203.0.113.30 tcp 443
+  probe "$backend" "$C" $P 203.0.113.30 tcp 80
+  probe "$backend" "$C" $U 172.16.0.40 tcp 8080
+  probe "$backend" "$C" $U 172.16.0.40 tcp 4443
+  probe "$backend" "$C" $U 203.0.113.30 tcp 8080
+  # Outbound from the A/V Edge: media to any peer and STUN back to the client leave from its
+  # public address (symmetric NAT); the access interface has no outbound media.
+  probe "$backend" "$H" 172.16.0.12 $U udp 50005
+  probe "$backend" "$H" 172.16.0.12 $U udp 3478
+  probe "$backend" "$H" 172.16.0.10 $U udp 50005
+}
+
+for backend in nftables iptables; do
+  world_$world_name
+  if [ "$backend" = nftables ]; then
+    ip netns exec "$R" nft -f "$work/out/perimeter.nft"
+  else
+    ip netns exec "$R" iptables-restore --noflush "$work/out/$ipt.v4"
+    ip netns exec "$R" ip6tables-restore --noflush "$work/out/$ipt.v6"
+  fi
+  probes_$world_name "$backend"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pids=()
 done
