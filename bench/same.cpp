@@ -423,6 +423,17 @@ void read_ipt_lines(const std::string& text, Family family, IptFile& out) {
       chains[t.at(1)];
       continue;
     }
+    if (t[0] == "-I" && t.size() == 5 && t[3] == "-j") {
+      // Portolan's jump into its own chain, inserted at a position of a built-in chain
+      // (iptables(8): -I CHAIN RULENUM, 1 the head).
+      builtin.insert(t[1]); // the file does not declare the built-in chain it jumps from
+      auto& c = chains[t[1]];
+      size_t pos = static_cast<size_t>(std::stoul(t[2]));
+      if (pos < 1 || pos > c.size() + 1)
+        throw ReadError("line " + std::to_string(n) + ": bad rule number in: " + line);
+      c.insert(c.begin() + static_cast<std::ptrdiff_t>(pos - 1), {true, t[4], {}});
+      continue;
+    }
     if (t[0] != "-A" || t.size() < 2)
       throw ReadError("line " + std::to_string(n) + ": unexpected: " + line);
     const std::string chain = t[1];
@@ -430,7 +441,7 @@ void read_ipt_lines(const std::string& text, Family family, IptFile& out) {
     m.family = fam;
     std::optional<std::string> target;
     std::string comment;
-    bool state_only = false;
+    bool state_only = false, negated = false;
     for (size_t i = 2; i < t.size(); ++i) {
       const std::string& w = t[i];
       auto next = [&]() -> const std::string& {
@@ -464,6 +475,12 @@ void read_ipt_lines(const std::string& text, Family family, IptFile& out) {
         std::string s = next();
         if (s.find("NEW") == std::string::npos)
           state_only = true; // replies or invalid packets only
+      } else if (w == "--ctdir")
+        next(); // ESTABLISHED in one direction: a state rule all the same
+      else if (w == "!") {
+        // Portolan's invalid-state drop (`! -p icmp -m conntrack --ctstate INVALID`) is the
+        // only negation either tool writes; it is a state rule and is skipped below.
+        negated = true;
       } else if (w == "--comment")
         comment = next();
       else if (w == "-j")
@@ -478,6 +495,8 @@ void read_ipt_lines(const std::string& text, Family family, IptFile& out) {
     }
     if (state_only)
       continue;
+    if (negated)
+      throw ReadError("line " + std::to_string(n) + ": a negated match outside a state rule");
     if (*target != "ACCEPT" && *target != "DROP") {
       chains[chain].push_back({true, *target, {}});
       continue;
