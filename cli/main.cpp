@@ -2,6 +2,7 @@
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
 #include "fmt.h"
+#include "pmodel.h"
 #include "query.h"
 #include "report.h"
 #include "session.h"
@@ -43,7 +44,8 @@ std::optional<Date> parse_today(const std::string& t) {
 
 /// Options shared by the commands that load a policy.
 struct Common {
-  std::string manifest, env, today;
+  std::string manifest, env, today, cache;
+  std::string model; ///< build --model: a `.pmodel` instead of the manifest and its policy
   bool timings = false;
 };
 
@@ -57,6 +59,10 @@ void add_common(CLI::App& app, Common& c, bool with_env) {
                  "'today'")
       ->type_name("DATE");
   app.add_flag("--timings", c.timings, "print each stage's wall time on stderr");
+  app.add_option("--cache", c.cache,
+                 "parse cache folder: a piece of policy text parsed before is read from it "
+                 "(off without this option; docs/architecture.md, 'Parse cache')")
+      ->type_name("DIR");
 }
 
 /// Opens a session from the common options; nullopt after a usage problem already reported.
@@ -75,6 +81,12 @@ bool open(Session& s, const Common& c, const std::vector<std::string>& files) {
                 << "' looks like a manifest, not a policy: pass it as --manifest " << f << "\n";
       return false;
     }
+  if (!c.cache.empty())
+    s.cache_dir = c.cache;
+  if (!c.model.empty()) {
+    s.open_model(c.model);
+    return true;
+  }
   std::vector<fs::path> extra(files.begin(), files.end());
   std::optional<fs::path> m;
   if (!c.manifest.empty())
@@ -125,8 +137,9 @@ int run_check(const Common& c, const std::string& format, const std::vector<std:
 
 int run_build(const Common& c, const std::vector<std::string>& wanted, const std::string& out,
               const std::vector<std::string>& files) {
-  if (c.manifest.empty()) {
-    std::cerr << "portolan: build needs --manifest FILE\n";
+  if (c.manifest.empty() == c.model.empty()) {
+    std::cerr << (c.manifest.empty() ? "portolan: build needs --manifest FILE (or --model FILE)\n"
+                                     : "portolan: build takes --manifest or --model, not both\n");
     return kExitUsage;
   }
   if (!files.empty()) {
@@ -158,6 +171,40 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   std::string err;
   if (!write_outputs(out_dir, outputs, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";
+    return kExitUsage;
+  }
+  return kExitClean;
+}
+
+/// `portolan compile`: the manifest's policy loaded once, written as a `.pmodel` for
+/// `build --model`; with --depfile, a Makefile rule naming every source it was read from.
+int run_compile(const Common& c, const std::string& out, const std::string& depfile) {
+  if (c.manifest.empty() || out.empty()) {
+    std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel\n";
+    return kExitUsage;
+  }
+  Session s;
+  if (!open(s, c, {}))
+    return kExitUsage;
+  int code = finish(s);
+  if (code != kExitClean || !s.manifest) {
+    std::cerr << "portolan: compile failed; no model was written\n";
+    return code == kExitClean ? kExitFindings : code;
+  }
+  std::string dep = out + ":";
+  for (uint32_t id = 1; id <= s.sm.size(); ++id) {
+    std::string p = s.sm.file(id).path;
+    std::string esc;
+    for (char ch : p)
+      esc += (ch == ' ' || ch == '#' || ch == '\\') ? std::string("\\") + ch
+             : ch == '$'                            ? std::string("$$")
+                                                    : std::string(1, ch);
+    dep += " " + esc;
+  }
+  if (!write_file_atomic(out, s.model_file()) ||
+      (!depfile.empty() && !write_file_atomic(depfile, dep + "\n"))) {
+    std::cerr << "portolan: cannot write '" << out << "'"
+              << (depfile.empty() ? "" : " or '" + depfile + "'") << "\n";
     return kExitUsage;
   }
   return kExitClean;
@@ -336,6 +383,26 @@ int run(int argc, char** argv) {
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
 
+  build->add_option("--model", bc.model, "a .pmodel from 'portolan compile', instead of --manifest")
+      ->type_name("FILE");
+
+  Common mc;
+  std::string model_out, depfile;
+  CLI::App* compile = app.add_subcommand(
+      "compile", "load a manifest's policy once into a .pmodel file for 'build --model'");
+  add_common(*compile, mc, false);
+  compile->add_option("-o,--output", model_out, "the model file to write")->type_name("FILE");
+  compile->add_option("--depfile", depfile, "also write a Makefile rule: the model's sources")
+      ->type_name("FILE");
+  compile->footer(
+      std::string("Reads the manifest and its policy files, resolves every name and validates the "
+                  "manifest, then writes the result (with every source text, for diagnostics) "
+                  "as one sealed file: 'portolan build --model FILE --target T' builds a target "
+                  "without parsing the policy again, one build step per target. A model of "
+                  "another version, or a corrupt one, is refused. See docs/manifest.md, "
+                  "'Build systems'.") +
+      "\n\nexit codes: 0 written, 1 errors (nothing written), 2 bad usage or unreadable input");
+
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
                                             "sees it");
   add_common(*q, qc, true);
@@ -408,7 +475,7 @@ int run(int argc, char** argv) {
                "not parseable, 2 bad usage or unreadable input");
 
   std::vector<std::string> commands;
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph}) {
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph}) {
     sub->allow_extras();
     commands.push_back(sub->get_name());
   }
@@ -450,7 +517,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph})
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -462,6 +529,8 @@ int run(int argc, char** argv) {
   }
   if (build->parsed())
     return run_build(bc, targets, out, build_files);
+  if (compile->parsed())
+    return run_compile(mc, model_out, depfile);
   if (q->parsed())
     return run_query(qc, from, to, sport, packet, q->help());
   if (fmtc->parsed()) {
