@@ -52,6 +52,33 @@ g=$work/m$i
 [ "$(ls "$g/cache" | wc -l)" -gt 1 ] || bad "the parse cache has no entries for the 20,000 flows"
 diff <(ls "$g/cache.check") <(ls "$g/cache") > /dev/null || bad "a warm run wrote new cache entries"
 
+# 2b. Errors deep inside a large file (many pieces): literal errors the model builder reports
+#     (a port out of range, a bad escape, a reversed range) in three pieces, and a syntax error.
+mkdir -p "$work/err"
+cp "$work/gen/bench.policy" "$work/err/src.policy"
+python3 - "$work/err" <<'PY'
+import sys
+d = sys.argv[1]; lines = open(d + '/src.policy').read().split('\n'); n = len(lines)
+for frac, text in ((0.3, 'service bad_port = tcp 70000;'), (0.6, 'zone esc "a\\qb";'),
+                   (0.9, 'service bad_range = udp 9-3;')):
+    i = int(n * frac)
+    while not lines[i].startswith('flow') and not lines[i].startswith('service'):
+        i += 1
+    lines.insert(i, text)
+open(d + '/literal.policy', 'w').write('\n'.join(lines))
+lines.insert(int(n * 0.5), 'flow g1: r1 -> ;')
+open(d + '/syntax.policy', 'w').write('\n'.join(lines))
+PY
+for f in literal.policy syntax.policy; do
+  (cd "$work/err" && "${whole[@]}" "$portolan" check "$f" > "$work/err.whole" 2>&1)
+  for how in tiny default; do
+    case $how in tiny) run=("${tiny[@]}" "$portolan") ;; *) run=("$portolan") ;; esac
+    (cd "$work/err" && "${run[@]}" check "$f" > "$work/err.$how" 2>&1)
+    cmp -s "$work/err.whole" "$work/err.$how" || bad "errors in $f: $how differs from a whole parse"
+  done
+  grep -q "error" "$work/err.whole" || bad "errors in $f: none reported"
+done
+
 # 3. A broken cache entry is ignored and rewritten, never trusted; the output stays the same.
 m=$work/gen/bench.toml
 entry=$(ls "$g/cache" | head -n 1)
