@@ -255,7 +255,6 @@ LoadResult merge_and_resolve(std::vector<PolicyFile>& files, bool unreadable, Di
   size_t total = 0;
   for (const PolicyFile& f : files)
     total += f.flows.size();
-  p.flows.reserve(total);
   for (PolicyFile& f : files) {
     for (auto& h : f.headers)
       p.headers.push_back(std::move(h));
@@ -267,9 +266,14 @@ LoadResult merge_and_resolve(std::vector<PolicyFile>& files, bool unreadable, Di
       define(p.services, p.service_index, std::move(s), "service", diags);
     for (auto& ft : f.features)
       define(p.features, p.feature_index, std::move(ft), "feature", diags);
-    for (auto& fl : f.flows)
-      p.flows.push_back(std::move(fl));
-    std::vector<Flow>().swap(f.flows);
+    if (p.flows.empty() && f.flows.capacity() >= total) {
+      p.flows.swap(f.flows); // the usual case, one big file: no copy at all
+    } else {
+      p.flows.reserve(total);
+      for (auto& fl : f.flows)
+        p.flows.push_back(std::move(fl));
+      std::vector<Flow>().swap(f.flows);
+    }
     for (auto& s : f.suppressions)
       p.suppressions.push_back(std::move(s));
     for (auto& e : f.expectations)
