@@ -113,9 +113,12 @@ public:
   std::string out;
 
   void u8(uint8_t v) { out += static_cast<char>(v); }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i)
-      u8(static_cast<uint8_t>(v >> (8 * i)));
+  void u32(uint32_t v) { // LEB128: locations and lengths are small numbers, mostly one byte
+    while (v >= 0x80) {
+      u8(static_cast<uint8_t>(v | 0x80));
+      v >>= 7;
+    }
+    u8(static_cast<uint8_t>(v));
   }
   void b(bool v) { u8(v ? 1 : 0); }
   void str(const std::string& s) {
@@ -230,8 +233,15 @@ public:
   }
   uint32_t u32() {
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i)
-      v |= uint32_t(u8()) << (8 * i);
+    for (int shift = 0; shift < 35; shift += 7) {
+      uint8_t b = u8();
+      if (shift == 28 && b > 0x0F) // more than 32 bits
+        ok = false;
+      v |= uint32_t(b & 0x7F) << shift;
+      if (!(b & 0x80))
+        return v;
+    }
+    ok = false;
     return v;
   }
   bool b() {

@@ -19,7 +19,7 @@
 namespace portolan {
 
 /// Bump whenever the encoding below or what the parser puts in the model changes.
-inline constexpr uint32_t kModelFormat = 1;
+inline constexpr uint32_t kModelFormat = 2;
 
 using Sha256 = std::array<uint8_t, 32>;
 Sha256 sha256(std::string_view data);
