@@ -66,19 +66,27 @@ std::string render_json(const Diagnostics& d, const SourceManager& sm) {
                 {{"errors", d.count(Severity::Error)},
                  {"warnings", d.count(Severity::Warning)},
                  {"notes", d.count(Severity::Note)}}}};
-  std::vector<Json> findings;
+  // Each finding is dumped as soon as it is built, into the one output string (what
+  // one_per_line writes): at 100k flows the tree of every finding and the copies of the text
+  // were a fifth of check's peak memory.
+  std::string out = open_object(head) + ",\"findings\":[";
+  bool first = true;
   for (const Diagnostic& x : d.all()) {
     Json related = Json::array();
     for (const Related& r : x.notes)
       related.push_back({{"message", r.message}, {"location", location_json(sm, r.loc)}});
-    findings.push_back({{"code", x.code},
-                        {"severity", severity_name(x.severity)},
-                        {"message", x.message},
-                        {"location", location_json(sm, x.loc)},
-                        {"related", std::move(related)},
-                        {"witness", x.witness ? Json(*x.witness) : Json(nullptr)}});
+    Json finding = {{"code", x.code},
+                    {"severity", severity_name(x.severity)},
+                    {"message", x.message},
+                    {"location", location_json(sm, x.loc)},
+                    {"related", std::move(related)},
+                    {"witness", x.witness ? Json(*x.witness) : Json(nullptr)}};
+    out += first ? "\n  " : ",\n  ";
+    out += dump(finding);
+    first = false;
   }
-  return open_object(head) + ",\"findings\":" + one_per_line(findings) + "}\n";
+  out += first ? "]}\n" : "\n]}\n";
+  return out;
 }
 
 std::string render_sarif(const Diagnostics& d, const SourceManager& sm) {
