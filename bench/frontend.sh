@@ -43,7 +43,7 @@ echo "  1 thread / all cores, median of pairs: $(awk '{print $3/$1}' "$work/r" |
 "$portolan" compile --manifest "$m" -o "$work/p.pmodel" > /dev/null 2>&1
 : > "$work/r"
 for _ in $(seq "$runs"); do
-  a=$(wall "$portolan" build --manifest "$m" --target vs-nftables --out "$work/o1"); ka=$(cat "$work/kb")
+  a=$(wall "$portolan" build --manifest "$m" --target vs-nftables --out "$work/o1"); ka=$(tail -n 1 "$work/kb")
   b=$(wall "$portolan" build --model "$work/p.pmodel" --target vs-nftables --out "$work/o2")
   c=$(wall "$portolan" build --manifest "$m" --target vs-windows --out "$work/o3")
   echo "$a $b $c $ka" >> "$work/r"
@@ -64,12 +64,12 @@ for _ in $(seq "$runs"); do
   rm -rf "$work/c2" && cp -r "$work/cache" "$work/c2"
   a=$(wall "$portolan" check --manifest "$work/g2/bench.toml" --format json --cache "$work/c2")
   b=$(wall "$portolan" check --manifest "$work/g2/bench.toml" --format json)
-  ka=$(cat "$work/kb")
-  c=$(wall "$portolan" build --manifest "$m" --out "$work/o4"); kc=$(cat "$work/kb")
+  ka=$(tail -n 1 "$work/kb")
+  c=$(wall "$portolan" build --manifest "$m" --out "$work/o4"); kc=$(tail -n 1 "$work/kb")
   echo "$a $b $ka $c $kc" >> "$work/r"
 done
 echo "check after a one-flow change, cache warm: $(awk '{print $1}' "$work/r" | median) s;" \
-  "no cache: $(awk '{print $2}' "$work/r" | median) s; ratio $(awk '{print $2/$1}' "$work/r" | median)x"
+  "no cache: $(awk '{print $2}' "$work/r" | median) s; no cache / cache $(awk '{print $2/$1}' "$work/r" | median)x"
 echo "peak per flow: check $(awk -v n="$n" '{print $3*1024/n}' "$work/r" | median) B," \
   "build of all targets $(awk -v n="$n" '{print $5*1024/n}' "$work/r" | median) B" \
   "($(awk '{print $4}' "$work/r" | median) s)"
