@@ -1,5 +1,6 @@
 #include "pmodel.h"
 
+#include "load.h"
 #include "version.h"
 
 #include <cstring>
@@ -769,11 +770,11 @@ std::string entry_head(std::string_view text, const Sha256& key) {
 
 std::optional<PolicyFile> ParseCache::get(std::string_view text, const Sha256& key,
                                           uint32_t file_id, uint32_t line_base) const {
-  std::ifstream in(dir_ / (hex(key) + ".piece"), std::ios::binary);
-  if (!in)
+  // read_file: a FIFO or a huge file planted in the cache is refused, never waited on.
+  auto file = read_file(dir_ / (hex(key) + ".piece"));
+  if (!file)
     return std::nullopt;
-  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto payload = unseal(kPieceMagic, file);
+  auto payload = unseal(kPieceMagic, *file);
   if (!payload)
     return std::nullopt;
   std::string head = entry_head(text, key);

@@ -83,7 +83,7 @@ done
 m=$work/gen/bench.toml
 entry=$(ls "$g/cache" | head -n 1)
 versions_dir=$work/vers; mkdir -p "$versions_dir"
-for how in truncate flip version foreign swap; do
+for how in truncate flip version foreign swap fifo; do
   cp -r "$g/cache.check" "$work/c.$how"
   e=$work/c.$how/$entry
   case $how in
@@ -100,8 +100,10 @@ EOF
     ;;
     foreign) printf 'not a cache entry\n' > "$e" ;;
     swap) other=$(ls "$work/c.$how" | sed -n 2p); cp "$work/c.$how/$other" "$e" ;; # sealed, wrong key
+    fifo) rm "$e" && mkfifo "$e" ;; # must not be waited on
   esac
-  "$portolan" check --manifest "$m" --format json --cache "$work/c.$how" > "$work/check.$how" 2>/dev/null
+  timeout 120 "$portolan" check --manifest "$m" --format json --cache "$work/c.$how" \
+    > "$work/check.$how" 2>/dev/null
   cmp -s "$g/check.whole" "$work/check.$how" || bad "cache entry ($how): check output changed"
   cmp -s "$e" "$g/cache.check/$entry" || bad "cache entry ($how) was not rewritten"
 done
