@@ -1,6 +1,9 @@
 // The `portolan` command line: check, build, query, fmt, import, doc and graph. It parses arguments
 // (CLI11) and calls the driver (driver/session.h); the pipeline itself lives there. Exit codes: 0
 // clean, 1 errors in the policy or manifest, 2 bad usage or unreadable input.
+#include "backend.h"
+#include "depfile.h"
+#include "diff_command.h"
 #include "fmt.h"
 #include "pmodel.h"
 #include "query.h"
@@ -102,26 +105,55 @@ bool open(Session& s, const Common& c, const std::vector<std::string>& files) {
   return true;
 }
 
-/// Stage report, then the exit code.
-int finish(Session& s, const std::string& format = "text", bool judges = true) {
+/// How `check` reports: its format, the lowest severity that fails it, SARIF's extras.
+struct CheckOutput {
+  std::string format = "text";
+  std::string fail_on = "error";
+  SarifOptions sarif;
+  bool summary = false; ///< the summary line after text output (check)
+};
+
+/// Stage report, then the exit code: 1 when a finding at or above `fail_on` remains.
+int finish(Session& s, const CheckOutput& o, bool judges = true) {
   s.report(judges);
-  if (format == "json")
+  if (o.format == "json")
     std::cout << render_json(s.diags, s.sm);
-  else if (format == "sarif")
-    std::cout << render_sarif(s.diags, s.sm);
-  else
+  else if (o.format == "sarif")
+    std::cout << render_sarif(s.diags, s.sm, o.sarif);
+  else {
     s.diags.render_text(std::cerr, s.sm);
+    if (o.summary)
+      std::cerr << summary_line(s.diags) << "\n";
+  }
   s.print_timings();
   if (s.unreadable)
     return kExitUsage;
-  return s.diags.has_errors() ? kExitFindings : kExitClean;
+  size_t failing = s.diags.count(Severity::Error);
+  if (o.fail_on != "error")
+    failing += s.diags.count(Severity::Warning);
+  if (o.fail_on == "note")
+    failing += s.diags.count(Severity::Note);
+  return failing ? kExitFindings : kExitClean;
 }
 
-int run_check(const Common& c, const std::string& format, const std::vector<std::string>& files) {
+int finish(Session& s, const std::string& format = "text", bool judges = true) {
+  CheckOutput o;
+  o.format = format;
+  return finish(s, o, judges);
+}
+
+int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& files) {
+  const std::string& format = o.format;
   if (format != "text" && format != "json" && format != "sarif") {
     std::cerr << "portolan: --format is text, json or sarif, not '" << format << "'\n";
     return kExitUsage;
   }
+  if (o.fail_on != "error" && o.fail_on != "warning" && o.fail_on != "note") {
+    std::cerr << "portolan: --fail-on is error, warning or note, not '" << o.fail_on << "'\n";
+    return kExitUsage;
+  }
+  o.summary = true;
+  o.sarif.fallback_file = !c.manifest.empty() ? c.manifest : files.empty() ? "" : files[0];
   Session s;
   if (!open(s, c, files))
     return kExitUsage;
@@ -132,15 +164,39 @@ int run_check(const Common& c, const std::string& format, const std::vector<std:
       return kExitUsage;
     }
     for (const Target* t : s.targets(c.env))
-      views.push_back(s.compile_target(*t).view);
+      views.push_back(s.compile_target(*t, Want{true, true, false}).view);
   }
   if (s.clean()) // analysis of a broken input is only noise
     s.analyse(std::move(views));
-  return finish(s, format);
+  return finish(s, o);
+}
+
+/// Build's options for build tools (docs/ci.md, "Build steps").
+struct BuildArgs {
+  std::string depfile, stamp;
+  bool list_outputs = false, absolute = false;
+};
+
+/// Every file the session read (the manifest, the policies, their imports), once each, in the
+/// order they were read, as the session names them (relative to the working folder or absolute,
+/// as given).
+std::vector<std::string> files_read(const Session& s) {
+  std::vector<std::string> out;
+  for (uint32_t id = 1; id <= s.sm.size(); ++id)
+    if (const std::string& p = s.sm.file(id).path;
+        std::find(out.begin(), out.end(), p) == out.end())
+      out.push_back(p);
+  return out;
 }
 
 int run_build(const Common& c, const std::vector<std::string>& wanted, const std::string& out,
-              const std::vector<std::string>& files) {
+              const std::vector<std::string>& files, const BuildArgs& b) {
+  if ((b.depfile.empty() && !b.stamp.empty()) || (b.list_outputs && !b.depfile.empty()) ||
+      (b.absolute && !b.list_outputs)) {
+    std::cerr << "portolan: --stamp goes with --depfile, --absolute with --list-outputs, and "
+                 "--list-outputs (which writes nothing) not with --depfile\n";
+    return kExitUsage;
+  }
   if (c.manifest.empty() == c.model.empty()) {
     std::cerr << (c.manifest.empty() ? "portolan: build needs --manifest FILE (or --model FILE)\n"
                                      : "portolan: build takes --manifest or --model, not both\n");
@@ -172,16 +228,60 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
   }
+  if (b.list_outputs) { // what the write below would write, in the same order; nothing written
+    std::error_code ec;
+    fs::path base = b.absolute ? fs::absolute(out_dir, ec).lexically_normal() : fs::path();
+    for (const auto& [rel, content] : outputs)
+      std::cout << (base / rel).generic_string() << "\n";
+    return kExitClean;
+  }
+  std::string dep;
+  if (!b.depfile.empty()) { // made before writing, so a path it cannot name writes nothing
+    std::vector<std::string> tgts;
+    if (!b.stamp.empty())
+      tgts.push_back(b.stamp);
+    else
+      for (const auto& [rel, content] : outputs)
+        tgts.push_back((out_dir / rel).generic_string());
+    std::string bad;
+    // From a model, the build read the model file: that is its one input (the sources it
+    // was compiled from are the model's own depfile's business).
+    auto text = depfile_text(
+        tgts, c.model.empty() ? files_read(s) : std::vector<std::string>{c.model}, bad);
+    if (!text) {
+      std::cerr << "portolan: --depfile cannot name '" << bad
+                << "' (a newline in it, or a trailing backslash); no file was written\n";
+      return kExitUsage;
+    }
+    dep = std::move(*text);
+  }
+  for (const std::string& f : {b.stamp, b.depfile}) { // fail before writing, not half-way
+    std::error_code ec;
+    fs::path dir = fs::path(f).parent_path();
+    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
+      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
+                << "; no file was written\n";
+      return kExitUsage;
+    }
+  }
   std::string err;
   if (!write_outputs(out_dir, outputs, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";
+    return kExitUsage;
+  }
+  if (!b.stamp.empty() && !write_file_atomic(b.stamp, "", err)) {
+    std::cerr << "portolan: " << err << "\n";
+    return kExitUsage;
+  }
+  if (!b.depfile.empty() && !write_file_atomic(b.depfile, dep, err)) {
+    std::cerr << "portolan: " << err << "\n";
     return kExitUsage;
   }
   return kExitClean;
 }
 
 /// `portolan compile`: the manifest's policy loaded once, written as a `.pmodel` for
-/// `build --model`; with --depfile, a Makefile rule naming every source it was read from.
+/// `build --model`; with --depfile, a Make/Ninja depfile naming every source it was read from.
 int run_compile(const Common& c, const std::string& out, const std::string& depfile) {
   if (c.manifest.empty() || out.empty()) {
     std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel\n";
@@ -195,18 +295,20 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     std::cerr << "portolan: compile failed; no model was written\n";
     return code == kExitClean ? kExitFindings : code;
   }
-  std::string dep = out + ":";
-  for (uint32_t id = 1; id <= s.sm.size(); ++id) {
-    std::string p = s.sm.file(id).path;
-    std::string esc;
-    for (char ch : p)
-      esc += (ch == ' ' || ch == '#' || ch == '\\') ? std::string("\\") + ch
-             : ch == '$'                            ? std::string("$$")
-                                                    : std::string(1, ch);
-    dep += " " + esc;
+  std::string dep;
+  if (!depfile.empty()) { // made before writing, so a path it cannot name writes nothing
+    std::string bad;
+    auto text = depfile_text({out}, files_read(s), bad);
+    if (!text) {
+      std::cerr << "portolan: --depfile cannot name '" << bad
+                << "' (a newline in it, or a trailing backslash); no model was written\n";
+      return kExitUsage;
+    }
+    dep = std::move(*text);
   }
+  std::string err;
   if (!write_file_atomic(out, s.model_file()) ||
-      (!depfile.empty() && !write_file_atomic(depfile, dep + "\n"))) {
+      (!depfile.empty() && !write_file_atomic(depfile, dep, err))) {
     std::cerr << "portolan: cannot write '" << out << "'"
               << (depfile.empty() ? "" : " or '" + depfile + "'") << "\n";
     return kExitUsage;
@@ -214,9 +316,20 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
   return kExitClean;
 }
 
-int run_query(const Common& c, const std::string& from, const std::string& to,
-              const std::string& sport, const std::vector<std::string>& packet,
-              const std::string& help) {
+/// Query's options besides the common ones.
+struct QueryArgs {
+  std::string from, to, sport, format = "text";
+  std::vector<std::string> packet;
+  bool exit_code = false; ///< exit by verdict: 0 allow, 1 deny, 2 error, 3 unseen
+};
+
+int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
+  const std::string &from = a.from, &to = a.to, &sport = a.sport;
+  const std::vector<std::string>& packet = a.packet;
+  if (a.format != "text" && a.format != "json") {
+    std::cerr << "portolan: --format is text or json, not '" << a.format << "'\n";
+    return kExitUsage;
+  }
   if (c.manifest.empty() || from.empty() || to.empty() || packet.size() != 1) {
     std::cerr << "portolan: query needs --manifest, --from, --to and one PACKET\n" << help;
     return kExitUsage;
@@ -249,8 +362,10 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   Session s;
   if (!open(s, c, {}))
     return kExitUsage;
-  if (!s.manifest || !s.clean())
-    return finish(s, "text", false);
+  if (!s.manifest || !s.clean()) {
+    int code = finish(s, "text", false);
+    return a.exit_code && code == kExitFindings ? kExitUsage : code; // 1 would read as deny
+  }
   std::string env = c.env;
   if (env.empty() && s.manifest->environments.size() == 1)
     env = s.manifest->environments.begin()->first;
@@ -261,10 +376,38 @@ int run_query(const Common& c, const std::string& from, const std::string& to,
   std::vector<TargetView> views;
   Diagnostics quiet; // query judges nothing: lowering's findings are check's to report
   for (const Target* t : s.targets(env))
-    views.push_back(s.compile_target(*t, Want{false, true}, quiet).view);
-  print_query(std::cout, s.loaded.policy, s.sm, env, pkt,
-              query(s.loaded.policy, s.manifest->environments.at(env), views, pkt));
-  return finish(s, "text", false);
+    views.push_back(s.compile_target(*t, Want{false, true, false}, quiet).view);
+  const Environment& e = s.manifest->environments.at(env);
+  auto verdicts = query(s.loaded.policy, e, views, pkt);
+  auto tracks = [specs = backend_specs()](const Target& t) {
+    for (const BackendSpec& b : specs)
+      if (b.name == t.backend && b.conntrack)
+        return b.conntrack_own_icmp_only ? Conntrack::TracksOwnIcmpOnly : Conntrack::Tracks;
+    return Conntrack::None;
+  };
+  mark_conntrack(verdicts, pkt, tracks);
+  if (a.format == "json")
+    print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
+  else {
+    // A packet to a VIP also reaches its nodes' host firewalls, as the balancer hands it on.
+    auto balanced = query_balanced(s.loaded.policy, e, views, pkt);
+    for (BalancedHop& h : balanced)
+      if (h.pkt)
+        mark_conntrack(h.verdicts, *h.pkt, tracks);
+    print_query(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts, balanced);
+  }
+  int code = finish(s, "text", false);
+  if (!a.exit_code || code != kExitClean)
+    return a.exit_code && code == kExitFindings ? kExitUsage : code;
+  switch (query_outcome(verdicts)) {
+  case QueryOutcome::Allow:
+    return 0;
+  case QueryOutcome::Deny:
+    return 1;
+  case QueryOutcome::Unseen:
+    break;
+  }
+  return 3;
 }
 
 /// Renders what a tables command said (it judges nothing, so no suppression is unused).
@@ -351,16 +494,27 @@ int run(int argc, char** argv) {
   app.add_flag("--list-stages", show_stages, "print the compiler's stages, in order");
 
   Common cc, bc, qc;
-  std::string format = "text";
+  CheckOutput co;
+  std::string& format = co.format;
   bool show_checks = false;
-  std::vector<std::string> check_files, build_files, packet, targets;
-  std::string out, from, to, sport;
+  std::vector<std::string> check_files, build_files, targets;
+  std::string out;
+  QueryArgs qa;
 
   CLI::App* check =
       app.add_subcommand("check", "parse and analyse a policy (and a manifest): errors, "
                                   "conflicts, gaps");
   add_common(*check, cc, true);
   check->add_option("--format", format, "text (default), json or sarif")->type_name("FORMAT");
+  check
+      ->add_option("--fail-on", co.fail_on,
+                   "exit 1 when a finding of this severity or above remains after suppressions "
+                   "and [checks]: error (default), warning or note")
+      ->type_name("SEVERITY");
+  check
+      ->add_option("--sarif-help-uri", co.sarif.help_uri,
+                   "where docs/checks.md is served: SARIF rules get helpUri URL#code")
+      ->type_name("URL");
   check->add_flag("--list-checks", show_checks, "print the check pipeline and every code");
   check->add_option("files", check_files, "policy files, besides the manifest's")
       ->type_name("FILE.policy");
@@ -368,21 +522,39 @@ int run(int argc, char** argv) {
       std::string(
           "Parses the policy files (and those the manifest lists), resolves every name, and with a "
           "manifest binds each environment's addresses, lowers every target without writing it and "
-          "runs the checks.") +
-      "\n\n" + kExitCodes);
+          "runs the checks. Text output ends with a summary line: the counts by severity and by "
+          "code.") +
+      "\n\nexit codes: 0 clean (below --fail-on), 1 a finding at or above --fail-on (errors by "
+      "default), 2 bad usage or unreadable input");
 
   CLI::App* build = app.add_subcommand("build", "write the configuration of every target in a "
                                                 "manifest");
   add_common(*build, bc, false);
   build->add_option("--target", targets, "build only this target (repeatable)")->type_name("NAME");
   build->add_option("--out", out, "output folder")->type_name("DIR");
+  BuildArgs ba;
+  build
+      ->add_option("--depfile", ba.depfile,
+                   "after a successful build, write a Make/Ninja depfile: the outputs (or "
+                   "--stamp) depend on the manifest, every policy and every import read")
+      ->type_name("FILE");
+  build
+      ->add_option("--stamp", ba.stamp,
+                   "with --depfile: touch FILE after a successful build and name it, not the "
+                   "outputs, as the depfile's target")
+      ->type_name("FILE");
+  build->add_flag("--list-outputs", ba.list_outputs,
+                  "print the files the build would write, relative to --out, one per line, and "
+                  "write nothing");
+  build->add_flag("--absolute", ba.absolute, "with --list-outputs: absolute paths");
   build->add_option("files", build_files)->group(""); // refused: the manifest lists them
   build->footer(
       std::string(
           "Writes each target's configuration to DIR/<output> (DIR defaults to out/ beside the "
           "manifest). The whole set is replaced in one step, and only when every selected target "
           "lowered without error: a failed or killed build leaves the previous set untouched; "
-          "unchanged files keep their mtime. See docs/manifest.md, 'How outputs are written'.") +
+          "unchanged files keep their mtime. See docs/manifest.md, 'How outputs are written'; "
+          "--depfile, --stamp and --list-outputs are for build tools (docs/ci.md).") +
       "\n\n" +
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
@@ -410,10 +582,14 @@ int run(int argc, char** argv) {
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
                                             "sees it");
   add_common(*q, qc, true);
-  q->add_option("--from", from, "source address")->type_name("ADDR");
-  q->add_option("--to", to, "destination address")->type_name("ADDR");
-  q->add_option("--sport", sport, "source port (default 49152)")->type_name("N");
-  q->add_option("packet", packet, "the packet")->type_name("PACKET");
+  q->add_option("--from", qa.from, "source address")->type_name("ADDR");
+  q->add_option("--to", qa.to, "destination address")->type_name("ADDR");
+  q->add_option("--sport", qa.sport, "source port (default 49152)")->type_name("N");
+  q->add_option("--format", qa.format, "text (default) or json (docs/ci.md)")->type_name("FORMAT");
+  q->add_flag("--exit-code", qa.exit_code,
+              "exit by verdict: 0 every target that sees the packet allows it, 1 one denies it, "
+              "2 error, 3 no target sees it");
+  q->add_option("packet", qa.packet, "the packet")->type_name("PACKET");
   q->footer(
       std::string(
           "Which flow decides a packet, in each target of the environment that sees it. PACKET is "
@@ -422,7 +598,9 @@ int run(int argc, char** argv) {
           "packets between addresses bound in its two zones. The verdict comes from the same "
           "packet sets the checks use: the first deciding flow (denies come first), or the default "
           "deny.") +
-      "\n\n" + kExitCodes);
+      "\n\n" + kExitCodes +
+      "; with --exit-code: 0 allowed by every (target, chain) that sees the packet, 1 denied by "
+      "at least one, 2 errors, bad usage or unreadable input, 3 seen by no target");
 
   std::vector<std::string> import_table, doc_files, graph_files;
   std::string roles, doc_format, graph_format;
@@ -478,8 +656,37 @@ int run(int argc, char** argv) {
                "\n\nexit codes: 0 formatted (or already formatted), 1 not formatted (--check) or "
                "not parseable, 2 bad usage or unreadable input");
 
+  DiffOptions dfo;
+  std::string diff_today;
+  std::vector<std::string> diff_sides;
+  CLI::App* diffc = app.add_subcommand("diff", "what a policy change opens and closes, per target "
+                                               "(OLD and NEW: git revisions or folders)");
+  diffc->add_option("--manifest", dfo.manifest, "the manifest inside each side (portolan.toml)")
+      ->type_name("FILE");
+  diffc->add_option("--format", dfo.format, "text (default), json, sarif or markdown")
+      ->type_name("FORMAT");
+  diffc->add_option("--fail-on", dfo.fail_on, "exit 1 on opened, closed, any change, or never")
+      ->type_name("WHAT");
+  diffc->add_option("--target", dfo.targets, "only this target (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  diffc->add_option("--env", dfo.envs, "only the targets of this environment (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  diffc->add_option("--today", diff_today, "judge expiry on both sides as of DATE or 'now'")
+      ->type_name("DATE");
+  diffc->add_option("sides", diff_sides, "OLD [NEW]; NEW defaults to the work tree")
+      ->type_name("REV|DIR");
+  diffc->footer("Compares the packets every target allows, from the packet engine: regions newly "
+                "allowed (opened) or denied (closed), each with a witness packet and the deciding "
+                "flow on each side; targets added, removed or retargeted; flows whose text changed "
+                "but not their packets. A side is a folder, or a git revision read into a private "
+                "temporary tree (the work tree and index are never touched). See docs/diff.md."
+                "\n\nexit codes: 0 compared (no --fail-on match), 1 a change matching --fail-on, 2 "
+                "bad usage, a bad revision or errors on either side");
+
   std::vector<std::string> commands;
-  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph}) {
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph, diffc}) {
     sub->allow_extras();
     commands.push_back(sub->get_name());
   }
@@ -521,7 +728,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph})
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph, diffc})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -529,14 +736,14 @@ int run(int argc, char** argv) {
       print_checks(std::cout);
       return kExitClean;
     }
-    return run_check(cc, format, check_files);
+    return run_check(cc, co, check_files);
   }
   if (build->parsed())
-    return run_build(bc, targets, out, build_files);
+    return run_build(bc, targets, out, build_files, ba);
   if (compile->parsed())
     return run_compile(mc, model_out, depfile);
   if (q->parsed())
-    return run_query(qc, from, to, sport, packet, q->help());
+    return run_query(qc, qa, q->help());
   if (fmtc->parsed()) {
     fo.files.assign(fmt_files.begin(), fmt_files.end());
     return run_fmt(fo, std::cout, std::cerr);
@@ -547,6 +754,20 @@ int run(int argc, char** argv) {
     return run_doc_or_graph(true, dc, doc_format, doc_files);
   if (graph->parsed())
     return run_doc_or_graph(false, gc, graph_format, graph_files);
+  if (diffc->parsed()) {
+    if (diff_sides.empty() || diff_sides.size() > 2) {
+      std::cerr << "portolan: diff needs OLD and optionally NEW (a git revision or a folder)\n";
+      return kExitUsage;
+    }
+    if (!diff_today.empty() && !(dfo.today = parse_today(diff_today))) {
+      std::cerr << "portolan: --today needs a date YYYY-MM-DD or 'now', not '" << diff_today
+                << "'\n";
+      return kExitUsage;
+    }
+    dfo.old_side = diff_sides[0];
+    dfo.new_side = diff_sides.size() > 1 ? diff_sides[1] : "";
+    return run_diff(dfo, std::cout, std::cerr);
+  }
   std::cerr << app.help();
   return kExitUsage;
 }

@@ -1,10 +1,12 @@
 #include "bind.h"
 
 #include "checks/overlap_index.h"
+#include "names.h"
 #include "semantics.h"
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 namespace portolan {
 
@@ -24,7 +26,7 @@ const char* chain_name(Chain c) {
 
 bool flow_active(const Flow& f, const Environment& env, const std::optional<Date>& today,
                  Diagnostics* diags) {
-  if (f.when && !env.features.count(*f.when))
+  if (f.when && !f.when->holds(env.features))
     return false;
   if (f.expires) {
     std::optional<Date> t = today ? today : env.today;
@@ -46,6 +48,23 @@ bool flow_active(const Flow& f, const Environment& env, const std::optional<Date
   return true;
 }
 
+std::vector<std::string> flow_ids(const Policy& p) {
+  std::vector<std::string> ids;
+  ids.reserve(p.flows.size());
+  std::map<std::string, int> repeats;
+  std::set<std::string> taken;
+  for (const Flow& f : p.flows) {
+    std::string key = f.summary();
+    if (int n = ++repeats[key]; n > 1)
+      key += " #" + std::to_string(n);
+    std::string id = "f" + name_hash(key);
+    for (int salt = 2; !taken.insert(id).second; ++salt)
+      id = "f" + name_hash(key + " ~" + std::to_string(salt));
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
 std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
   if (!loc.valid())
     return "?";
@@ -58,6 +77,30 @@ std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
 
 std::optional<BoundAddrs> bind_endpoint(const Policy& p, const Environment& env,
                                         const Endpoint& e) {
+  if (e.is_any()) {
+    BoundAddrs b;
+    b.any = true;
+    return b;
+  }
+  if (e.is_set()) {
+    // A group's addresses: the union of its bound members' (nullopt when none is bound; each
+    // member's own flow terms report an unbound member).
+    std::optional<BoundAddrs> out;
+    for (const Endpoint* m : e.concrete())
+      if (auto b = bind_endpoint(p, env, *m)) {
+        if (!out)
+          out.emplace();
+        out->any = out->any || b->any;
+        out->v4.insert(out->v4.end(), b->v4.begin(), b->v4.end());
+        out->v6.insert(out->v6.end(), b->v6.begin(), b->v6.end());
+      }
+    if (out)
+      for (auto* v : {&out->v4, &out->v6}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+      }
+    return out;
+  }
   std::vector<const Binding*> found;
   auto look = [&](const std::string& key) {
     auto it = env.bind.find(key);
@@ -103,60 +146,153 @@ const std::optional<BoundAddrs>& BindCache::operator()(const Endpoint& e) {
   return *slot;
 }
 
+const Role* vip_of(const Policy& p, const Endpoint& e) {
+  const Role* r = e.role_id >= 0 ? &p.roles[static_cast<size_t>(e.role_id)] : p.find_role(e.role);
+  return r && r->vip ? r : nullptr;
+}
+
+void balanced_terms(const Policy& p, const Target& target, const Term& t, std::vector<Term>& out) {
+  if (const Role* v = vip_of(p, *t.dst)) {
+    bool snat = v->vip->balance == Balance::Snat;
+    if (!(snat && p.flows[t.flow].action == Action::Deny))
+      for (const Endpoint& n : v->vip->nodes)
+        if (target.hosts_role(n.role)) {
+          Term b = t;
+          b.dst = &n;
+          if (snat && v->vip->snat_from)
+            b.src = &*v->vip->snat_from;
+          b.chains = {Chain::Input};
+          b.vip = v;
+          b.vip_side = t.dst;
+          out.push_back(std::move(b));
+        }
+  }
+  if (const Role* v = vip_of(p, *t.src))
+    for (const Endpoint& n : v->vip->nodes)
+      if (target.hosts_role(n.role)) {
+        Term b = t;
+        b.src = &n;
+        b.chains = {Chain::Output};
+        b.vip = v;
+        b.vip_side = t.src;
+        out.push_back(std::move(b));
+      }
+}
+
+std::pair<bool, bool> term_families(const Term& t, BindCache& bound) {
+  if (!t.vip || !t.vip_side)
+    return {true, true};
+  bool in = !t.chains.empty() && t.chains.front() == Chain::Input;
+  if (in && t.vip->vip->balance == Balance::Snat)
+    return {true, true};
+  const auto& b = bound(*t.vip_side);
+  if (!b || b->any)
+    return {true, true};
+  return {!b->v4.empty(), !b->v6.empty()};
+}
+
+Endpoint host_endpoint(const Policy& p, const Target& t) {
+  auto one = [&](const std::string& r) {
+    Endpoint e = Endpoint::of(r);
+    if (auto it = p.role_index.find(r); it != p.role_index.end())
+      e.role_id = static_cast<int32_t>(it->second);
+    return e;
+  };
+  if (t.hosts.size() == 1)
+    return one(t.hosts[0]);
+  Endpoint e;
+  e.kind = Endpoint::Kind::List;
+  for (const std::string& r : t.hosts) {
+    e.items.push_back(one(r));
+    e.members.push_back(one(r));
+  }
+  return e;
+}
+
 bool crosses(const Target& target, const std::string& zs, const std::string& zd) {
   const auto& z = target.between;
   return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
 }
 
+bool crosses(const Policy& p, const Target& target, const Endpoint& s, const Endpoint& d) {
+  const auto& z = target.between;
+  if (z.size() != 2)
+    return false;
+  // `any` is every address, so it is on both sides of every perimeter: a flow from `any` to
+  // an endpoint in one of the two zones crosses from the other.
+  auto in_pair = [&](const Endpoint& e) {
+    const std::string& ze = p.zone_of(e);
+    return ze == z[0] || ze == z[1];
+  };
+  if (s.is_any() && d.is_any())
+    return true;
+  if (s.is_any())
+    return in_pair(d);
+  if (d.is_any())
+    return in_pair(s);
+  return crosses(target, p.zone_of(s), p.zone_of(d));
+}
+
 std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
-                                 const Environment& env, Diagnostics* diags) {
+                                 const Environment& env, Diagnostics* diags, EnvPackets* shared) {
   std::vector<Term> all;
+  bool any_deny = false;
   for (size_t fi = 0; fi < ctx.policy.flows.size(); ++fi) {
     const Flow& f = ctx.policy.flows[fi];
     if (!flow_active(f, env, ctx.today_override, diags))
       continue;
-    std::vector<Term> dirs{{fi, &f.src, &f.dst, false, {}}};
+    any_deny = any_deny || f.action == Action::Deny;
+    // One term per pair of single endpoints (a group or list stands for its members), so each
+    // target takes the members it enforces; they keep the one flow's identity.
+    std::vector<Term> dirs;
+    for (const Endpoint* s : f.src.concrete())
+      for (const Endpoint* d : f.dst.concrete())
+        dirs.push_back({fi, s, d, false, {}});
     if (f.bidirectional)
-      dirs.push_back({fi, &f.dst, &f.src, true, {}});
+      for (const Endpoint* d : f.dst.concrete())
+        for (const Endpoint* s : f.src.concrete())
+          dirs.push_back({fi, d, s, true, {}});
     for (Term& t : dirs) {
       if (target.scope == Scope::Host) {
-        if (t.dst->role == target.host)
+        // A machine with several roles enforces every flow to or from any of them; a flow
+        // between two of its own roles lands in both chains (it leaves one role and reaches
+        // the other on the same machine).
+        if (!t.dst->is_any() && target.hosts_role(t.dst->role))
           t.chains.push_back(Chain::Input);
-        if (t.src->role == target.host)
+        if (!t.src->is_any() && target.hosts_role(t.src->role))
           t.chains.push_back(Chain::Output);
       } else {
-        if (crosses(target, ctx.policy.zone_of(*t.src), ctx.policy.zone_of(*t.dst)))
+        if (crosses(ctx.policy, target, *t.src, *t.dst))
           t.chains.push_back(Chain::Forward);
       }
-      all.push_back(std::move(t));
+      all.push_back(t);
+      if (target.scope == Scope::Host)
+        balanced_terms(ctx.policy, target, t, all);
     }
   }
   // A packet is allowed when an allow flow matches it and no deny flow does, whatever names the
   // deny uses: a deny joins every chain where its packets (on bound addresses) meet those of an
   // allow the chain enforces, so 'scanner -> dmz_hosts' cuts 'anyone -> web' when web's address
   // is in dmz_hosts. Unbound endpoints decide nothing here; lowering reports them.
-  BindCache bound(ctx.policy, env);
-  auto packets = [&](const Term& t) {
-    PacketSet set;
-    const auto& bs = bound(*t.src);
-    const auto& bd = bound(*t.dst);
-    if (!bs || !bd)
-      return set;
-    for (const ServiceRef& sr : ctx.policy.flows[t.flow].services)
-      if (const Service* svc = ctx.policy.service_of(sr))
-        for (const ServiceSpec& spec : svc->specs)
-          set.add(spec_packets(*bs, *bd, spec));
-    return set;
+  std::optional<EnvPackets> local;
+  if (!shared && any_deny)
+    shared = &local.emplace(ctx.policy, env);
+  static const PacketSet none;
+  auto packets = [&](const Term& t) -> const PacketSet& {
+    const PacketSet* set = shared->of(t);
+    return set ? *set : none;
   };
   std::optional<OverlapIndex> allowed; // id: the chain; built on first need
+  // The chains an allow can land in here: a deny already in all of them gains nothing.
+  const size_t kinds = target.scope == Scope::Host ? 2 : 1;
   for (Term& d : all) {
-    if (ctx.policy.flows[d.flow].action != Action::Deny || d.chains.size() == 3)
+    if (ctx.policy.flows[d.flow].action != Action::Deny || d.chains.size() >= kinds)
       continue;
     if (!allowed) {
       allowed.emplace();
       for (const Term& a : all)
         if (ctx.policy.flows[a.flow].action == Action::Allow && !a.chains.empty()) {
-          PacketSet set = packets(a);
+          const PacketSet& set = packets(a);
           for (Chain c : a.chains)
             allowed->add(static_cast<size_t>(c), set);
         }

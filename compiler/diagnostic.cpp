@@ -1,6 +1,8 @@
 #include "diagnostic.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <ostream>
 #include <tuple>
 
@@ -66,6 +68,76 @@ void Diagnostics::normalize() {
                              return key(a) == key(b) && a.loc.len == b.loc.len;
                            }),
                diags_.end());
+}
+
+namespace {
+constexpr size_t kEnvWord = 13; // "environment '"
+/// The one environment a message names: the position of its name and the name.
+std::optional<std::pair<size_t, std::string>> named_environment(const std::string& m) {
+  static const std::string kWord = "environment '";
+  size_t at = m.find(kWord);
+  if (at == std::string::npos || m.find(kWord, at + 1) != std::string::npos)
+    return std::nullopt;
+  size_t start = at + kWord.size();
+  size_t end = m.find('\'', start);
+  if (end == std::string::npos)
+    return std::nullopt;
+  return std::make_pair(at, m.substr(start, end - start));
+}
+} // namespace
+
+void Diagnostics::merge_environments() {
+  struct Group {
+    size_t first;
+    size_t at;
+    std::vector<std::string> envs;
+  };
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t, int, std::string, std::string>,
+           size_t>
+      groups_by_key;
+  std::vector<Group> groups;
+  std::vector<Diagnostic> out;
+  for (Diagnostic& d : diags_) {
+    auto env = named_environment(d.message);
+    if (!env) {
+      out.push_back(std::move(d));
+      continue;
+    }
+    std::string rest = d.message.substr(0, env->first) + "\x01" +
+                       d.message.substr(env->first + kEnvWord + env->second.size() + 1);
+    auto key = std::make_tuple(d.loc.file, d.loc.line, d.loc.col, d.loc.len,
+                               static_cast<int>(d.severity), d.code, rest);
+    auto [it, fresh] = groups_by_key.emplace(key, groups.size());
+    if (fresh) {
+      groups.push_back({out.size(), env->first, {env->second}});
+      out.push_back(std::move(d));
+      continue;
+    }
+    Group& g = groups[it->second];
+    Diagnostic& into = out[g.first];
+    if (std::find(g.envs.begin(), g.envs.end(), env->second) == g.envs.end())
+      g.envs.push_back(env->second);
+    for (Related& r : d.notes)
+      if (std::none_of(into.notes.begin(), into.notes.end(), [&](const Related& x) {
+            return x.message == r.message && x.loc.file == r.loc.file && x.loc.line == r.loc.line &&
+                   x.loc.col == r.loc.col;
+          }))
+        into.notes.push_back(std::move(r));
+    if (!into.witness)
+      into.witness = d.witness;
+  }
+  for (const Group& g : groups) {
+    if (g.envs.size() < 2)
+      continue;
+    Diagnostic& d = out[g.first];
+    std::string names;
+    for (const std::string& e : g.envs)
+      names += (names.empty() ? "'" : ", '") + e + "'";
+    d.message = d.message.substr(0, g.at) + "environments " + names +
+                d.message.substr(g.at + kEnvWord + g.envs[0].size() + 1);
+  }
+  diags_ = std::move(out);
+  normalize();
 }
 
 // Column arithmetic counts UTF-8 code points, matching the lexer's character columns.

@@ -49,6 +49,11 @@ public:
   void apply_severities(const std::map<std::string, std::string>& by_code);
   /// Sorts by (file, line, col, severity, code, message) and drops exact duplicates.
   void normalize();
+  /// One finding per fact: findings of one code at one place whose messages differ only in the
+  /// one environment they name ("in environment 'lab'") become one naming them all ("in
+  /// environments 'lab', 'prod'"), in order; their notes are united and the first witness kept.
+  /// Call on normalized diagnostics; normalizes again.
+  void merge_environments();
   /// Renders clang-style text: "file:line:col: error: message [code]", the source line, a caret
   /// and tilde underline, then the notes the same way.
   void render_text(std::ostream& out, const SourceManager& sm, bool color = false) const;

@@ -35,6 +35,10 @@ bool is(const LexToken& t, const char* punct) {
 bool space_between(const LexToken& a, const LexToken& b) {
   if (is(b, ";") || is(b, ",") || is(b, ".") || is(b, ":"))
     return false;
+  if ((is(a, "{") && !is(b, "}")) || (is(b, "}") && !is(a, "{"))) // endpoint lists: {a, b}
+    return false;
+  if (is(a, "(") || is(b, ")")) // conditions: (a or b)
+    return false;
   if (is(a, ".") || is(a, "-") || is(b, "-")) // dotted names, port ranges, code-words
     return false;
   return true;
@@ -126,7 +130,14 @@ private:
       }
       Item& it = items_[*cur];
       it.toks.push_back(i);
-      if (is(t, ";")) {
+      // An endpoint list (`flow x: {a, b} -> c via s;`) is part of the statement: its braces
+      // come before `via`, a block's after it.
+      bool ends_side = (it.kind == "flow" || it.kind == "expect") &&
+                       std::none_of(it.toks.begin(), it.toks.end(),
+                                    [&](size_t k) { return t_[k].text == "via"; });
+      if (ends_side && (is(t, "{") || is(t, "}"))) {
+        continue;
+      } else if (is(t, ";")) {
         it.end = ';';
         cur.reset();
       } else if (is(t, "{")) {
@@ -329,10 +340,13 @@ std::optional<std::string> format_policy(SourceManager& sm, const std::string& p
   Diagnostics parsed;
   parse_policy_file(sm, id, parsed);
   // Literal errors (a port out of range) leave the structure intact: the layout is still
-  // well defined, and `check` reports them. Text that does not parse is not formatted.
+  // well defined, and `check` reports them. Text that does not parse is not formatted, and
+  // neither is a port written as a vendor page prints it (`1,024`): the space fmt puts after a
+  // comma would turn it into a list.
   bool broken = false;
   for (const Diagnostic& d : parsed.all())
-    if (d.code == "syntax" || d.code == "encoding" || d.code == "internal") {
+    if (d.code == "syntax" || d.code == "encoding" || d.code == "internal" ||
+        d.code == "port-token") {
       broken = true;
       diags.add(d.severity, d.code, d.loc, d.message) = d;
     }

@@ -179,6 +179,84 @@ std::string suggest(const std::string& name, const std::vector<std::string>& can
   return "";
 }
 
+/// VIPs: every node a known role or interface in the VIP's zone, never a VIP itself (no chains,
+/// no cycles); one balancing mode, with the balancer's address for snat.
+template <class CheckEndpoint>
+void check_vips(const Policy& p, const CheckEndpoint& check_endpoint, Diagnostics& diags) {
+  for (const Role& r : p.roles) {
+    if (!r.vip)
+      continue;
+    const Vip& v = *r.vip;
+    if (!v.loc.valid()) {
+      diags.error("vip", v.balance_loc,
+                  "'balance' belongs to a VIP: role '" + r.name +
+                      "' needs 'vip for NODE;' naming the roles the balancer distributes to");
+      continue;
+    }
+    if (!v.has_balance)
+      diags.error("vip", v.loc,
+                  "VIP '" + r.name +
+                      "' needs a balancing mode, which decides the source its nodes see: "
+                      "'balance keeps-source;' or 'balance snat from ROLE;'");
+    for (const Interface& i : r.interfaces)
+      diags.error("vip", i.loc,
+                  "VIP '" + r.name +
+                      "' cannot have interfaces: it is one virtual address; bind the role itself");
+    for (const Endpoint& n : v.nodes) {
+      const Role* nr = p.find_role(n.role);
+      check_endpoint(n);
+      if (!nr)
+        continue;
+      if (nr->vip) {
+        // Follow the chain of VIPs from this node: back to r is a cycle.
+        std::string path = r.name + " -> " + nr->name;
+        std::set<std::string> seen{r.name, nr->name};
+        const Role* at = nr;
+        bool cycle = nr == &r;
+        while (!cycle && at && at->vip && !at->vip->nodes.empty()) {
+          const Role* next = p.find_role(at->vip->nodes.front().role);
+          if (!next)
+            break;
+          path += " -> " + next->name;
+          if (next == &r)
+            cycle = true;
+          else if (!seen.insert(next->name).second)
+            break;
+          at = next;
+        }
+        if (cycle)
+          diags.error("vip-cycle", n.loc,
+                      "VIP '" + r.name +
+                          "' balances to itself: " + (nr == &r ? r.name + " -> " + r.name : path));
+        else
+          diags
+              .error("vip", n.loc,
+                     "node '" + n.str() + "' of VIP '" + r.name +
+                         "' is itself a VIP; a balancer distributes to hosts: name the nodes of '" +
+                         nr->name + "' here")
+              .notes.push_back({nr->vip->loc, "'" + nr->name + "' is a VIP here"});
+        continue;
+      }
+      if (!n.iface.empty() && !nr->find_interface(n.iface))
+        continue;
+      const std::string& zn = p.zone_of(n);
+      if (zn != r.zone)
+        diags.error("vip-zone", n.loc,
+                    "node '" + n.str() + "' is in zone '" + (zn.empty() ? "(none)" : zn) +
+                        "' but VIP '" + r.name + "' is in zone '" +
+                        (r.zone.empty() ? "(none)" : r.zone) +
+                        "': the balancer hands connections to nodes in its VIP's zone");
+    }
+    if (v.snat_from) {
+      check_endpoint(*v.snat_from);
+      if (const Role* br = p.find_role(v.snat_from->role); br && br->vip)
+        diags.error("vip", v.snat_from->loc,
+                    "the balancer's address '" + v.snat_from->str() +
+                        "' is a VIP; name a role bound to the address the balancer translates to");
+    }
+  }
+}
+
 void resolve(Policy& p, Diagnostics& diags) {
   auto zone_names = keys(p.zone_index);
   auto check_zone = [&](const std::string& z, SourceLoc loc) {
@@ -201,11 +279,18 @@ void resolve(Policy& p, Diagnostics& diags) {
   auto role_names = keys(p.role_index);
   auto service_names = keys(p.service_index);
   auto feature_names = keys(p.feature_index);
+  auto endpoint_names = role_names;
+  for (const Group& g : p.groups)
+    endpoint_names.push_back(g.name);
   auto check_endpoint = [&](const Endpoint& e) {
     const Role* r = p.find_role(e.role);
     if (!r) {
-      diags.error("unknown-role", e.role_loc,
-                  "unknown role '" + e.role + "'" + suggest(e.role, role_names));
+      if (p.groups.empty())
+        diags.error("unknown-role", e.role_loc,
+                    "unknown role '" + e.role + "'" + suggest(e.role, role_names));
+      else
+        diags.error("unknown-role", e.role_loc,
+                    "unknown role or group '" + e.role + "'" + suggest(e.role, endpoint_names));
       return;
     }
     if (!e.iface.empty() && !r->find_interface(e.iface)) {
@@ -221,21 +306,116 @@ void resolve(Policy& p, Diagnostics& diags) {
           .notes.push_back({r->loc, "role declared here"});
     }
   };
-  for (const Flow& f : p.flows) {
-    check_endpoint(f.src);
-    check_endpoint(f.dst);
+  check_vips(p, check_endpoint, diags);
+  // Groups: a name that is no role but a group stands for the group's members; groups may
+  // name groups (a cycle is an error at the member that closes it).
+  for (const Group& g : p.groups)
+    if (const Role* r = p.find_role(g.name))
+      diags
+          .error("duplicate-definition", g.loc,
+                 "group '" + g.name + "' has the name of a role; an endpoint could mean either")
+          .notes.push_back({r->loc, "role declared here"});
+  std::vector<int> state(p.groups.size(), 0); // 0 new, 1 being resolved, 2 done
+  std::vector<std::string> stack;
+  std::function<void(size_t)> resolve_group;
+  auto group_of = [&](const Endpoint& e) -> std::optional<size_t> {
+    if (e.kind != Endpoint::Kind::Single || p.find_role(e.role))
+      return std::nullopt;
+    auto it = p.group_index.find(e.role);
+    if (it == p.group_index.end())
+      return std::nullopt;
+    return it->second;
+  };
+  // Appends what one written item stands for, each role or interface once.
+  auto expand = [&](const Endpoint& e, std::vector<Endpoint>& out) {
+    auto add = [&](const Endpoint& m) {
+      for (const Endpoint& x : out)
+        if (x.str() == m.str())
+          return;
+      out.push_back(m);
+    };
+    if (auto gi = group_of(e)) {
+      if (!e.iface.empty()) {
+        diags.error("unknown-interface", e.iface_loc,
+                    "'" + e.role +
+                        "' is a group, and a group has no interfaces; name the "
+                        "interfaces in the group instead");
+        return;
+      }
+      resolve_group(*gi);
+      if (state[*gi] == 1) {
+        std::string chain;
+        bool on = false;
+        for (const std::string& n : stack) {
+          on = on || n == e.role;
+          if (on)
+            chain += n + " -> ";
+        }
+        diags.error("group-cycle", e.role_loc, "group cycle: " + chain + e.role);
+        return;
+      }
+      for (const Endpoint& m : p.groups[*gi].members)
+        add(m);
+      return;
+    }
+    check_endpoint(e);
+    add(e);
+  };
+  resolve_group = [&](size_t gi) {
+    if (state[gi] != 0)
+      return;
+    state[gi] = 1;
+    stack.push_back(p.groups[gi].name);
+    std::vector<Endpoint> members;
+    for (const Endpoint& item : p.groups[gi].items)
+      expand(item, members);
+    p.groups[gi].members = std::move(members);
+    stack.pop_back();
+    state[gi] = 2;
+  };
+  for (size_t gi = 0; gi < p.groups.size(); ++gi)
+    resolve_group(gi);
+  // A flow's or expectation's side: a group or list gets its members.
+  auto resolve_side = [&](Endpoint& e) {
+    if (e.kind == Endpoint::Kind::List) {
+      e.members.clear();
+      for (Endpoint& item : e.items) {
+        if (auto gi = group_of(item); gi && item.iface.empty())
+          item.kind = Endpoint::Kind::Group;
+        Endpoint written = item;
+        written.kind = Endpoint::Kind::Single;
+        expand(written, e.members);
+      }
+    } else if (auto gi = group_of(e)) {
+      expand(e, e.members);
+      if (e.iface.empty())
+        e.kind = Endpoint::Kind::Group;
+    } else if (e.kind == Endpoint::Kind::Single) {
+      check_endpoint(e);
+    }
+  };
+  for (Flow& f : p.flows) {
+    resolve_side(f.src);
+    resolve_side(f.dst);
     for (const ServiceRef& s : f.services)
       if (!p.service_index.count(s.name))
         diags.error("unknown-service", s.loc,
                     "unknown service '" + s.name + "'" + suggest(s.name, service_names));
-    if (f.when && !p.feature_index.count(*f.when))
-      diags.error("unknown-feature", f.when_loc,
-                  "unknown feature '" + *f.when + "'" + suggest(*f.when, feature_names));
+    if (f.when) {
+      std::function<void(const Condition&)> check_feature = [&](const Condition& c) {
+        for (const Condition& a : c.args)
+          check_feature(a);
+        if (c.op == Condition::Op::Feature && !p.feature_index.count(c.feature))
+          diags.error("unknown-feature", c.loc,
+                      "unknown feature '" + c.feature + "'" + suggest(c.feature, feature_names));
+      };
+      check_feature(*f.when);
+    }
   }
-  for (const Expectation& e : p.expectations) {
-    for (const ExpectSide* side : {&e.src, &e.dst})
+  for (Expectation& e : p.expectations) {
+    for (ExpectSide* side : {&e.src, &e.dst})
       if (side->kind == ExpectSide::Kind::Endpoint)
-        check_endpoint(side->endpoint);
+        resolve_side(side->endpoint);
     for (const ServiceRef& s : e.services)
       if (!p.service_index.count(s.name))
         diags.error("unknown-service", s.loc,
@@ -266,6 +446,8 @@ LoadResult merge_and_resolve(std::vector<PolicyFile>& files, bool unreadable, Di
       define(p.services, p.service_index, std::move(s), "service", diags);
     for (auto& ft : f.features)
       define(p.features, p.feature_index, std::move(ft), "feature", diags);
+    for (auto& g : f.groups)
+      define(p.groups, p.group_index, std::move(g), "group", diags);
     if (p.flows.empty() && f.flows.capacity() >= total) {
       p.flows.swap(f.flows); // the usual case, one big file: no copy at all
     } else {

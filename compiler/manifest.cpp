@@ -164,8 +164,22 @@ public:
     } else if (host) {
       tg.scope = Scope::Host;
       tg.scope_loc = at(*host);
-      if (auto s = string(*host, "host"))
-        tg.host = *s;
+      // One role, or a machine holding several: host = ["fe", "cms"].
+      if (host->is_array()) {
+        for (auto& [r, l] : strings(*host, "host")) {
+          if (std::find(tg.hosts.begin(), tg.hosts.end(), r) != tg.hosts.end()) {
+            error(l, "role '" + r + "' is named twice in 'host'");
+            continue;
+          }
+          tg.hosts.push_back(r);
+          tg.host_locs.push_back(l);
+        }
+        if (tg.hosts.empty())
+          error(tg.scope_loc, "'host' names no role; write host = \"ROLE\" or [\"ROLE\", ...]");
+      } else if (auto s = string(*host, "host")) {
+        tg.hosts.push_back(*s);
+        tg.host_locs.push_back(tg.scope_loc);
+      }
     } else if (between) {
       tg.scope = Scope::Between;
       tg.scope_loc = at(*between);
@@ -214,6 +228,13 @@ private:
 };
 
 } // namespace
+
+std::string Target::host_str() const {
+  std::string s;
+  for (size_t i = 0; i < hosts.size(); ++i)
+    s += (i ? ", " : "") + hosts[i];
+  return s;
+}
 
 std::optional<Manifest> read_manifest(const fs::path& path, SourceManager& sm, Diagnostics& diags) {
   std::string why;
@@ -398,10 +419,24 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
                       std::to_string(m.environments.size()) + " environments");
     else if (!m.environments.count(t.env))
       diags.error("manifest", t.env_loc, "unknown environment '" + t.env + "'" + hint(t.env, envs));
-    if (t.scope == Scope::Host && !t.host.empty() && !p.role_index.count(t.host))
-      diags.error("unknown-role", t.scope_loc,
-                  "target '" + t.name + "' enforces on unknown role '" + t.host + "'" +
-                      hint(t.host, roles));
+    if (t.scope == Scope::Host)
+      for (size_t i = 0; i < t.hosts.size(); ++i) {
+        const std::string& h = t.hosts[i];
+        if (!h.empty() && !p.role_index.count(h))
+          diags.error("unknown-role", t.host_locs[i],
+                      "target '" + t.name + "' enforces on unknown role '" + h + "'" +
+                          hint(h, roles));
+        if (const Role* r = p.find_role(h); r && r->vip) {
+          std::string nodes;
+          for (const Endpoint& n : r->vip->nodes)
+            nodes += (nodes.empty() ? "'" : ", '") + n.role + "'";
+          diags.error("vip", t.host_locs[i],
+                      "role '" + h +
+                          "' is a VIP: its address lives on the load balancer, which has no host "
+                          "firewall here; target its nodes (" +
+                          nodes + ") instead");
+        }
+      }
     if (t.scope == Scope::Between)
       for (size_t i = 0; i < t.between.size(); ++i)
         if (const std::string& z = t.between[i]; !p.zone_index.count(z))

@@ -8,6 +8,7 @@
 #include "net.h"
 #include "vocab.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -35,12 +36,19 @@ struct Environment {
 struct Target {
   std::string name, backend, env;
   Scope scope = Scope::Host;
-  std::string host;                 ///< Scope::Host: the role whose host firewall this is
+  std::vector<std::string> hosts; ///< Scope::Host: the roles this machine holds (one or more)
+  std::vector<SourceLoc> host_locs;
   std::vector<std::string> between; ///< Scope::Between: two zones
   std::vector<SourceLoc> between_locs;
   std::string output; ///< as written in the manifest
   std::map<std::string, OptionValue> options;
   SourceLoc loc, backend_loc, env_loc, scope_loc, output_loc;
+  /// Whether this is the host firewall of `role` (one of the machine's roles).
+  bool hosts_role(const std::string& role) const {
+    return scope == Scope::Host && std::find(hosts.begin(), hosts.end(), role) != hosts.end();
+  }
+  /// "fe", or "fe, cms" for a machine with several roles.
+  std::string host_str() const;
 };
 
 struct Manifest {

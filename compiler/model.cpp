@@ -1,6 +1,8 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 
 namespace portolan {
 
@@ -37,6 +39,72 @@ std::optional<Date> Date::parse(const std::string& s) {
   return Date{y, m, d};
 }
 
+std::string Endpoint::str() const {
+  switch (kind) {
+  case Kind::Any:
+    return "any";
+  case Kind::Group:
+    return role;
+  case Kind::List: {
+    std::string s = "{";
+    for (size_t i = 0; i < items.size(); ++i)
+      s += (i ? ", " : "") + items[i].str();
+    return s + "}";
+  }
+  case Kind::Single:
+    break;
+  }
+  return iface.empty() ? role : role + "." + iface;
+}
+
+std::vector<const Endpoint*> Endpoint::concrete() const {
+  if (!is_set())
+    return {this};
+  std::vector<const Endpoint*> out;
+  for (const Endpoint& m : members)
+    out.push_back(&m);
+  return out;
+}
+
+std::vector<std::string> Condition::features() const {
+  std::vector<std::string> out;
+  std::function<void(const Condition&)> walk = [&](const Condition& c) {
+    if (c.op == Op::Feature) {
+      if (std::find(out.begin(), out.end(), c.feature) == out.end())
+        out.push_back(c.feature);
+      return;
+    }
+    for (const Condition& a : c.args)
+      walk(a);
+  };
+  walk(*this);
+  return out;
+}
+
+std::string Condition::str() const {
+  // Binding strength: feature 3, not 2, and 1, or 0; a weaker operand gets parentheses.
+  auto strength = [](const Condition& c) {
+    return c.op == Op::Feature ? 3 : c.op == Op::Not ? 2 : c.op == Op::And ? 1 : 0;
+  };
+  auto operand = [&](const Condition& c, int min) {
+    return strength(c) < min ? "(" + c.str() + ")" : c.str();
+  };
+  switch (op) {
+  case Op::Feature:
+    return feature;
+  case Op::Not:
+    return "not " + operand(args[0], 2);
+  case Op::And:
+  case Op::Or: {
+    std::string s;
+    for (size_t i = 0; i < args.size(); ++i)
+      s += (i ? (op == Op::And ? " and " : " or ") : "") + operand(args[i], strength(*this) + 1);
+    return s;
+  }
+  }
+  return feature;
+}
+
 std::string Flow::summary() const {
   std::string s;
   if (action == Action::Deny)
@@ -61,6 +129,8 @@ const Service* Policy::find_service(const std::string& n) const {
 
 const std::string& Policy::zone_of(const Endpoint& e) const {
   static const std::string none;
+  if (e.kind != Endpoint::Kind::Single)
+    return none;
   const Role* r = e.role_id >= 0 ? &roles[static_cast<size_t>(e.role_id)] : find_role(e.role);
   if (!r)
     return none;
@@ -82,7 +152,13 @@ void Policy::index_endpoints() {
     next += 1 + static_cast<int32_t>(r.interfaces.size());
   }
   endpoint_count_ = static_cast<size_t>(next);
-  auto resolve = [&](Endpoint& e) {
+  std::function<void(Endpoint&)> resolve = [&](Endpoint& e) {
+    for (Endpoint& m : e.members)
+      resolve(m);
+    for (Endpoint& m : e.items)
+      resolve(m);
+    if (e.kind != Endpoint::Kind::Single)
+      return;
     auto it = role_index.find(e.role);
     if (it == role_index.end())
       return;
@@ -97,6 +173,16 @@ void Policy::index_endpoints() {
       if (auto it = service_index.find(s.name); it != service_index.end())
         s.service_id = static_cast<int32_t>(it->second);
   };
+  for (Role& r : roles)
+    if (r.vip) {
+      for (Endpoint& n : r.vip->nodes)
+        resolve(n);
+      if (r.vip->snat_from)
+        resolve(*r.vip->snat_from);
+    }
+  for (Group& g : groups)
+    for (Endpoint& m : g.members)
+      resolve(m);
   for (Flow& f : flows) {
     resolve(f.src);
     resolve(f.dst);

@@ -26,9 +26,54 @@ struct Interface {
   SourceLoc loc, zone_loc;
 };
 
+/// Where traffic starts or ends: a role or one of its interfaces, a named group of them
+/// (`group sip_servers = director, fe;`), an inline list (`{director, fe}`), or `any` address.
+struct Endpoint {
+  enum class Kind : uint8_t { Single, Group, List, Any };
+  Kind kind = Kind::Single;
+  std::string role, iface;       ///< Single: iface empty = the whole role; Group: role = group name
+  std::vector<Endpoint> items;   ///< List: the items as written (each Single or Group)
+  std::vector<Endpoint> members; ///< Group, List: the roles/interfaces it stands for (loader)
+  SourceLoc loc, role_loc, iface_loc;
+  int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
+  int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
+  /// "edge.access", "sip_servers", "{director, fe}", "any".
+  std::string str() const;
+  /// The single endpoints this one stands for: itself (a role, an interface, `any`), or a
+  /// group's or list's members (each once, in written order).
+  std::vector<const Endpoint*> concrete() const;
+  bool is_any() const { return kind == Kind::Any; }
+  bool is_set() const { return kind == Kind::Group || kind == Kind::List; }
+  /// A role (iface empty) or one of its interfaces, without locations.
+  static Endpoint of(std::string role, std::string iface = "") {
+    Endpoint e;
+    e.role = std::move(role);
+    e.iface = std::move(iface);
+    return e;
+  }
+};
+
+/// How a load balancer hands a VIP's connections to its nodes, as the nodes see them.
+enum class Balance {
+  KeepsSource, ///< the node sees the client's address
+  Snat,        ///< the balancer translates the source to its own address (`from`)
+};
+
+/// A role that is a load-balanced virtual address (`vip for edge; balance snat from hlb;`):
+/// flows to it are filtered on its own address by perimeters, and reach each node's host
+/// firewall from the client (keeps-source) or from the balancer's address (snat).
+struct Vip {
+  std::vector<Endpoint> nodes;
+  Balance balance = Balance::KeepsSource;
+  bool has_balance = false;
+  std::optional<Endpoint> snat_from; ///< Snat: the balancer's address
+  SourceLoc loc, balance_loc;        ///< the `vip` and `balance` keywords
+};
+
 struct Role {
   std::string name, desc, zone;
   std::vector<Interface> interfaces; ///< empty: one implicit interface, the role itself
+  std::optional<Vip> vip;            ///< set: the role is a VIP in front of nodes
   SourceLoc loc, zone_loc;
   const Interface* find_interface(const std::string& n) const;
 };
@@ -72,12 +117,12 @@ struct Date {
   static std::optional<Date> parse(const std::string& s);
 };
 
-struct Endpoint {
-  std::string role, iface; ///< iface empty: the whole role
-  SourceLoc loc, role_loc, iface_loc;
-  int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
-  int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
-  std::string str() const { return iface.empty() ? role : role + "." + iface; }
+/// `group NAME "label"? = member, member;` a named set of roles, interfaces and other groups.
+struct Group {
+  std::string name, label;
+  std::vector<Endpoint> items;   ///< as written
+  std::vector<Endpoint> members; ///< resolved (loader): roles and interfaces, each once
+  SourceLoc loc;
 };
 
 struct Suppression {
@@ -91,6 +136,40 @@ struct ServiceRef {
   int32_t service_id = -1; ///< set by the loader: index into Policy::services
 };
 
+/// A flow's `when`: a feature, or `not`, `and`, `or` of conditions.
+struct Condition {
+  enum class Op : uint8_t { Feature, Not, And, Or };
+  Op op = Op::Feature;
+  std::string feature;         ///< Op::Feature
+  std::vector<Condition> args; ///< Not: one; And, Or: two or more
+  SourceLoc loc;
+  /// Whether the condition holds when exactly the features `on` says are on.
+  template <class Set>
+  bool holds(const Set& on) const {
+    switch (op) {
+    case Op::Feature:
+      return on.count(feature) > 0;
+    case Op::Not:
+      return !args[0].holds(on);
+    case Op::And:
+      for (const Condition& c : args)
+        if (!c.holds(on))
+          return false;
+      return true;
+    case Op::Or:
+      for (const Condition& c : args)
+        if (c.holds(on))
+          return true;
+      return false;
+    }
+    return false;
+  }
+  /// The features it names, in first-use order, each once.
+  std::vector<std::string> features() const;
+  /// As the policy would write it, with the parentheses precedence needs: "a or (b and not c)".
+  std::string str() const;
+};
+
 struct Flow {
   std::string group; ///< the seed's "Access", "A/V"; may be empty
   Action action = Action::Allow;
@@ -99,8 +178,8 @@ struct Flow {
   std::vector<ServiceRef> services;
   std::string note;
   bool required = false;
-  std::optional<std::string> when;
-  SourceLoc when_loc;
+  std::optional<Condition> when;
+  SourceLoc when_loc; ///< the whole condition
   std::optional<Date> expires;
   SourceLoc expires_loc;
   std::vector<std::string> tags;
@@ -160,6 +239,7 @@ struct PolicyFile {
   std::vector<Role> roles;
   std::vector<Service> services;
   std::vector<Feature> features;
+  std::vector<Group> groups;
   std::vector<Flow> flows;
   std::vector<Suppression> suppressions;
   std::vector<Expectation> expectations;
@@ -172,10 +252,11 @@ struct Policy {
   std::vector<Role> roles;
   std::vector<Service> services;
   std::vector<Feature> features;
+  std::vector<Group> groups;
   std::vector<Flow> flows;
   std::vector<Suppression> suppressions;
   std::vector<Expectation> expectations;
-  std::map<std::string, size_t> zone_index, role_index, service_index, feature_index;
+  std::map<std::string, size_t> zone_index, role_index, service_index, feature_index, group_index;
 
   const Role* find_role(const std::string& n) const;
   const Service* find_service(const std::string& n) const;

@@ -384,6 +384,25 @@ std::vector<PacketBox> canon(std::vector<PacketBox> in, int k) {
   return out;
 }
 
+std::string addr_interval_str(Family f, const Interval& iv) {
+  u128 size_minus_1 = iv.hi - iv.lo;
+  // A prefix when the size is a power of two and lo is aligned to it.
+  if ((size_minus_1 & (size_minus_1 + 1)) == 0 && (iv.lo & size_minus_1) == 0) {
+    int host_bits = 0;
+    for (u128 s = size_minus_1; s; s >>= 1)
+      ++host_bits;
+    int bits = f == Family::V4 ? 32 : 128;
+    return Prefix{u128_to_addr(f, iv.lo), static_cast<uint8_t>(bits - host_bits)}.str_with_len();
+  }
+  return u128_to_addr(f, iv.lo).str() + "-" + u128_to_addr(f, iv.hi).str();
+}
+
+std::string num_interval_str(u128 lo, u128 hi) {
+  return lo == hi ? u128_dec(lo) : u128_dec(lo) + "-" + u128_dec(hi);
+}
+
+} // namespace
+
 std::string u128_dec(u128 v) {
   if (v == 0)
     return "0";
@@ -411,25 +430,6 @@ std::string proto_name(u128 p) {
     return u128_dec(p);
   }
 }
-
-std::string addr_interval_str(Family f, const Interval& iv) {
-  u128 size_minus_1 = iv.hi - iv.lo;
-  // A prefix when the size is a power of two and lo is aligned to it.
-  if ((size_minus_1 & (size_minus_1 + 1)) == 0 && (iv.lo & size_minus_1) == 0) {
-    int host_bits = 0;
-    for (u128 s = size_minus_1; s; s >>= 1)
-      ++host_bits;
-    int bits = f == Family::V4 ? 32 : 128;
-    return Prefix{u128_to_addr(f, iv.lo), static_cast<uint8_t>(bits - host_bits)}.str_with_len();
-  }
-  return u128_to_addr(f, iv.lo).str() + "-" + u128_to_addr(f, iv.hi).str();
-}
-
-std::string num_interval_str(u128 lo, u128 hi) {
-  return lo == hi ? u128_dec(lo) : u128_dec(lo) + "-" + u128_dec(hi);
-}
-
-} // namespace
 
 u128 addr_to_u128(const IpAddr& a) {
   u128 v = 0;

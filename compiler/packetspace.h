@@ -42,6 +42,10 @@ inline constexpr uint8_t sctp = 132;
 } // namespace ipproto
 
 /// An address as an integer of its family's width, so address ranges are integer intervals.
+/// A 128-bit number in decimal, and a protocol number as a name where it has one ("tcp",
+/// "icmpv6", ...) or in decimal.
+std::string u128_dec(u128 v);
+std::string proto_name(u128 p);
 u128 addr_to_u128(const IpAddr& a);
 /// Inverse of addr_to_u128 (for V4 only the low 32 bits are used).
 IpAddr u128_to_addr(Family f, u128 v);

@@ -18,8 +18,10 @@
 
 namespace portolan {
 
-/// Bump whenever the encoding below or what the parser puts in the model changes.
-inline constexpr uint32_t kModelFormat = 2;
+/// Bump whenever the encoding below or what the parser puts in the model changes (3: groups,
+/// inline lists and `any` endpoints, `when` expressions, VIPs). The parse cache's entries carry
+/// it too, so an entry of another format is refused and parsed again.
+inline constexpr uint32_t kModelFormat = 3;
 
 using Sha256 = std::array<uint8_t, 32>;
 Sha256 sha256(std::string_view data);

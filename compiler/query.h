@@ -6,6 +6,7 @@
 #include "packetspace.h"
 #include "semantics.h"
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -22,7 +23,29 @@ struct QueryVerdict {
   const Target* target = nullptr;
   Chain chain = Chain::Forward;
   const FlowPackets* decider = nullptr; ///< nullptr: the default deny
+  // With a decider: the direction and the service of the flow that match the packet (the first
+  // in the flow's order: as written, then the reverse of a two-way flow; services in order).
+  const Endpoint* from = nullptr; ///< the flow's end the packet comes from
+  const Endpoint* to = nullptr;   ///< the end it goes to
+  bool reverse = false;           ///< `from` is the flow's destination (a two-way flow)
+  const ServiceRef* service = nullptr;
+  std::optional<BoundAddrs> from_bound, to_bound; ///< both ends' addresses in the environment
+  /// Set by mark_conntrack: the target's conntrack drops the packet before any rule (the
+  /// verdict is deny, whatever `decider` says); the reason, from conntrack_drop().
+  const char* conntrack = nullptr;
 };
+
+/// How a target's backend runs Linux conntrack before its rules (BackendSpec's `conntrack`).
+enum class Conntrack { None, Tracks, TracksOwnIcmpOnly };
+
+/// Marks the verdicts whose target's conntrack drops the packet (conntrack_drop()).
+void mark_conntrack(std::vector<QueryVerdict>& verdicts, const Packet& pkt,
+                    const std::function<Conntrack(const Target&)>& tracks);
+
+/// What `--exit-code` reports over all verdicts: allow when at least one target sees the packet
+/// and every (target, chain) that sees it allows it; deny when any denies it; unseen when none.
+enum class QueryOutcome { Allow, Deny, Unseen };
+QueryOutcome query_outcome(const std::vector<QueryVerdict>& verdicts);
 
 /// The verdicts of every view (targets of one environment `env`) that sees `pkt`: a host target
 /// sees packets to (input) or from (output) its role's addresses, a perimeter target packets
@@ -30,9 +53,31 @@ struct QueryVerdict {
 std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
                                 const std::vector<TargetView>& views, const Packet& pkt);
 
+/// The packet after a load balancer: a packet to a VIP's address, as the balancer hands it to
+/// one address of one node (source kept, or translated to the balancer's address), with the
+/// verdicts of the node's host firewalls (input) on it.
+struct BalancedHop {
+  const Role* vip = nullptr;
+  const Endpoint* node = nullptr;
+  std::optional<Packet> pkt; ///< nullopt: the node (or the balancer) has no address of the family
+  std::vector<QueryVerdict> verdicts;
+};
+
+/// Follows `pkt` through every VIP whose address it is sent to, to each address of each node.
+std::vector<BalancedHop> query_balanced(const Policy& p, const Environment& env,
+                                        const std::vector<TargetView>& views, const Packet& pkt);
+
 /// The answer as `portolan query` prints it.
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
-                 const std::vector<QueryVerdict>& verdicts);
+                 const std::vector<QueryVerdict>& verdicts,
+                 const std::vector<BalancedHop>& balanced = {});
+
+/// The answer as `portolan query --format json` prints it (the schema is in docs/ci.md, "Query
+/// for machines"): the packet as parsed, the outcome, and per (target, chain) the verdict with
+/// the deciding flow, its file:line, the matching direction, service and bound prefixes.
+void print_query_json(std::ostream& out, const Policy& p, const SourceManager& sm,
+                      const std::string& env, const Packet& pkt,
+                      const std::vector<QueryVerdict>& verdicts);
 
 } // namespace portolan

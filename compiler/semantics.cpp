@@ -64,20 +64,38 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
   return out;
 }
 
+const PacketSet* EnvPackets::of(const Term& t) {
+  Slot& s = sets_[{t.flow, t.reverse, t.src, t.dst, t.vip}];
+  if (!s.done) {
+    s.done = true;
+    const auto& bs = bound_(*t.src);
+    const auto& bd = bound_(*t.dst);
+    s.bound = bs && bd;
+    if (s.bound)
+      s.set = flow_packets(policy_, policy_.flows[t.flow], *bs, *bd);
+    // A balanced leg carries only the families its VIP's side has (bind.h, term_families).
+    if (auto [v4, v6] = term_families(t, bound_); s.bound && (!v4 || !v6))
+      s.set = s.set.intersect(v4   ? PacketSet::all_of(Family::V4)
+                              : v6 ? PacketSet::all_of(Family::V6)
+                                   : PacketSet{});
+  }
+  return s.bound ? &s.set : nullptr;
+}
+
 TargetView target_view(const Policy& p, const Target& t, const Environment& env,
-                       const std::vector<Term>& terms, BindCache& bound) {
+                       const std::vector<Term>& terms, EnvPackets& packets) {
   TargetView v;
   v.target = &t;
   v.env = &env;
   std::map<Chain, std::map<size_t, PacketSet>> per_flow;
   for (const Term& term : terms) {
-    const auto& bs = bound(*term.src);
-    const auto& bd = bound(*term.dst);
-    if (!bs || !bd)
+    if (v.enforced.empty() || v.enforced.back() != term.flow)
+      v.enforced.push_back(term.flow);
+    const PacketSet* set = packets.of(term);
+    if (!set)
       continue;
-    PacketSet set = flow_packets(p, p.flows[term.flow], *bs, *bd);
     for (Chain c : term.chains)
-      per_flow[c][term.flow].add(set);
+      per_flow[c][term.flow].add(*set);
   }
   for (auto& [chain, flows] : per_flow) {
     auto& list = v.chains[chain];
@@ -102,6 +120,19 @@ TargetPackets allowed_packets(const TargetView& v) {
       out.allowed[c] = allow.subtract(deny);
   }
   return out;
+}
+
+const char* conntrack_drop(const Packet& p, bool own_icmp_only) {
+  bool v4 = p.src.family == Family::V4;
+  if (own_icmp_only && v4 && p.proto == kProtoIcmpV6)
+    return "conntrack gives IPv4 protocol 58 (the number of ICMPv6) no connection";
+  if (own_icmp_only && !v4 && p.proto == kProtoIcmp)
+    return "conntrack gives IPv6 next header 1 (the number of IPv4 ICMP) no connection";
+  if (!v4 && (p.proto == 0 || p.proto == 43 || p.proto == 44 || p.proto == 51 || p.proto == 59 ||
+              p.proto == 60))
+    return "an IPv6 extension header with no transport after it: conntrack gives it no "
+           "connection";
+  return nullptr;
 }
 
 } // namespace portolan

@@ -8,6 +8,7 @@
 #include "packetspace.h"
 
 #include <map>
+#include <tuple>
 
 namespace portolan {
 
@@ -23,6 +24,7 @@ struct TargetView {
   const Target* target = nullptr;
   const Environment* env = nullptr;
   std::map<Chain, std::vector<FlowPackets>> chains;
+  std::vector<size_t> enforced; ///< every flow the target enforces (its terms), in policy order
 };
 
 /// Packets a target lets open a connection, per chain (input/output/forward). A packet is
@@ -41,13 +43,47 @@ PacketSet spec_packets(const BoundAddrs& src, const BoundAddrs& dst, const Servi
 PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
                        const BoundAddrs& dst);
 
+/// The packets of each direction of each flow in one environment (flow_packets between its bound
+/// endpoints), computed on first need and kept, with the endpoints' addresses: every target of
+/// the environment (bind, lower, view) shares them instead of computing them again.
+class EnvPackets {
+public:
+  EnvPackets(const Policy& p, const Environment& env) : policy_(p), env_(env), bound_(p, env) {}
+  const Environment& env() const { return env_; }
+  BindCache& bound() { return bound_; }
+  /// The packets of one direction of a flow; nullptr when an endpoint is unbound.
+  const PacketSet* of(const Term& t);
+
+private:
+  const Policy& policy_;
+  const Environment& env_;
+  BindCache bound_;
+  struct Slot {
+    bool done = false;
+    bool bound = false;
+    PacketSet set;
+  };
+  /// By flow, direction, the term's two endpoints and its VIP: a flow with a group or a list
+  /// has one term per pair of members, and a balanced leg (a node's endpoint in place of the
+  /// VIP's, its families restricted) is another term, each with its own packets.
+  std::map<std::tuple<size_t, bool, const Endpoint*, const Endpoint*, const Role*>, Slot> sets_;
+};
+
 /// The view of one target from its enforced terms (bind.h): per chain, each flow's packets
 /// (the union of its directions and services), denies first, then allows, in policy order.
 /// Terms with an unbound endpoint allow nothing (lowering reports them).
 TargetView target_view(const Policy& p, const Target& t, const Environment& env,
-                       const std::vector<Term>& terms, BindCache& bound);
+                       const std::vector<Term>& terms, EnvPackets& packets);
 
 /// What the view lets through: per chain, the allow flows' packets minus the deny flows'.
 TargetPackets allowed_packets(const TargetView& v);
+
+/// Why a config that drops what Linux conntrack marks invalid before its allows (every nftables
+/// and iptables config; docs/backends.md) never lets `p` reach a rule, whatever the policy
+/// says; nullptr when it does. Judged in the kernel by tests/kernel: an IPv6 extension header
+/// (0, 43, 44, 51, 60) or "no next header" (59) as the packet's protocol, where the kernel
+/// finds no transport; with `own_icmp_only` (the drop exempts only the family's own ICMP:
+/// iptables) also the other family's ICMP number (IPv4 protocol 58, IPv6 protocol 1).
+const char* conntrack_drop(const Packet& p, bool own_icmp_only);
 
 } // namespace portolan

@@ -54,6 +54,7 @@ void print_checks(std::ostream& out) {
 
 bool Session::open(const std::optional<fs::path>& manifest_path,
                    const std::vector<fs::path>& extra) {
+  packets_.clear();
   last_ = std::chrono::steady_clock::now();
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
@@ -91,6 +92,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
 }
 
 void Session::open_model(const fs::path& path) {
+  packets_.clear();
   last_ = std::chrono::steady_clock::now();
   std::string why;
   auto bytes = read_file(path, &why);
@@ -126,6 +128,7 @@ std::string Session::model_file() const {
 }
 
 void Session::adopt(Manifest m, LoadResult policy) {
+  packets_.clear();
   last_ = std::chrono::steady_clock::now();
   manifest = std::move(m);
   loaded = std::move(policy);
@@ -152,15 +155,23 @@ std::vector<const Target*> Session::targets(const std::string& env,
 }
 
 CompiledTarget Session::compile_target(const Target& t, Want want) {
-  return compile_into(t, want, diags, false);
+  EnvPackets* shared = nullptr;
+  if (manifest && loaded.ok)
+    if (auto env = manifest->environments.find(t.env); env != manifest->environments.end()) {
+      auto& slot = packets_[t.env];
+      if (!slot)
+        slot = std::make_unique<EnvPackets>(loaded.policy, env->second);
+      shared = slot.get();
+    }
+  return compile_into(t, want, diags, false, shared);
 }
 
 CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics& out) const {
-  return compile_into(t, want, out, true);
+  return compile_into(t, want, out, true, nullptr);
 }
 
-CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
-                                     bool replay) const {
+CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
+                                     EnvPackets* shared) const {
   if (timings)
     last_ = std::chrono::steady_clock::now();
   CompiledTarget c;
@@ -174,10 +185,12 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
   if (valid == valid_.end() || env == manifest->environments.end() || !backend)
     return c; // reported by validate-manifest
   const LowerContext ctx = lower_context();
-  BindCache bound(loaded.policy, env->second);
-  c.terms = enforced_terms(ctx, t, env->second, &d);
+  // The const overload may run on several threads: it shares nothing.
+  std::optional<EnvPackets> local;
+  EnvPackets& packets = shared ? *shared : local.emplace(loaded.policy, env->second);
+  c.terms = enforced_terms(ctx, t, env->second, &d, &packets);
   mark("bind");
-  c.rules = lower_target(ctx, t, env->second, c.terms, bound, valid->second.options,
+  c.rules = lower_target(ctx, t, env->second, c.terms, packets.bound(), valid->second.options,
                          backend->spec().judges_denies, d);
   mark("lower");
   if (want.emit) {
@@ -188,8 +201,9 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
     mark("emit");
   }
   if (want.view) {
-    c.view = target_view(loaded.policy, t, env->second, c.terms, bound);
-    c.expected = allowed_packets(c.view);
+    c.view = target_view(loaded.policy, t, env->second, c.terms, packets);
+    if (want.expected)
+      c.expected = allowed_packets(c.view);
     mark("view");
   }
   return c;
@@ -201,6 +215,7 @@ std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagno
 }
 
 void Session::analyse(std::vector<TargetView> views) {
+  packets_.clear(); // the views hold what the checks need
   last_ = std::chrono::steady_clock::now();
   AnalysisContext ctx{
       loaded.policy, manifest ? &*manifest : nullptr, sm, today, std::move(views), diags, timings};
@@ -220,6 +235,7 @@ void Session::report(bool judges) {
   if (manifest)
     diags.apply_severities(manifest->checks);
   diags.normalize();
+  diags.merge_environments();
   mark("report");
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -43,14 +44,15 @@ struct CompiledTarget {
   std::vector<Term> terms;       ///< the flows it enforces, each direction (bind)
   RuleSet rules;                 ///< lowered (empty when the target cannot be compiled)
   TargetView view;               ///< with `want.view`
-  TargetPackets expected;        ///< with `want.view`: allowed packets per chain
+  TargetPackets expected;        ///< with `want.view` and `want.expected`: allowed per chain
   std::vector<OutputFile> files; ///< with `want.emit`
 };
 
 /// What compile_target computes beyond binding and lowering.
 struct Want {
-  bool emit = true; ///< print it with its backend
-  bool view = true; ///< the packet sets (analysis, reference)
+  bool emit = true;     ///< print it with its backend
+  bool view = true;     ///< the packet sets (analysis, reference)
+  bool expected = true; ///< with `view`: what it allows (the reference; `check` needs none)
 };
 
 class Session {
@@ -115,9 +117,12 @@ public:
   LowerContext lower_context() const;
 
 private:
-  CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay) const;
+  CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
+                              EnvPackets* shared) const;
 
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
+  /// By environment: the packet sets its targets share (compile_target; freed by analyse).
+  std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
   bool analysis_ran_ = false;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)

@@ -13,6 +13,7 @@ item
   | roleDecl
   | serviceDecl
   | featureDecl
+  | groupDecl
   | flowDecl
   | suppressDecl
   | expectDecl
@@ -26,12 +27,16 @@ importDecl    : IMPORT path=STRING ';' ;
 
 zoneDecl      : ZONE name=ident desc=STRING? ';' ;
 
-roleDecl      : ROLE name=ident desc=STRING? ( IN zone=ident )? ( '{' interfaceDecl* '}' | ';' ) ;
+roleDecl      : ROLE name=ident desc=STRING? ( IN zone=ident )? ( '{' roleMember* '}' | ';' ) ;
+roleMember    : interfaceDecl | vipDecl | balanceDecl ;
 interfaceDecl : INTERFACE name=ident desc=STRING? ( IN zone=ident )? ';' ;
+// A load-balanced virtual address: `vip for edge, edge2.access; balance snat from hlb;`
+vipDecl       : VIP FOR endpoint ( ',' endpoint )* ';' ;
+balanceDecl   : BALANCE how=checkCode ( FROM balancer=endpoint )? ';' ;
 
 serviceDecl   : SERVICE name=ident label=STRING? '=' serviceSpec ( ',' serviceSpec )* ';' ;
 serviceSpec
-  : transport=( TCP | UDP ) dports=portList? ( SPORT sports=portList )?   # portSpec
+  : transport=( TCP | UDP | TCP_UDP ) dports=portList? ( SPORT sports=portList )?   # portSpec
   | transport=( ICMP | ICMPV6 ) ( TYPE type=INT )? ( CODE code=INT )?     # icmpSpec
   | PROTO number=INT                                                       # protoSpec
   | ANY                                                                    # anySpec
@@ -41,20 +46,34 @@ portRange     : lo=INT ( '-' hi=INT )? ;
 
 featureDecl   : FEATURE name=ident desc=STRING? ';' ;
 
+// group sip_servers "SIP servers" = director, fe, fe_pool.internal;
+groupDecl     : GROUP name=ident label=STRING? '=' endpoint ( ',' endpoint )* ';' ;
+
 flowDecl
-  : FLOW action=( ALLOW | DENY )? ( group=ident ':' )? src=endpoint arrow=( ARROW | BIARROW ) dst=endpoint
-    VIA serviceRef ( ',' serviceRef )* note=STRING? ( WHEN feature=ident )?
+  : FLOW action=( ALLOW | DENY )? ( group=ident ':' )? src=flowEnd arrow=( ARROW | BIARROW ) dst=flowEnd
+    VIA serviceRef ( ',' serviceRef )* note=STRING? ( WHEN cond=condition )?
     ( '{' flowAttr* '}' | ';' )
   ;
-endpoint      : role=ident ( '.' iface=ident )? ;
+endpoint      : role=ident ( '.' iface=ident )? ;  // a role, an interface or a group
+endpointList  : '{' endpoint ( ',' endpoint )* '}' ;
+flowEnd       : ANY | endpointList | endpoint ;
 serviceRef    : ident ;
 flowAttr
   : REQUIRED ';'                                  # requiredAttr
   | EXPIRES DATE ';'                              # expiresAttr
   | NOTE STRING ';'                               # noteAttr
   | TAGS ident ( ',' ident )* ';'                 # tagsAttr
-  | WHEN ident ';'                                # whenAttr
+  | WHEN condition ';'                            # whenAttr
   | suppressDecl                                  # suppressAttr
+  ;
+
+// when federation or (public_im and not lab): not binds tighter than and, and than or.
+condition
+  : NOT condition                                 # notCondition
+  | condition AND condition                       # andCondition
+  | condition OR condition                        # orCondition
+  | '(' condition ')'                             # parenCondition
+  | feature=ident                                 # featureCondition
   ;
 
 // expect allow client -> edge.access via sip_tls;   expect deny any -> edge.access tcp 22 in lab;
@@ -63,7 +82,7 @@ expectDecl
     ( VIA serviceRef ( ',' serviceRef )* | serviceSpec ( ',' serviceSpec )* ) note=STRING?
     ( IN expectName ( ',' expectName )* )? ( ON expectName ( ',' expectName )* )? ';'
   ;
-expectSide    : ANY | address=( IPV4 | IPV6 ) | endpoint ;
+expectSide    : ANY | address=( IPV4 | IPV6 ) | endpointList | endpoint ;
 // A manifest name (environment, target): a string, or words joined by '-' (edge-host-nftables).
 expectName    : STRING | nameWord ( '-' nameWord )* ;
 nameWord      : codeWord | INT ;
@@ -71,10 +90,11 @@ nameWord      : codeWord | INT ;
 suppressDecl  : SUPPRESS code=checkCode reason=STRING? ';' ;
 checkCode     : codeWord ( '-' codeWord )* ;
 codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | ALLOW | FLOW | ROLE
-              | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT ;
+              | SERVICE | ZONE | FEATURE | INTERFACE | IMPORT | GROUP ;
 
 // Keywords that are also fine as names.
-ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON ;
+ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON | GROUP | VIP
+              | FOR | BALANCE | FROM ;
 
 POLICY    : 'policy' ;
 REFERENCE : 'reference' ;
@@ -86,6 +106,7 @@ IN        : 'in' ;
 SERVICE   : 'service' ;
 FEATURE   : 'feature' ;
 FLOW      : 'flow' ;
+GROUP     : 'group' ;
 VIA       : 'via' ;
 WHEN      : 'when' ;
 ALLOW     : 'allow' ;
@@ -96,6 +117,7 @@ NOTE      : 'note' ;
 TAGS      : 'tags' ;
 SUPPRESS  : 'suppress' ;
 TCP       : 'tcp' ;
+TCP_UDP   : 'tcp+udp' ;  // TCP and UDP on the same ports
 UDP       : 'udp' ;
 ICMP      : 'icmp' ;
 ICMPV6    : 'icmpv6' ;
@@ -104,8 +126,15 @@ TYPE      : 'type' ;
 CODE      : 'code' ;
 SPORT     : 'sport' ;
 ANY       : 'any' ;
+NOT       : 'not' ;
+AND       : 'and' ;
+OR        : 'or' ;
 EXPECT    : 'expect' ;
 ON        : 'on' ;
+VIP       : 'vip' ;
+FOR       : 'for' ;
+BALANCE   : 'balance' ;
+FROM      : 'from' ;
 
 ARROW     : '->' ;
 BIARROW   : '<->' ;

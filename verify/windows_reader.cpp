@@ -33,23 +33,35 @@ std::vector<Token> tokenize_ps(const std::string& line) {
       out.push_back({Token::Word, word});
     word.clear();
   };
+  // PowerShell's single quote is ' or any of U+2018..U+201B (about_Quoting_Rules: the
+  // tokenizer treats the typographic single quotes as quote marks); the length of the one at i.
+  auto quote_at = [&](size_t i) -> size_t {
+    if (i < line.size() && line[i] == '\'')
+      return 1;
+    auto b = [&](size_t k) { return static_cast<unsigned char>(line[k]); };
+    if (i + 2 < line.size() && b(i) == 0xE2 && b(i + 1) == 0x80 && b(i + 2) >= 0x98 &&
+        b(i + 2) <= 0x9B)
+      return 3;
+    return 0;
+  };
   for (size_t i = 0; i < line.size(); ++i) {
     char c = line[i];
-    if (c == '\'') {
+    if (size_t q = quote_at(i)) {
       flush();
       std::string v;
-      for (++i;; ++i) {
+      for (i += q;;) {
         if (i >= line.size())
           throw ReadError("unterminated single-quoted string: " + line);
-        if (line[i] == '\'') {
-          if (i + 1 < line.size() && line[i + 1] == '\'') {
-            v += '\'';
-            ++i;
+        if (size_t q1 = quote_at(i)) {
+          if (size_t q2 = quote_at(i + q1)) { // two quote marks: one literal quote
+            v += line.substr(i, q1);
+            i += q1 + q2;
             continue;
           }
+          i += q1 - 1;
           break;
         }
-        v += line[i];
+        v += line[i++];
       }
       out.push_back({Token::Str, v});
     } else if (c == ' ') {
@@ -262,10 +274,17 @@ PacketSet rule_packets(const Call& c, bool inbound) {
 
 } // namespace
 
-WinRead read_windows(const std::string& text) {
-  for (unsigned char ch : text)
-    if (ch >= 0x80 || (ch < 0x20 && ch != '\n'))
-      throw ReadError("non-ASCII or control byte in the script");
+WinRead read_windows(const std::string& script) {
+  // Windows PowerShell 5.1 reads a script with a UTF-8 byte order mark as UTF-8 and one without
+  // in the ANSI code page (about_Character_Encoding): non-ASCII text needs the mark.
+  const bool bom = script.rfind("\xEF\xBB\xBF", 0) == 0;
+  const std::string text = bom ? script.substr(3) : script;
+  for (unsigned char ch : text) {
+    if (ch < 0x20 && ch != '\n')
+      throw ReadError("control byte in the script");
+    if (ch >= 0x80 && !bom)
+      throw ReadError("non-ASCII byte in a script without a UTF-8 byte order mark");
+  }
   WinRead r;
   PacketSet allow_in, allow_out, block_in, block_out;
   std::vector<std::string> steps; // the preamble, in order

@@ -23,10 +23,12 @@ constexpr size_t kNameMax = 64;    // object and object-group names
 constexpr size_t kNameifMax = 48;  // interface names (nameif)
 constexpr size_t kDescriptionMax = 200;
 
-/// Policy text for a remark, description or comment: plain_text, and no '?' (typed at the ASA
-/// CLI it asks for help instead of being entered), so non-ASCII code points become '.'.
+/// Policy text for a remark, description or comment: ASCII (Cisco documents no character set
+/// beyond it for remarks, so common letters are transliterated: "Portuebersicht"), and no '?'
+/// (typed at the ASA CLI it asks for help instead of being entered), so any other non-ASCII
+/// code point becomes '.'.
 std::string asa_text(std::string_view s, size_t max) {
-  std::string t = plain_text(s, "?", '.', max);
+  std::string t = ascii_text(s, "?", '.', max);
   std::replace(t.begin(), t.end(), '?', '.');
   return t;
 }
@@ -171,6 +173,7 @@ public:
     // ACEs per ACL, in RuleSet order; denies go to every ACL.
     std::map<std::string, std::vector<std::string>> lines; // zone -> remark and ACE lines
     std::map<std::string, std::string> last_group;
+    TraceTable trace;
     bool icmp_allowed = false;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
@@ -228,6 +231,7 @@ public:
       }
       if (aces.empty())
         continue;
+      trace.add(f);
       std::string what = r.heading();
       for (const std::string& z : t.zones) {
         if (r.action == Action::Allow && z != zone)
@@ -249,6 +253,8 @@ public:
       e.line("! " + l);
     for (const auto& l : rs.header)
       e.line("! " + asa_text(l, 1024));
+    for (const auto& l : trace.lines([](std::string_view s) { return asa_text(s, 1024); }))
+      e.line("! " + l);
     for (const std::string& z : t.zones)
       e.line("! zone " + z + ": interface (nameif) " + nameif[z] + ", ACL " + acl[z]);
     e.line("!");

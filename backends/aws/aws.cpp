@@ -112,8 +112,9 @@ std::string aws_text(std::string_view s, size_t max = kTextMax) {
         f += c;
     return f;
   }();
-  // plain_text turns non-ASCII into '?', which the second pass turns into a space.
-  return plain_text(plain_text(s), forbidden, ' ', max);
+  // ascii_text transliterates common letters ("Portuebersicht") and turns other non-ASCII into
+  // '?', which the second pass turns into a space.
+  return plain_text(ascii_text(s), forbidden, ' ', max);
 }
 
 /// A Terraform identifier: letters, digits, '_' and '-', starting with a letter or '_'.
@@ -165,6 +166,17 @@ std::string group_name(const std::string& target, const std::string& endpoint) {
                   target + "\n" + endpoint, "", kTextMax);
 }
 
+/// The machine of a host target as an endpoint name: its role, or its roles joined by "-and-"
+/// ("fe-and-cms"), which no endpoint label has (an endpoint has at most one '.', its one '-').
+std::string host_key(const TargetInfo& t) {
+  if (t.hosts.size() <= 1)
+    return t.host;
+  std::string s;
+  for (size_t i = 0; i < t.hosts.size(); ++i)
+    s += (i ? "-and-" : "") + t.hosts[i];
+  return s;
+}
+
 /// "->" and "<->" are outside EC2's character set; say them in words.
 std::string aws_summary(const RuleOrigin& f, bool reverse) {
   std::string s = f.label;
@@ -182,7 +194,7 @@ struct SgRule {
   std::string protocol; ///< "tcp", "udp", "icmp", "icmpv6", "-1" or a number
   std::optional<int> from, to;
   Prefix remote;
-  std::vector<std::string> why; ///< trace + summary of each flow that needs it
+  std::vector<std::string> why; ///< id + summary of each flow that needs it
   std::string label;
 };
 
@@ -322,7 +334,7 @@ private:
       Group key;
       if (local.any()) {
         key.any = true;
-        key.endpoints = {rs.target.host};
+        key.endpoints = {host_key(rs.target)};
       } else {
         const AddrSet& s = rs.sets[static_cast<size_t>(local.set)];
         key.v4 = s.v4;
@@ -349,9 +361,9 @@ private:
     if (groups.empty()) {
       // Nothing is allowed: one group without rules still closes the host when attached.
       Group g;
-      g.endpoints = {rs.target.host};
-      g.label = base + "_" + endpoint_label(rs.target.host);
-      g.name = group_name(rs.target.name, rs.target.host);
+      g.endpoints = {host_key(rs.target)};
+      g.label = base + "_" + endpoint_label(host_key(rs.target));
+      g.name = group_name(rs.target.name, host_key(rs.target));
       groups.push_back(std::move(g));
     }
 
@@ -394,7 +406,7 @@ private:
       bool in = r.chain == Chain::Input;
       Group& g = group_of(in ? r.dst : r.src);
       AddrRef remote = in ? r.src : r.dst;
-      std::string why = r.origin.trace + " " + aws_summary(r.origin, r.reverse);
+      std::string why = r.origin.id + " " + aws_summary(r.origin, r.reverse);
       std::vector<Prefix> prefixes;
       for (Family f : {Family::V4, Family::V6}) {
         if ((f == Family::V4 && !r.v4) || (f == Family::V6 && !r.v6))
@@ -450,7 +462,14 @@ private:
     for (const auto& l : generated_banner())
       comments.push_back(l);
     for (const auto& l : rs.header)
-      comments.push_back(plain_text(l));
+      comments.push_back(utf8_text(l));
+    // Every rule's flow is named below: allow flows in these comments and their rules'
+    // descriptions, deny flows as harmless.
+    TraceTable trace;
+    for (const Rule& r : rs.rules)
+      trace.add(r.origin);
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      comments.push_back(l);
     comments.push_back("Security groups allow only: no deny, no order; replies to "
                        "allowed connections are allowed (stateful).");
     std::string last;
@@ -458,17 +477,17 @@ private:
       const RuleOrigin& f = r.origin;
       std::string what = f.traced();
       if (what != last && r.action == Action::Allow)
-        comments.push_back(plain_text(what + (f.note.empty() ? "" : ": " + f.note)));
+        comments.push_back(utf8_text(what + (f.note.empty() ? "" : ": " + f.note)));
       last = what;
     }
     for (const auto& h : harmless)
-      comments.push_back(plain_text(h));
+      comments.push_back(utf8_text(h));
     add(root, "//", std::move(comments));
 
     if (!vpc_id) {
       Json& var = add(add(root, "variable"), "vpc_id");
       add(var, "type", "string");
-      add(var, "description", plain_text("The VPC of the security groups of target " + t.name));
+      add(var, "description", utf8_text("The VPC of the security groups of target " + t.name));
     }
 
     Json& res = add(root, "resource");
@@ -479,8 +498,8 @@ private:
       for (const auto& e : g.endpoints)
         eps += (eps.empty() ? "" : ", ") + e;
       add(sg, "//",
-          plain_text("Attach to the network interfaces of " + eps + "; output " + g.label +
-                     " lists their addresses."));
+          utf8_text("Attach to the network interfaces of " + eps + "; output " + g.label +
+                    " lists their addresses."));
       add(sg, "name", tf_literal(g.name));
       add(sg, "description",
           tf_literal(aws_text("Portolan " + t.name + ": host " + t.host + ", addresses of " + eps +

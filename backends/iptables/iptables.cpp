@@ -152,7 +152,7 @@ std::string unrealizable(const Rule& r) {
 class IptablesBackend : public Backend {
 public:
   BackendSpec spec() const override {
-    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}};
+    return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}, true, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
@@ -181,7 +181,11 @@ private:
            "-*) and puts a jump to each at the");
     e.line("# top of its built-in chain; every other chain, rule and policy is left as it is.");
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      e.line("# " + utf8_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    Emitter head = std::move(e);
+    TraceTable trace;
+    e = Emitter("");
     e.line("*filter");
     // Declaring a chain in a --noflush restore creates it, or empties it when it exists.
     for (Chain c : rs.chains)
@@ -220,14 +224,15 @@ private:
         if (empty_side)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& l4 : l4_texts(r.l4, fam))
           e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));
@@ -240,7 +245,9 @@ private:
     for (Chain c : rs.chains)
       e.line(std::string("-I ") + chain_upper(c) + " 1 -j " + own_chain(prefix, c));
     e.line("COMMIT");
-    return e.take();
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      head.line("# " + l);
+    return head.take() + e.take();
   }
 };
 

@@ -1,6 +1,7 @@
 // nftables: an inet table owned by Portolan, replaced atomically by `nft -f` (the file creates,
 // deletes and re-declares it, so re-applying is idempotent and other tables are left alone).
-// Addresses live in named interval sets; each rule says which flow and source line it implements.
+// Addresses live in named interval sets; each rule names the flow it implements by id, and the
+// table at the top says where each flow is written.
 #include "nftables.h"
 
 #include "common/shape.h"
@@ -86,7 +87,7 @@ public:
                          diags.error("manifest", at, kTableError);
                        return ok;
                      }};
-    return {"nftables", {Scope::Host, Scope::Between}, {table}, false};
+    return {"nftables", {Scope::Host, Scope::Between}, {table}, false, {""}, true};
   }
 
   std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
@@ -107,12 +108,15 @@ public:
     if (refused)
       return {};
 
-    Emitter e("\t");
-    e.line("#!/usr/sbin/nft -f");
+    Emitter head("\t");
+    head.line("#!/usr/sbin/nft -f");
     for (const auto& l : generated_banner())
-      e.line("# " + l);
+      head.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      head.line("# " + utf8_text(l));
+    // The rest first: the trace table at the top lists the flows its rules name.
+    TraceTable trace;
+    Emitter e("\t");
     e.line();
     e.line("table inet " + table);
     e.line("delete table inet " + table);
@@ -126,7 +130,7 @@ public:
         e.open("set " + set_of(s, fam[1] == '4') + " {");
         e.line(std::string("type ") + (fam[1] == '4' ? "ipv4_addr" : "ipv6_addr"));
         e.line("flags interval");
-        e.line("comment \"" + plain_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
+        e.line("comment \"" + utf8_text(s.endpoint, "\"\\", '\'', kCommentMax) + "\"");
         e.line("elements = { " + elements(*list) + " }");
         e.close("}");
         e.line();
@@ -154,14 +158,15 @@ public:
         if (r.chain != c)
           continue;
         const RuleOrigin& f = r.origin;
+        trace.add(f);
         std::string what = r.heading();
         if (what != last_group) {
-          e.line("# " + plain_text(what));
+          e.line("# " + utf8_text(what));
           if (!f.note.empty())
-            e.line("#   " + plain_text(f.note));
+            e.line("#   " + utf8_text(f.note));
           last_group = what;
         }
-        std::string comment = plain_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
         for (const std::string& body : rule_bodies(rs, r))
           e.line(body + (r.action == Action::Allow ? " accept" : " drop") + " comment \"" +
                  comment + "\"");
@@ -171,7 +176,9 @@ public:
         e.line();
     }
     e.close("}");
-    return {OutputFile{"", e.take()}};
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      head.line("# " + l);
+    return {OutputFile{"", head.take() + e.take()}};
   }
 
 private:

@@ -174,6 +174,7 @@ public:
     Emitter body("");
     std::vector<bool> table_used(rs.sets.size(), false);
     std::string last_group;
+    TraceTable trace;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
       bool v4 =
@@ -188,11 +189,12 @@ public:
                         f.label + "': " + why);
         continue;
       }
+      trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
-        body.line("# " + plain_text(what, kCommentForbidden));
+        body.line("# " + utf8_text(what, kCommentForbidden));
         if (!f.note.empty())
-          body.line("#   " + plain_text(f.note, kCommentForbidden));
+          body.line("#   " + utf8_text(f.note, kCommentForbidden));
         last_group = what;
       }
       for (const AddrRef& ref : {r.src, r.dst})
@@ -205,14 +207,17 @@ public:
       bool allow = r.action == Action::Allow;
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
                 (host ? "" : " received-on any") + (allow ? " keep state" : "") + " label \"" +
-                plain_text(r.origin.trace, kLabelForbidden, '\'', kLabelMax) + "\"");
+                plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
     Emitter e("");
     for (const auto& l : generated_banner())
       e.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l, kCommentForbidden));
+      e.line("# " + utf8_text(l, kCommentForbidden));
+    for (const auto& l :
+         trace.lines([](std::string_view s) { return utf8_text(s, kCommentForbidden); }))
+      e.line("# " + l);
     e.line("# This file is the anchor \"" + anchor + "\": it replaces that anchor's rules and");
     e.line("# tables only. Load: pfctl -a \"" + anchor + "\" -f FILE (check: pfctl -a \"" + anchor +
            "\" -nf FILE).");
@@ -225,7 +230,7 @@ public:
     for (size_t i = 0; i < rs.sets.size(); ++i) {
       if (!table_used[i])
         continue;
-      e.line("# " + plain_text(rs.sets[i].endpoint, kCommentForbidden));
+      e.line("# " + utf8_text(rs.sets[i].endpoint, kCommentForbidden));
       std::string elements = table_elements(rs.sets[i]);
       e.line("table <" + tables[i] + "> const { " + elements + (elements.empty() ? "}" : " }"));
     }

@@ -20,13 +20,21 @@ constexpr const char* kAllV4 = "0.0.0.0-255.255.255.255";
 constexpr const char* kAllV6 = "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
 
 /// A single-quoted PowerShell literal. Single quotes expand nothing ($(...), `, $var stay
-/// text); plain_text has already removed line breaks and every non-ASCII character, including
-/// the typographic quotes (U+2018..U+201B) that PowerShell also accepts as quote marks, so
-/// doubling ' is the only escape left to do.
+/// text); utf8_text has already removed line breaks (CR, LF, NEL, U+2028/2029). PowerShell also
+/// takes the typographic single quotes (U+2018..U+201B) as quote marks, so each of them
+/// becomes an escaped ASCII quote, like ' itself (doubled).
 std::string ps_quote(std::string_view s) {
   std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string("''") : std::string(1, c);
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    if (i + 2 < s.size() && b(i) == 0xE2 && b(i + 1) == 0x80 && b(i + 2) >= 0x98 &&
+        b(i + 2) <= 0x9B) {
+      out += "''";
+      i += 2;
+      continue;
+    }
+    out += s[i] == '\'' ? std::string("''") : std::string(1, s[i]);
+  }
   return out + "'";
 }
 
@@ -167,7 +175,11 @@ public:
     for (const auto& l : generated_banner())
       e.line("# " + l);
     for (const auto& l : rs.header)
-      e.line("# " + plain_text(l));
+      e.line("# " + utf8_text(l));
+    // The rest first: the trace table here lists the flows its rules name.
+    Emitter head = std::move(e);
+    TraceTable trace;
+    e = Emitter("");
     e.line("# Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>");
     e.line("# Windows applies every Block rule before any Allow rule (deny overrides allow), and");
     e.line("# lets replies to allowed connections back in (stateful). Loopback traffic is not");
@@ -204,8 +216,7 @@ public:
         e.line("New-NetFirewallRule -DisplayName " +
                ps_quote(std::string("Portolan IPv6 neighbour discovery ") +
                         (dir[0] == 'I' ? "in" : "out")) +
-               " -Description " +
-               ps_quote("Portolan " + plain_text(t.name) + ": option icmpv6_nd") +
+               " -Description " + ps_quote("Portolan " + utf8_text(t.name) + ": option icmpv6_nd") +
                " -Group $Group -Profile Any -Direction " + dir +
                " -Action Allow -Protocol ICMPv6 -LocalAddress " + ps_quote(kAllV6) +
                " -IcmpType '133', '134', '135', '136' | Out-Null");
@@ -216,18 +227,26 @@ public:
       if (r.chain == Chain::Forward)
         continue; // host targets forward nothing; Windows does not route unless told to
       const RuleOrigin& f = r.origin;
+      trace.add(f);
       std::string what = r.heading();
       if (what != last_group) {
         e.line();
-        e.line("# " + plain_text(what));
+        e.line("# " + utf8_text(what));
         if (!f.note.empty())
-          e.line("#   " + plain_text(f.note));
+          e.line("#   " + utf8_text(f.note));
         last_group = what;
       }
       if (auto line = rule_line(rs, r))
         e.line(*line);
     }
-    return {OutputFile{"", e.take()}};
+    for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
+      head.line("# " + l);
+    std::string text = head.take() + e.take();
+    // Windows PowerShell 5.1 reads a script without a byte order mark in the ANSI code page:
+    // UTF-8 text (a label like "Portübersicht") needs the BOM to arrive as written.
+    if (std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; }))
+      text.insert(0, "\xEF\xBB\xBF");
+    return {OutputFile{"", std::move(text)}};
   }
 
 private:
@@ -260,10 +279,10 @@ private:
 
     const RuleOrigin& f = r.origin;
     std::string display =
-        plain_text(r.heading() + " [" + r.l4.service + "]", "", '\'', kDisplayNameMax);
-    std::string desc = plain_text("Portolan " + rs.target.name + ", " + chain_name(r.chain) + ": " +
-                                      (f.note.empty() ? f.label : f.note),
-                                  "", '\'', kDescriptionMax);
+        utf8_text(r.heading() + " [" + r.l4.service + "]", "", '\'', kDisplayNameMax);
+    std::string desc = utf8_text("Portolan " + rs.target.name + ", " + chain_name(r.chain) + ": " +
+                                     (f.note.empty() ? f.label : f.note),
+                                 "", '\'', kDescriptionMax);
     std::string s = "New-NetFirewallRule -DisplayName " + ps_quote(display) + " -Description " +
                     ps_quote(desc) + " -Group $Group -Profile Any -Direction " +
                     (in ? "Inbound" : "Outbound") + " -Action " +

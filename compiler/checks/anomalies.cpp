@@ -45,8 +45,12 @@ void name_flows(Diagnostic& d, const Policy& p, const std::vector<size_t>& flows
 /// specific (not `any`) bindings: the disagreement then comes from the bindings.
 bool bindings_overlap(const Policy& p, const Environment& env, const Endpoint& a,
                       const Endpoint& b) {
-  if (a.role == b.role)
+  if (a.is_any() || b.is_any())
     return false;
+  for (const Endpoint* x : a.concrete()) // a group that holds the other side's role
+    for (const Endpoint* y : b.concrete())
+      if (x->role == y->role)
+        return false;
   auto ba = bind_endpoint(p, env, a), bb = bind_endpoint(p, env, b);
   if (!ba || !bb || ba->any || bb->any)
     return false;

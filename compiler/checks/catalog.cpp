@@ -108,8 +108,13 @@ const std::vector<CheckInfo>& check_catalog() {
        "An active flow that no target of its environment enforces.",
        "Add a target (host or perimeter) that sees the flow, or remove the flow."},
       {"required-missing", S::Error, "analysis", "Required flow missing",
-       "A flow marked required is disabled (feature off) or expired in an environment.",
-       "Turn on its feature, extend its expiry, or drop 'required' with a reason."},
+       "A flow marked required has expired in an environment where its condition holds (a "
+       "required flow with 'when' is required only where the condition holds).",
+       "Extend its expiry, or drop 'required' with a reason."},
+      {"condition-constant", S::Warning, "analysis", "Condition that decides nothing",
+       "A flow's 'when' is always true or never true by its logic ('a or not a'), holds in no "
+       "environment of the manifest, or (with two or more environments) holds in all of them.",
+       "Fix the condition, turn the feature on where the flow is needed, or drop the 'when'."},
       {"unused", S::Warning, "analysis", "Unused definition",
        "A role, interface, service, feature or zone that no flow uses.", "Remove it or use it."},
       {"broad", S::Warning, "analysis", "Overly broad flow",
@@ -126,8 +131,7 @@ const std::vector<CheckInfo>& check_catalog() {
        "of a role placed in another zone.",
        "Bind each role to addresses of its own zone, or move the role to the right zone."},
       {"required-never", S::Error, "analysis", "Required flow that can never be in force",
-       "A flow marked required depends on a feature that no environment of the manifest turns "
-       "on.",
+       "A flow marked required has a condition that holds in no environment of the manifest.",
        "Turn the feature on where the flow is needed, or drop 'required' with a reason."},
       {"outlier", S::Warning, "analysis", "Suspicious outlier in a group (off by default)",
        "Every other flow of the same group and service uses one interface of a role, and this "

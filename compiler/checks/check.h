@@ -46,6 +46,8 @@ public:
 /// A readable member of a non-empty set: the engine's lowest packet, moved to an ephemeral
 /// source port and to host addresses (not the network address) where the set allows.
 std::optional<std::string> witness(const PacketSet& s);
+/// The packet witness() prints.
+std::optional<Packet> witness_packet(const PacketSet& s);
 
 /// The pipeline, in order.
 const std::vector<std::unique_ptr<Check>>& all_checks();
@@ -68,6 +70,7 @@ std::unique_ptr<Check> make_anomaly_check();
 std::unique_ptr<Check> make_unused_check();
 std::unique_ptr<Check> make_one_way_check();
 std::unique_ptr<Check> make_required_check();
+std::unique_ptr<Check> make_condition_check();
 std::unique_ptr<Check> make_unenforced_check();
 std::unique_ptr<Check> make_broad_check();
 std::unique_ptr<Check> make_service_clash_check();

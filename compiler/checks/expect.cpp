@@ -78,7 +78,7 @@ void add_binding(BoundAddrs& into, const std::optional<BoundAddrs>& b) {
 BoundAddrs zone_addrs(const Policy& p, const Environment& env, const std::string& zone) {
   BoundAddrs out;
   for (const Role& r : p.roles) {
-    Endpoint whole{r.name, "", {}, {}, {}};
+    Endpoint whole = Endpoint::of(r.name);
     if (r.interfaces.empty()) {
       if (p.zone_of(whole) == zone)
         add_binding(out, bind_endpoint(p, env, whole));
@@ -91,7 +91,7 @@ BoundAddrs zone_addrs(const Policy& p, const Environment& env, const std::string
           (pr.family() == Family::V4 ? out.v4 : out.v6).push_back(pr);
       }
     for (const Interface& i : r.interfaces) {
-      Endpoint ep{r.name, i.name, {}, {}, {}};
+      Endpoint ep = Endpoint::of(r.name, i.name);
       if (p.zone_of(ep) == zone)
         add_binding(out, bind_endpoint(p, env, ep));
     }
@@ -105,7 +105,7 @@ BoundAddrs zone_addrs(const Policy& p, const Environment& env, const std::string
 PacketSet seen_packets(const Policy& p, const TargetView& v, Chain c) {
   const Target& t = *v.target;
   if (t.scope == Scope::Host) {
-    auto host = bind_endpoint(p, *v.env, Endpoint{t.host, "", {}, {}, {}});
+    auto host = bind_endpoint(p, *v.env, host_endpoint(p, t));
     if (!host)
       return {};
     PacketSet out = c == Chain::Input ? spec_packets(everything(), *host, AnyMatch{})

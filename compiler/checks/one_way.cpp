@@ -8,6 +8,9 @@
 
 #include "semantics.h"
 
+#include <algorithm>
+#include <set>
+
 namespace portolan {
 namespace {
 
@@ -97,9 +100,15 @@ public:
       for (size_t i = 0; i < flows.size(); ++i) {
         if (flows[i].action != Action::Allow)
           continue;
-        by_roles[flows[i].src.role].push_back(i);
-        if (flows[i].bidirectional && flows[i].src.role != flows[i].dst.role)
-          by_roles[flows[i].dst.role].push_back(i);
+        // A group's flow is indexed under each member's role (once per flow and role).
+        std::set<std::string> roles;
+        for (const Endpoint* e : flows[i].src.concrete())
+          roles.insert(e->role);
+        if (flows[i].bidirectional)
+          for (const Endpoint* e : flows[i].dst.concrete())
+            roles.insert(e->role);
+        for (const std::string& r : roles)
+          by_roles[r].push_back(i);
       }
     };
     for (const Environment* env : ctx.environments()) {
@@ -128,17 +137,21 @@ public:
             PacketSet provided;
             std::vector<size_t> providers;
             index_roles();
-            auto r = by_roles.find(flows[j].src.role);
-            if (r != by_roles.end())
-              for (size_t k : r->second) {
-                if (k == j || !is_active(k))
-                  continue;
-                PacketSet pk = flow_packets(p, bound, flows[k]);
-                if (!pk.overlaps(missing))
-                  continue;
-                provided.add(pk);
-                providers.push_back(k);
-              }
+            std::vector<size_t> candidates;
+            for (const Endpoint* e : flows[j].src.concrete())
+              if (auto r = by_roles.find(e->role); r != by_roles.end())
+                candidates.insert(candidates.end(), r->second.begin(), r->second.end());
+            std::sort(candidates.begin(), candidates.end());
+            candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+            for (size_t k : candidates) {
+              if (k == j || !is_active(k))
+                continue;
+              PacketSet pk = flow_packets(p, bound, flows[k]);
+              if (!pk.overlaps(missing))
+                continue;
+              provided.add(pk);
+              providers.push_back(k);
+            }
             PacketSet gap = missing.subtract(provided);
             if (gap.is_empty())
               continue;

@@ -8,6 +8,11 @@
 //   - a flow whose zones have no perimeter between them but a chain of perimeters does (the
 //     zone graph of the environment's perimeter targets): the hosts at the ends allow it, and
 //     every perimeter on the way drops it, since none of them sees it as crossing its zones.
+//   - a flow to a VIP (a load-balanced address): the hops in front of the VIP allow packets
+//     that the balancer hands to nodes whose host firewalls all drop them (a deny on a node
+//     that catches the kept client source, or the balancer's SNAT address; a family no node
+//     has). Judged per node on the packet as the node sees it (source kept or translated,
+//     destination the node's address), and mapped back to the VIP's side for the witness.
 // Judged on exact packet sets; each finding carries a witness packet allowed on one hop and
 // dropped on the other.
 #include "check.h"
@@ -52,6 +57,43 @@ PacketSet to_addrs(const BoundAddrs& b, bool as_dst) {
   return out;
 }
 
+/// The packets of `x` with their addresses replaced: destination by `dst`'s, source by
+/// `src`'s (nullptr: kept), protocol and ports kept. `cross_family`: a translated source may
+/// come out in either family (a balancer that SNATs can take IPv6 in and send IPv4 out);
+/// otherwise each packet keeps its family.
+PacketSet readdress(const PacketSet& x, const BoundAddrs* src, const BoundAddrs& dst,
+                    bool cross_family) {
+  PacketSet out;
+  for (Family fin : {Family::V4, Family::V6})
+    for (const PacketBox& b : x.boxes(fin))
+      for (Family fout : {Family::V4, Family::V6}) {
+        if (fout != fin && !cross_family)
+          continue;
+        std::vector<AddrRange> srcs, dsts;
+        if (src && src->any) {
+          srcs.push_back(AddrRange::of(fout == Family::V4 ? any_v4() : any_v6()));
+        } else if (src) {
+          for (const Prefix& pr : fout == Family::V4 ? src->v4 : src->v6)
+            srcs.push_back(AddrRange::of(pr));
+        } else if (fout == fin) {
+          srcs.push_back({u128_to_addr(fin, b.iv[PacketBox::kSrc].lo),
+                          u128_to_addr(fin, b.iv[PacketBox::kSrc].hi)});
+        }
+        for (const Prefix& pr : fout == Family::V4 ? dst.v4 : dst.v6)
+          dsts.push_back(AddrRange::of(pr));
+        auto lo8 = [&](int d) { return static_cast<uint8_t>(b.iv[d].lo); };
+        auto hi8 = [&](int d) { return static_cast<uint8_t>(b.iv[d].hi); };
+        auto lo16 = [&](int d) { return static_cast<uint16_t>(b.iv[d].lo); };
+        auto hi16 = [&](int d) { return static_cast<uint16_t>(b.iv[d].hi); };
+        for (const AddrRange& sr : srcs)
+          for (const AddrRange& dr : dsts)
+            out.add(PacketSet::box(sr, dr, lo8(PacketBox::kProto), hi8(PacketBox::kProto),
+                                   lo16(PacketBox::kSport), hi16(PacketBox::kSport),
+                                   lo16(PacketBox::kDport), hi16(PacketBox::kDport)));
+      }
+  return out;
+}
+
 class PathCheck : public Check {
 public:
   const char* name() const override { return "path"; }
@@ -86,11 +128,7 @@ private:
     std::map<std::string, std::vector<std::pair<std::string, const TargetView*>>> graph;
     for (const TargetView* v : views) {
       if (v->target->scope == Scope::Host) {
-        Endpoint e;
-        e.role = v->target->host;
-        if (const Role* r = p.find_role(e.role))
-          e.role_id = static_cast<int32_t>(r - p.roles.data());
-        auto b = bind_endpoint(p, env, e);
+        auto b = bind_endpoint(p, env, host_endpoint(p, *v->target));
         if (b && !b->any)
           hosts.push_back({v, *b});
       } else if (v->target->between.size() == 2) {
@@ -163,15 +201,22 @@ private:
         reach_by_id[id] = &stored;
       return stored;
     };
+    run_vips(ctx, env, views, bound, allowed_at, not_denied);
     std::map<std::pair<std::string, std::string>, std::vector<const TargetView*>> paths;
     std::set<size_t> reported;
     for (size_t fi = 0; fi < p.flows.size(); ++fi) {
       const Flow& f = p.flows[fi];
       if (f.action != Action::Allow || reported.count(fi))
         continue;
-      for (int dir = 0; dir < (f.bidirectional ? 2 : 1) && !reported.count(fi); ++dir) {
-        const Endpoint& s = dir ? f.dst : f.src;
-        const Endpoint& d = dir ? f.src : f.dst;
+      // Each direction, each pair of single endpoints (a group's members); one finding per flow.
+      std::vector<std::pair<const Endpoint*, const Endpoint*>> pairs;
+      for (int dir = 0; dir < (f.bidirectional ? 2 : 1); ++dir)
+        for (const Endpoint* a : (dir ? f.dst : f.src).concrete())
+          for (const Endpoint* b : (dir ? f.src : f.dst).concrete())
+            pairs.push_back({a, b});
+      for (size_t pi = 0; pi < pairs.size() && !reported.count(fi); ++pi) {
+        const Endpoint& s = *pairs[pi].first;
+        const Endpoint& d = *pairs[pi].second;
         // The hops that do not enforce this direction although its packets pass them.
         std::vector<std::pair<Hop, PacketSet>> blind; // hop, packets of the flow that pass it
         const auto& bs = bound(s);
@@ -180,10 +225,10 @@ private:
           continue;
         std::vector<const HostT*> blind_hosts_in, blind_hosts_out;
         for (size_t k : hosts_of(d, *bd))
-          if (hosts[k].view->target->host != d.role)
+          if (!hosts[k].view->target->hosts_role(d.role))
             blind_hosts_in.push_back(&hosts[k]);
         for (size_t k : hosts_of(s, *bs))
-          if (hosts[k].view->target->host != s.role)
+          if (!hosts[k].view->target->hosts_role(s.role))
             blind_hosts_out.push_back(&hosts[k]);
         const std::string& zs = p.zone_of(s);
         const std::string& zd = p.zone_of(d);
@@ -207,14 +252,12 @@ private:
         std::vector<Hop> enforcing;
         for (const TargetView* v : views) {
           if (v->target->scope == Scope::Host) {
-            if (v->target->host == d.role)
+            if (v->target->hosts_role(d.role))
               enforcing.push_back({v, Chain::Input});
-            if (v->target->host == s.role)
+            if (v->target->hosts_role(s.role))
               enforcing.push_back({v, Chain::Output});
-          } else if (v->target->between.size() == 2 && zs != zd) {
-            const auto& z = v->target->between;
-            if ((z[0] == zs && z[1] == zd) || (z[0] == zd && z[1] == zs))
-              enforcing.push_back({v, Chain::Forward});
+          } else if (crosses(p, *v->target, s, d)) {
+            enforcing.push_back({v, Chain::Forward});
           }
         }
         if (enforcing.empty())
@@ -244,6 +287,155 @@ private:
         }
       }
     }
+  }
+
+  /// Flows to a VIP: allowed by a hop in front of it, accepted by no node behind it.
+  template <class AllowedAt, class NotDenied>
+  void run_vips(AnalysisContext& ctx, const Environment& env,
+                const std::vector<const TargetView*>& views, BindCache& bound,
+                AllowedAt& allowed_at, NotDenied& not_denied) const {
+    const Policy& p = ctx.policy;
+    bool any_vip = false;
+    for (const Role& r : p.roles)
+      any_vip = any_vip || r.vip.has_value();
+    if (!any_vip)
+      return;
+    for (const Flow& f : p.flows) {
+      if (f.action != Action::Allow)
+        continue;
+      // Each direction, each pair of single endpoints (a group's members); one finding per flow.
+      std::vector<std::pair<const Endpoint*, const Endpoint*>> pairs;
+      for (int dir = 0; dir < (f.bidirectional ? 2 : 1); ++dir)
+        for (const Endpoint* a : (dir ? f.dst : f.src).concrete())
+          for (const Endpoint* b : (dir ? f.src : f.dst).concrete())
+            pairs.push_back({a, b});
+      bool done = false;
+      for (size_t pi = 0; pi < pairs.size() && !done; ++pi) {
+        const Endpoint& s = *pairs[pi].first;
+        const Endpoint& d = *pairs[pi].second;
+        const Role* vr = vip_of(p, d);
+        if (!vr)
+          continue;
+        const Vip& vip = *vr->vip;
+        const auto& bs = bound(s);
+        const auto& bd = bound(d);
+        if (!bs || !bd || bd->any || !active(ctx, f, env))
+          continue;
+        // The node host firewalls; a node without one in this environment may accept
+        // anything, so nothing can be said.
+        struct NodeHop {
+          const Endpoint* node;
+          const TargetView* view;
+          const BoundAddrs* addrs;
+        };
+        std::vector<NodeHop> nodes;
+        bool unknown = false;
+        for (const Endpoint& n : vip.nodes) {
+          const auto& bn = bound(n);
+          const TargetView* hv = nullptr;
+          for (const TargetView* v : views)
+            if (v->target->scope == Scope::Host && v->target->hosts_role(n.role))
+              hv = v;
+          if (!hv || !bn || bn->any) {
+            unknown = true;
+            break;
+          }
+          nodes.push_back({&n, hv, &*bn});
+        }
+        const BoundAddrs* from = nullptr;
+        if (vip.balance == Balance::Snat) {
+          if (!vip.snat_from || !bound(*vip.snat_from) || bound(*vip.snat_from)->any)
+            unknown = true; // lowering reports the unbound balancer
+          else
+            from = &*bound(*vip.snat_from);
+        }
+        if (unknown || nodes.empty())
+          continue;
+        PacketSet pk = flow_packets(p, f, *bs, *bd);
+        if (pk.is_empty())
+          continue;
+        // The hops in front of the VIP that enforce this direction.
+        std::vector<Hop> front;
+        for (const TargetView* v : views) {
+          if (v->target->scope == Scope::Host) {
+            if (!s.is_any() && v->target->hosts_role(s.role))
+              front.push_back({v, Chain::Output});
+          } else if (crosses(p, *v->target, s, d)) {
+            front.push_back({v, Chain::Forward});
+          }
+        }
+        for (const Hop& e : front) {
+          PacketSet a = not_denied(e, pk);
+          if (a.is_empty())
+            continue;
+          // What every node drops, on the VIP's side.
+          PacketSet failed = a;
+          std::vector<std::pair<const NodeHop*, PacketSet>> drops;
+          for (const NodeHop& n : nodes) {
+            PacketSet seen = readdress(a, from, *n.addrs, from != nullptr);
+            PacketSet dropped = seen.subtract(allowed_at(Hop{n.view, Chain::Input}));
+            // Back on the VIP's side: the kept source stays, a translated one stands for every
+            // client; a family the node cannot receive is dropped whole.
+            PacketSet back = readdress(dropped, from ? &*bs : nullptr, *bd, from != nullptr);
+            if (!from)
+              for (Family fam : {Family::V4, Family::V6})
+                if ((fam == Family::V4 ? n.addrs->v4 : n.addrs->v6).empty())
+                  back.add(a.intersect(PacketSet::all_of(fam)));
+            if (from && seen.is_empty())
+              back = a; // the balancer and the node share no family
+            failed = failed.intersect(back);
+            drops.push_back({&n, std::move(dropped)});
+            if (failed.is_empty())
+              break;
+          }
+          if (failed.is_empty())
+            continue;
+          report_vip(ctx, env, f, *vr, e, failed, drops, from != nullptr);
+          done = true;
+          break;
+        }
+      }
+    }
+  }
+
+  template <class NodeDrops>
+  static void report_vip(AnalysisContext& ctx, const Environment& env, const Flow& f,
+                         const Role& vr, const Hop& allows, const PacketSet& failed,
+                         const NodeDrops& drops, bool snat) {
+    const Vip& vip = *vr.vip;
+    std::string how = snat ? "with the source translated to '" + vip.snat_from->str() + "'"
+                           : std::string("with the client's source kept");
+    auto& diag = ctx.report("path-drop", flow_loc(f),
+                            "flow is allowed to VIP '" + vr.name + "' by " + describe(allows) +
+                                " but accepted by no node in environment '" + env.name +
+                                "': the balancer hands those packets " + how +
+                                " to nodes whose host firewalls drop them");
+    std::optional<Packet> w = witness_packet(failed);
+    for (const auto& [n, dropped] : drops) {
+      // The witness as this node sees it: a dropped packet with the witness's protocol and
+      // ports (and, the source kept, its source).
+      std::optional<Packet> seen;
+      if (w) {
+        PacketDims dims;
+        dims.protos = {{w->proto, w->proto}};
+        dims.sports = {{w->sport, w->sport}};
+        dims.dports = {{w->dport, w->dport}};
+        if (!snat)
+          dims.src = std::vector<AddrRange>{AddrRange::host(w->src)};
+        seen = witness_packet(dropped.intersect(product(dims)));
+      }
+      if (!seen)
+        seen = witness_packet(dropped);
+      diag.notes.push_back({n->view->target->loc,
+                            "dropped here: the host firewall of node '" + n->node->str() +
+                                "' (input) " +
+                                (seen ? "drops " + seen->str()
+                                      : std::string("has no ") +
+                                            (w && w->dst.family == Family::V6 ? "IPv6" : "IPv4") +
+                                            " address to receive it")});
+    }
+    diag.notes.push_back({allows.view->target->loc, "allowed here, on the VIP"});
+    diag.witness = witness(failed);
   }
 
   static bool active(const AnalysisContext& ctx, const Flow& f, const Environment& env) {
@@ -285,8 +477,8 @@ private:
   static std::string describe(const Hop& h) {
     const Target& t = *h.view->target;
     if (t.scope == Scope::Host)
-      return "target '" + t.name + "' (host firewall of '" + t.host + "', " + chain_name(h.chain) +
-             ")";
+      return "target '" + t.name + "' (host firewall of '" + t.host_str() + "', " +
+             chain_name(h.chain) + ")";
     return "target '" + t.name + "' (between '" + t.between[0] + "' and '" + t.between[1] + "')";
   }
 

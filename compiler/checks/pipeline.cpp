@@ -26,6 +26,11 @@ std::vector<const Environment*> AnalysisContext::environments() const {
 }
 
 std::optional<std::string> witness(const PacketSet& s) {
+  auto p = witness_packet(s);
+  return p ? std::optional<std::string>(p->str()) : std::nullopt;
+}
+
+std::optional<Packet> witness_packet(const PacketSet& s) {
   auto p = s.pick();
   if (!p)
     return std::nullopt;
@@ -51,7 +56,7 @@ std::optional<std::string> witness(const PacketSet& s) {
   c = best;
   c.dst = bump(best.dst);
   try_set(c);
-  return best.str();
+  return best;
 }
 
 const std::vector<std::unique_ptr<Check>>& all_checks() {
@@ -59,6 +64,7 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     std::vector<std::unique_ptr<Check>> v;
     v.push_back(make_unused_check());
     v.push_back(make_required_check());
+    v.push_back(make_condition_check());
     v.push_back(make_one_way_check());
     v.push_back(make_unenforced_check());
     v.push_back(make_broad_check());

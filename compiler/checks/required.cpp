@@ -1,6 +1,8 @@
-// required-missing: a `required` flow that an environment switches off or lets expire.
-// required-never: a `required` flow whose condition no environment of the manifest turns on,
-// so it can never be in force (one finding, instead of one required-missing per environment).
+// required-missing: a `required` flow that lets expire in an environment where it is required.
+// A required flow is required where its `when` holds (`required when federation`: wherever
+// federation is on); elsewhere it is simply not in force.
+// required-never: a `required` flow whose condition holds in no environment of the manifest,
+// so it can never be in force.
 #include "check.h"
 
 namespace portolan {
@@ -20,13 +22,16 @@ public:
         continue;
       bool somewhere = false;
       for (const auto& [name, env] : ctx.manifest->environments)
-        somewhere = somewhere || env.features.count(*f.when);
+        somewhere = somewhere || f.when->holds(env.features);
       if (somewhere)
         continue;
       never.insert(i);
       ctx.report("required-never", f.when_loc,
-                 "required flow can never be in force: no environment turns on feature '" +
-                     *f.when + "'");
+                 f.when->op == Condition::Op::Feature
+                     ? "required flow can never be in force: no environment turns on feature '" +
+                           f.when->str() + "'"
+                     : "required flow can never be in force: '" + f.when->str() +
+                           "' holds in no environment");
     }
     for (const Environment* env : ctx.environments()) {
       std::optional<Date> today = ctx.today_override ? ctx.today_override : env->today;
@@ -34,11 +39,9 @@ public:
         const Flow& f = ctx.policy.flows[i];
         if (!f.required || never.count(i))
           continue;
-        if (f.when && !env->features.count(*f.when))
-          ctx.report("required-missing", f.when_loc,
-                     "required flow is switched off in environment '" + env->name + "': feature '" +
-                         *f.when + "' is not on");
-        else if (f.expires && today && *f.expires <= *today)
+        if (f.when && !f.when->holds(env->features))
+          continue; // not required here
+        if (f.expires && today && *f.expires <= *today)
           ctx.report("required-missing", f.expires_loc,
                      "required flow has expired in environment '" + env->name + "' (on " +
                          f.expires->str() + ", today is " + today->str() + ")");

@@ -1,6 +1,8 @@
 // unenforced: an active flow that no target of its environment enforces.
 #include "check.h"
 
+#include <map>
+
 namespace portolan {
 namespace {
 
@@ -16,12 +18,27 @@ public:
     LowerContext lc{ctx.policy, *ctx.manifest, ctx.sm, ctx.today_override};
     // One finding per flow, naming every environment where it is in force and unenforced.
     std::vector<std::vector<std::string>> where(ctx.policy.flows.size());
+    // The driver's views already hold what each target enforces; a target without a view
+    // (another environment than --env) is bound here.
+    std::map<const Target*, const TargetView*> views;
+    for (const TargetView& v : ctx.targets)
+      views[v.target] = &v;
     for (const Environment* env : ctx.environments()) {
       std::vector<bool> enforced(ctx.policy.flows.size(), false);
-      for (const Target& t : ctx.manifest->targets)
-        if (t.env == env->name)
-          for (const Term& term : enforced_terms(lc, t, *env, nullptr))
-            enforced[term.flow] = true;
+      std::optional<EnvPackets> packets;
+      for (const Target& t : ctx.manifest->targets) {
+        if (t.env != env->name)
+          continue;
+        if (auto v = views.find(&t); v != views.end()) {
+          for (size_t flow : v->second->enforced)
+            enforced[flow] = true;
+          continue;
+        }
+        if (!packets)
+          packets.emplace(ctx.policy, *env);
+        for (const Term& term : enforced_terms(lc, t, *env, nullptr, &*packets))
+          enforced[term.flow] = true;
+      }
       for (size_t i = 0; i < ctx.policy.flows.size(); ++i)
         if (!enforced[i] && flow_active(ctx.policy.flows[i], *env, ctx.today_override, nullptr))
           where[i].push_back(env->name);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 namespace fs = std::filesystem;
 
@@ -17,25 +18,54 @@ namespace {
 
 /// The names a set of flows uses.
 struct Uses {
-  std::set<std::string> roles, endpoints, services, features;
-  void add(const Policy& p) {
-    for (const Flow& f : p.flows) {
-      for (const Endpoint* e : {&f.src, &f.dst}) {
+  std::set<std::string> roles, endpoints, services, features, groups;
+  /// A side's roles and interfaces (a group's or list's members), and the groups it names,
+  /// nested ones included.
+  void add_side(const Policy& p, const Endpoint& side) {
+    for (const Endpoint* e : side.concrete())
+      if (!e->is_any()) {
         roles.insert(e->role);
         endpoints.insert(e->str());
       }
+    std::function<void(const Endpoint&)> name_groups = [&](const Endpoint& e) {
+      for (const Endpoint& item : e.items)
+        name_groups(item);
+      auto it = p.group_index.find(e.role);
+      if (e.kind == Endpoint::Kind::List || !e.iface.empty() || it == p.group_index.end() ||
+          p.role_index.count(e.role) || !groups.insert(e.role).second)
+        return;
+      for (const Endpoint& item : p.groups[it->second].items)
+        name_groups(item);
+    };
+    name_groups(side);
+  }
+  void add(const Policy& p) {
+    for (const Flow& f : p.flows) {
+      for (const Endpoint* e : {&f.src, &f.dst})
+        add_side(p, *e);
       for (const ServiceRef& s : f.services)
         services.insert(s.name);
       if (f.when)
-        features.insert(*f.when);
+        for (const std::string& x : f.when->features())
+          features.insert(x);
     }
+    // A VIP uses its nodes and its balancer's address.
+    for (const Role& r : p.roles)
+      if (r.vip) {
+        for (const Endpoint& n : r.vip->nodes) {
+          roles.insert(n.role);
+          endpoints.insert(n.str());
+        }
+        if (r.vip->snat_from) {
+          roles.insert(r.vip->snat_from->role);
+          endpoints.insert(r.vip->snat_from->str());
+        }
+      }
     // An expectation names what it judges: its roles and services are in use.
     for (const Expectation& e : p.expectations) {
       for (const ExpectSide* x : {&e.src, &e.dst})
-        if (x->kind == ExpectSide::Kind::Endpoint) {
-          roles.insert(x->endpoint.role);
-          endpoints.insert(x->endpoint.str());
-        }
+        if (x->kind == ExpectSide::Kind::Endpoint)
+          add_side(p, x->endpoint);
       for (const ServiceRef& x : e.services)
         services.insert(x.name);
     }
@@ -174,6 +204,8 @@ public:
     }
     for (const Service& s : p.services)
       judge(s.loc, here.services, &Uses::services, s.name, "service '" + s.name + "'");
+    for (const Group& g : p.groups)
+      judge(g.loc, here.groups, &Uses::groups, g.name, "group '" + g.name + "'");
     for (const Feature& f : p.features) {
       if (here.features.count(f.name)) {
         judge(f.loc, here.features, &Uses::features, f.name, "feature '" + f.name + "'");

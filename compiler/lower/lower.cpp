@@ -82,6 +82,21 @@ const char* spec_name(const L4Match& m) {
   }
 }
 
+/// A rule's label: the flow's summary, and for the leg a VIP's node sees after the balancer,
+/// which VIP and how ("client -> pool via https [VIP pool to edge, source kept]").
+std::string balanced_label(const Flow& f, const Term& term) {
+  if (!term.vip)
+    return f.summary();
+  const Vip& v = *term.vip->vip;
+  bool in = !term.chains.empty() && term.chains.front() == Chain::Input;
+  std::string how = !in ? "from the node"
+                    : v.balance == Balance::Snat && v.snat_from
+                        ? "source translated to " + v.snat_from->str()
+                        : std::string("source kept");
+  return f.summary() + " [VIP " + term.vip->name + (in ? " to " + term.dst->str() : "") + ", " +
+         how + "]";
+}
+
 } // namespace
 
 RuleSet lower_target(const LowerContext& ctx, const Target& target, const Environment& env,
@@ -104,9 +119,11 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     for (const auto& r : h.references)
       rs.header.push_back("reference: " + r);
   }
-  std::string scope = target.scope == Scope::Host ? "host firewall of role " + target.host
-                                                  : "perimeter between zones " + target.between[0] +
-                                                        " and " + target.between[1];
+  std::string scope =
+      target.scope == Scope::Host
+          ? (target.hosts.size() > 1 ? "host firewall of roles " : "host firewall of role ") +
+                target.host_str()
+          : "perimeter between zones " + target.between[0] + " and " + target.between[1];
   rs.header.push_back("target " + target.name + ": " + scope + ", environment " + env.name);
 
   std::map<std::string, int> set_index; // endpoint -> set
@@ -136,6 +153,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   };
 
   std::vector<Rule> denies, allows;
+  const std::vector<std::string> ids = flow_ids(ctx.policy);
   for (const Term& term : terms) {
     const Flow& f = ctx.policy.flows[term.flow];
     const auto& bs = bound(*term.src);
@@ -143,21 +161,56 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     bool unbound = false;
     for (auto [e, b] : {std::pair{term.src, &bs}, std::pair{term.dst, &bd}}) {
       if (!*b) {
-        diags
-            .error("unbound", e->loc,
-                   "'" + e->str() + "' has no address in environment '" + env.name +
-                       "', but target '" + target.name + "' enforces this flow")
-            .notes.push_back({target.loc, "target declared here"});
+        bool balancer = term.vip && term.vip->vip->snat_from && e == &*term.vip->vip->snat_from;
+        // A group's member is reported at the flow's side that names the group; a node or the
+        // balancer of a balanced leg is the VIP's, not the flow's.
+        bool vip_made = balancer;
+        if (term.vip)
+          for (const Endpoint& n : term.vip->vip->nodes)
+            vip_made = vip_made || e == &n;
+        const Endpoint& side = term.reverse == (e == term.src) ? f.dst : f.src;
+        bool member = !vip_made && side.is_set();
+        auto& d = diags.error(
+            "unbound", member ? side.loc : e->loc,
+            balancer ? "role '" + e->str() + "', the balancer's address for VIP '" +
+                           term.vip->name + "' (balance snat) has no address in environment '" +
+                           env.name + "', but target '" + target.name +
+                           "' must accept the balanced flows from it; bind '" + e->str() + "'"
+                     : "'" + e->str() + "'" + (member ? " (in '" + side.str() + "')" : "") +
+                           " has no address in environment '" + env.name + "', but target '" +
+                           target.name + "' enforces this flow");
+        d.notes.push_back({target.loc, "target declared here"});
+        if (balancer)
+          d.notes.push_back({f.loc, "flow balanced to the node here"});
         unbound = true;
       }
     }
     if (unbound)
       continue;
     AddrRef sref = addr_ref(*term.src, *bs), dref = addr_ref(*term.dst, *bd);
-    bool fam4 = (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
-    bool fam6 = (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+    auto [vip4, vip6] = term_families(term, bound);
+    bool fam4 = vip4 && (bs->any || !bs->v4.empty()) && (bd->any || !bd->v4.empty());
+    bool fam6 = vip6 && (bs->any || !bs->v6.empty()) && (bd->any || !bd->v6.empty());
+    // The family finding is about the flow: with groups, some pair of members sharing a family
+    // is enough (every pair is a term, so the union of each side decides exactly).
+    bool flow4 = fam4, flow6 = fam6;
+    if (f.src.is_set() || f.dst.is_set()) {
+      const auto& us = bound(f.src);
+      const auto& ud = bound(f.dst);
+      if (us && ud) {
+        flow4 = (us->any || !us->v4.empty()) && (ud->any || !ud->v4.empty());
+        flow6 = (us->any || !us->v6.empty()) && (ud->any || !ud->v6.empty());
+      }
+    }
+    // `any` has no zone: on a perimeter its packets come from the side the other end is not on.
+    std::string src_zone = ctx.policy.zone_of(*term.src);
+    if (term.src->is_any() && !term.dst->is_any() && target.between.size() == 2) {
+      const std::string& zd = ctx.policy.zone_of(*term.dst);
+      src_zone = zd == target.between[0] ? target.between[1] : target.between[0];
+    }
     const RuleOrigin origin{
-        term.flow, f.loc, f.summary(), f.note, trace_of(ctx, f.loc), ctx.policy.zone_of(*term.src)};
+        term.flow,           f.loc,         balanced_label(f, term), f.note, trace_of(ctx, f.loc),
+        std::move(src_zone), ids[term.flow]};
     for (const ServiceRef& sr : f.services) {
       const Service* svc = ctx.policy.service_of(sr);
       if (!svc)
@@ -169,17 +222,20 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       // (both directions and every target of the environment say the same, once).
       bool icmp4_ok = false, icmp6_ok = false;
       for (const L4Match& m : parts) {
-        icmp4_ok = icmp4_ok || (m.proto == kProtoIcmp && fam4);
-        icmp6_ok = icmp6_ok || (m.proto == kProtoIcmpV6 && fam6);
+        icmp4_ok = icmp4_ok || (m.proto == kProtoIcmp && flow4);
+        icmp6_ok = icmp6_ok || (m.proto == kProtoIcmpV6 && flow6);
       }
       std::set<std::string> said;
       for (L4Match& m : parts) {
         bool v4 = fam4 && m.proto != kProtoIcmpV6;
         bool v6 = fam6 && m.proto != kProtoIcmp;
         if (!v4 && !v6) {
+          if ((flow4 && m.proto != kProtoIcmpV6) || (flow6 && m.proto != kProtoIcmp))
+            continue; // another pair of the groups' members has the family
           bool on_purpose =
               (m.proto == kProtoIcmp && icmp6_ok) || (m.proto == kProtoIcmpV6 && icmp4_ok);
-          if (!on_purpose && said.insert(spec_name(m)).second)
+          // A balanced leg a node cannot carry is path-drop's to judge (on the VIP's side).
+          if (!on_purpose && !term.vip && said.insert(spec_name(m)).second)
             diags.warning("no-family", sr.loc,
                           std::string("the ") + spec_name(m) + " part of service '" + svc->name +
                               "' matches no packet between '" + f.src.str() + "' and '" +
@@ -224,6 +280,24 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       }
     rs.denies_judged = true;
   }
+  // Sets in name order, not in order of first use: a flow added above others then adds its own
+  // sets without moving the declarations of the sets other rules use.
+  std::vector<size_t> order(rs.sets.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return rs.sets[a].name < rs.sets[b].name; });
+  std::vector<int> moved_to(order.size());
+  std::vector<AddrSet> sorted;
+  for (size_t i = 0; i < order.size(); ++i) {
+    moved_to[order[i]] = static_cast<int>(i);
+    sorted.push_back(std::move(rs.sets[order[i]]));
+  }
+  rs.sets = std::move(sorted);
+  for (Rule& r : rs.rules)
+    for (AddrRef* ref : {&r.src, &r.dst})
+      if (!ref->any())
+        ref->set = moved_to[static_cast<size_t>(ref->set)];
   return rs;
 }
 

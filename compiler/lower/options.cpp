@@ -51,7 +51,8 @@ TargetInfo target_info(const Target& t) {
   i.env = t.env;
   i.backend = t.backend;
   i.scope = t.scope;
-  i.host = t.host;
+  i.host = t.host_str();
+  i.hosts = t.hosts;
   i.zones = t.between;
   i.loc = t.loc;
   i.scope_loc = t.scope_loc;

@@ -44,8 +44,12 @@ struct RuleOrigin {
   std::string note;     ///< the flow's note ("" when none)
   std::string trace;    ///< "lync2013-public-im.policy:22"
   std::string src_zone; ///< the zone the rule's source endpoint is in
-  /// "lync2013-public-im.policy:22 client -> web.pub via https": how comments name the flow.
-  std::string traced() const { return trace + " " + label; }
+  /// "f1b2c3d4e": the flow's identity (flow_ids in bind.h), which no line number enters, so a
+  /// rule's text changes only when its own flow does. Configs print it, never `trace`'s line
+  /// (TraceTable in backends/common/text.h lists each named flow's file).
+  std::string id;
+  /// "f1b2c3d4e client -> web.pub via https": how rule comments name the flow.
+  std::string traced() const { return id + " " + label; }
 };
 
 /// One directional, single-service rule.
@@ -61,7 +65,7 @@ struct Rule {
   /// packet this deny matches that an allow rule of the same chain also matches (empty: none,
   /// so default deny already drops everything the deny names).
   std::optional<std::string> overlaps_allow;
-  /// The comment that heads a rule's group: the traced flow, and which direction.
+  /// The comment that heads a rule's group: the flow's id and summary, and which direction.
   std::string heading() const { return origin.traced() + (reverse ? " (reverse)" : ""); }
 };
 
@@ -69,7 +73,8 @@ struct Rule {
 struct TargetInfo {
   std::string name, env, backend;
   Scope scope = Scope::Host;
-  std::string host;               ///< Scope::Host: the role
+  std::string host;               ///< Scope::Host: the role ("fe, cms" for several)
+  std::vector<std::string> hosts; ///< Scope::Host: each role of the machine
   std::vector<std::string> zones; ///< Scope::Between: the two zones
   SourceLoc loc, scope_loc;
 };
@@ -91,6 +96,7 @@ struct RuleSet {
   TargetInfo target;
   TargetOptions options;
   std::vector<std::string> header; ///< descriptive comment lines (already plain text)
+  /// In name order, so a flow added above others never moves the sets their rules use.
   std::vector<AddrSet> sets;
   std::vector<Rule> rules;   ///< evaluation order: every deny before every allow
   std::vector<Chain> chains; ///< the chains this target governs (default drop)

@@ -38,6 +38,13 @@ struct BackendSpec {
   /// What emit() appends to the target's output path, one per file (iptables: .v4 and .v6), so
   /// manifest validation sees every file a target writes.
   std::vector<std::string> suffixes{""};
+  /// Linux conntrack sees every packet before the target's rules: what conntrack_drop()
+  /// (semantics.h) names never reaches them, so `query` says deny there (nftables, iptables).
+  bool conntrack = false;
+  /// Its invalid drop exempts only the family's own ICMP (iptables: `! -p icmp` in the IPv4
+  /// file), not both ICMP numbers in both families (nftables: `meta l4proto != { icmp,
+  /// ipv6-icmp }`), so the other family's ICMP number is dropped too.
+  bool conntrack_own_icmp_only = false;
 };
 
 } // namespace portolan

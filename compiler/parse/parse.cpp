@@ -147,6 +147,11 @@ public:
       for (size_t t : expected.toList())
         if (t != PortolanLexer::UNTERMINATED_STRING && t != PortolanLexer::ERROR_CHAR)
           names.push_back(token_display(parser->getVocabulary(), t));
+      // Where a condition's operand is due, the many keywords that are also names say less
+      // than what may come.
+      if (expected.contains(static_cast<size_t>(PortolanLexer::NOT)) &&
+          expected.contains(static_cast<size_t>(PortolanLexer::ID)))
+        names = {"a feature", "'not'", "'('"};
       if (!names.empty() && names.size() <= 6) {
         msg += "; expected ";
         for (size_t i = 0; i < names.size(); ++i)
@@ -160,6 +165,151 @@ private:
   uint32_t file_;
   Diagnostics& diags_;
 };
+
+/// A port written as a vendor page prints it, which our syntax would misread or reject with a
+/// bare "unexpected": `1,024` (thousands separator), `50.000`, `67/68`, `tcp/443`, `TCP/UDP`.
+struct PortHint {
+  size_t first = 0, last = 0; ///< token indices it covers
+  SourceLoc loc;
+  std::string message;
+};
+
+/// Finds port hints in the token stream (default channel). The tell for a thousands separator
+/// is a ',' or '.' between digits with no space on either side and exactly three digits after
+/// it, in a port list (after tcp, udp, tcp+udp or sport), where the number it makes is a port
+/// (`80,443` is 80443, no port, so it stays the list it always was; `1,443` is refused as
+/// ambiguous). Pure text rules: no parse is needed, so the hints come before syntax errors.
+std::vector<PortHint> port_hints(const std::vector<antlr4::Token*>& all, uint32_t file) {
+  std::vector<antlr4::Token*> t;
+  for (antlr4::Token* x : all)
+    if (x->getChannel() == antlr4::Token::DEFAULT_CHANNEL && x->getType() != antlr4::Token::EOF)
+      t.push_back(x);
+  auto adjacent = [&](size_t i) { // t[i] follows t[i-1] with nothing in between
+    return i > 0 && i < t.size() && t[i]->getStartIndex() == t[i - 1]->getStopIndex() + 1;
+  };
+  auto text = [&](size_t i) { return i < t.size() ? t[i]->getText() : std::string(); };
+  auto type = [&](size_t i) { return i < t.size() ? t[i]->getType() : antlr4::Token::EOF; };
+  auto lower = [](std::string s) {
+    for (char& c : s)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto is_transport = [&](size_t i) {
+    std::string l = lower(text(i));
+    return l == "tcp" || l == "udp";
+  };
+  // Whether token i sits in a port list: back over numbers, ',' and '-' to tcp/udp/sport.
+  auto in_ports = [&](size_t i) {
+    while (i-- > 0) {
+      size_t ty = type(i);
+      if (ty == PortolanLexer::TCP || ty == PortolanLexer::UDP || ty == PortolanLexer::TCP_UDP ||
+          ty == PortolanLexer::SPORT)
+        return true;
+      if (ty != PortolanLexer::INT && text(i) != "," && text(i) != "-" && text(i) != ".")
+        return false;
+    }
+    return false;
+  };
+  auto span = [&](size_t a, size_t b) {
+    SourceLoc l = loc_of(file, t[a]);
+    if (t[b]->getLine() == t[a]->getLine())
+      l.len = static_cast<uint32_t>(t[b]->getStopIndex() - t[a]->getStartIndex() + 1);
+    return l;
+  };
+  std::vector<PortHint> out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    // tcp/443, TCP/UDP, udp/tcp
+    if (is_transport(i) && text(i + 1) == "/" && adjacent(i + 1)) {
+      if (is_transport(i + 2) && adjacent(i + 2)) {
+        out.push_back({i, i + 2, span(i, i + 2),
+                       "'" + text(i) + "/" + text(i + 2) +
+                           "' is not a protocol; for TCP and UDP on the same ports write "
+                           "'tcp+udp PORTS'"});
+        i += 2;
+      } else if (type(i + 2) == PortolanLexer::INT && adjacent(i + 2)) {
+        out.push_back({i, i + 2, span(i, i + 2),
+                       "'" + text(i) + "/" + text(i + 2) + "' is written '" + lower(text(i)) + " " +
+                           text(i + 2) + "' here"});
+        i += 2;
+      }
+      continue;
+    }
+    if (type(i) != PortolanLexer::INT ||
+        (adjacent(i) &&
+         (text(i - 1) == "," || text(i - 1) == "." || text(i - 1) == "-" || text(i - 1) == "/")) ||
+        !in_ports(i))
+      continue;
+    // The run of numbers joined by ',', '.', '-' or '/' with no space: "1,024-65,535".
+    size_t j = i;
+    while (j + 2 < t.size() + 1 && type(j + 2) == PortolanLexer::INT && adjacent(j + 1) &&
+           adjacent(j + 2) &&
+           (text(j + 1) == "," || text(j + 1) == "." || text(j + 1) == "-" || text(j + 1) == "/"))
+      j += 2;
+    if (j == i)
+      continue;
+    // Split at '-' into the numbers of a range; judge each number's separators.
+    std::string fixed, shown;
+    bool thousands = false, dot = false, slash = false, ambiguous_list = false;
+    size_t k = i;
+    while (k <= j) {
+      size_t end = k; // a number: INT (sep INT3)*
+      while (end + 2 <= j && text(end + 1) != "-" && text(end + 1) != "/")
+        end += 2;
+      std::string joined = text(k);
+      bool tell = end > k && text(k).size() <= 3;
+      for (size_t m = k + 2; m <= end; m += 2) {
+        tell = tell && text(m).size() == 3;
+        joined += text(m);
+        dot = dot || text(m - 1) == ".";
+      }
+      bool any_dot = false;
+      for (size_t m = k + 1; m < end; m += 2)
+        any_dot = any_dot || text(m) == ".";
+      if (tell && (any_dot || (joined.size() <= 5 && std::stol(joined) <= 65535))) {
+        thousands = true;
+        fixed += joined;
+      } else {
+        for (size_t m = k; m <= end; ++m)
+          fixed += text(m) == "," ? ", " : text(m);
+        ambiguous_list = ambiguous_list || any_dot;
+      }
+      if (end + 1 <= j) {
+        slash = slash || text(end + 1) == "/";
+        fixed += text(end + 1) == "/" ? ", " : "-";
+      }
+      k = end + 2;
+    }
+    for (size_t m = i; m <= j; ++m)
+      shown += text(m);
+    if (slash && !thousands) {
+      out.push_back({i, j, span(i, j),
+                     "'" + shown + "' is not a port; for each of these ports write '" + fixed +
+                         "', for a range '" + text(i) + "-" + text(j) + "'"});
+    } else if (thousands) {
+      std::string list; // the same text read as a list, for a single number like 1,443
+      bool range = false;
+      for (size_t m = i; m <= j; ++m) {
+        list += text(m) == "," ? ", " : text(m);
+        range = range || text(m) == "-";
+      }
+      out.push_back({i, j, span(i, j),
+                     shown + " looks like " +
+                         (dot ? "a number with '.' as thousands separator"
+                              : "a number with a thousands separator") +
+                         "; write " + fixed +
+                         (dot || range ? ""
+                                       : " (for a list of ports, put a space after each "
+                                         "comma: " +
+                                             list + ")")});
+    } else if (ambiguous_list) {
+      out.push_back({i, j, span(i, j), "'" + shown + "' is not a port; write " + fixed});
+    } else {
+      continue; // 80,443 and 80-90,443: a plain list
+    }
+    i = j;
+  }
+  return out;
+}
 
 /// Builds the model from the tree; reports literal errors (ports, dates, ICMP) as it goes.
 class Builder {
@@ -199,6 +349,14 @@ public:
       case PortolanParser::RuleFeatureDecl: {
         auto* f = static_cast<PortolanParser::FeatureDeclContext*>(decl);
         out.features.push_back(Feature{name(f->name), unquote(f->desc), loc_of(file_, f->name)});
+        break;
+      }
+      case PortolanParser::RuleGroupDecl: {
+        auto* g = static_cast<PortolanParser::GroupDeclContext*>(decl);
+        Group grp{name(g->name), unquote(g->label), {}, {}, loc_of(file_, g->name)};
+        for (auto* e : g->endpoint())
+          grp.items.push_back(endpoint(e));
+        out.groups.push_back(std::move(grp));
         break;
       }
       case PortolanParser::RuleFlowDecl:
@@ -285,7 +443,18 @@ private:
       out.zone = name(r->zone);
       out.zone_loc = loc_of(file_, r->zone);
     }
-    for (auto* i : r->interfaceDecl()) {
+    for (auto* m : r->roleMember()) {
+      if (auto* v = m->vipDecl()) {
+        vip_decl(out, v);
+        continue;
+      }
+      if (auto* b = m->balanceDecl()) {
+        balance_decl(out, b);
+        continue;
+      }
+      auto* i = m->interfaceDecl();
+      if (!i)
+        continue;
       Interface iface;
       iface.name = name(i->name);
       iface.desc = unquote(i->desc);
@@ -297,6 +466,63 @@ private:
       out.interfaces.push_back(std::move(iface));
     }
     return out;
+  }
+
+  /// `vip for NODE, ...;` inside a role: the role becomes a VIP in front of those nodes.
+  void vip_decl(Role& r, PortolanParser::VipDeclContext* v) {
+    SourceLoc at = loc_of(file_, v->VIP()->getSymbol());
+    if (!r.vip)
+      r.vip.emplace();
+    if (r.vip->loc.valid()) {
+      diags_.error("vip", at, "role '" + r.name + "' already says 'vip for'; list every node there")
+          .notes.push_back({r.vip->loc, "first 'vip for' here"});
+      return;
+    }
+    r.vip->loc = at;
+    for (auto* e : v->endpoint())
+      r.vip->nodes.push_back(endpoint(e));
+  }
+
+  /// `balance keeps-source;` or `balance snat from BALANCER;` inside a VIP role.
+  void balance_decl(Role& r, PortolanParser::BalanceDeclContext* b) {
+    SourceLoc at = loc_of(file_, b->BALANCE()->getSymbol());
+    if (!r.vip)
+      r.vip.emplace();
+    if (r.vip->has_balance) {
+      diags_.error("vip", at, "role '" + r.name + "' already has a balancing mode")
+          .notes.push_back({r.vip->balance_loc, "first 'balance' here"});
+      return;
+    }
+    r.vip->has_balance = true;
+    r.vip->balance_loc = at;
+    std::string mode = b->how ? b->how->getText() : "";
+    SourceLoc mode_loc = loc_of(file_, b->how);
+    if (mode == "keeps-source") {
+      r.vip->balance = Balance::KeepsSource;
+      if (b->balancer) {
+        diags_.error("vip", loc_of(file_, b->FROM()->getSymbol()),
+                     "'balance keeps-source' takes no 'from': the nodes see the client's own "
+                     "address; for a balancer that translates the source write 'balance snat "
+                     "from " +
+                         b->balancer->getText() + ";'");
+        return;
+      }
+    } else if (mode == "snat") {
+      r.vip->balance = Balance::Snat;
+      if (!b->balancer) {
+        diags_.error("vip", mode_loc,
+                     "'balance snat' needs the balancer's address, which is what the nodes see "
+                     "as the source: write 'balance snat from ROLE;' with a role bound to the "
+                     "balancer's SNAT address");
+        return;
+      }
+      r.vip->snat_from = endpoint(b->balancer);
+    } else {
+      diags_.error("vip", mode_loc,
+                   "unknown balancing mode '" + mode +
+                       "'; write 'keeps-source' (the nodes see the client's address) or 'snat "
+                       "from ROLE' (they see the balancer's)");
+    }
   }
 
   std::optional<long> number(antlr4::Token* t) {
@@ -314,6 +540,14 @@ private:
     auto v = number(t);
     if (!v)
       return std::nullopt;
+    if (std::string text = t->getText(); text.size() > 1 && text[0] == '0') {
+      diags_.error("port-token", loc_of(file_, t),
+                   "port " + text + " has a leading zero; write " +
+                       text.substr(text.find_first_not_of('0') == std::string::npos
+                                       ? text.size() - 1
+                                       : text.find_first_not_of('0')));
+      return std::nullopt;
+    }
     if (*v < 1 || *v > 65535) {
       diags_.error("port-range", loc_of(file_, t),
                    "port " + t->getText() + " is out of range; ports are 1-65535");
@@ -366,8 +600,19 @@ private:
       if (auto m = service_spec(spec)) {
         out.specs.push_back(std::move(*m));
         out.spec_locs.push_back(loc_of(file_, spec));
+        if (auto* pm = std::get_if<PortMatch>(&out.specs.back()); pm && is_tcp_udp(spec)) {
+          PortMatch udp = *pm; // tcp+udp: the same ports on both transports
+          udp.proto = kProtoUdp;
+          out.specs.push_back(std::move(udp));
+          out.spec_locs.push_back(loc_of(file_, spec));
+        }
       }
     return out;
+  }
+
+  static bool is_tcp_udp(PortolanParser::ServiceSpecContext* spec) {
+    auto* p = dynamic_cast<PortolanParser::PortSpecContext*>(spec);
+    return p && p->transport->getType() == PortolanLexer::TCP_UDP;
   }
 
   /// One spec; nullopt (with the error reported) when a literal in it is invalid.
@@ -375,7 +620,7 @@ private:
     bool ok = true;
     if (auto* p = dynamic_cast<PortolanParser::PortSpecContext*>(spec)) {
       PortMatch m;
-      m.proto = p->transport->getType() == PortolanLexer::TCP ? kProtoTcp : kProtoUdp;
+      m.proto = p->transport->getType() == PortolanLexer::UDP ? kProtoUdp : kProtoTcp;
       m.dports = ports(p->dports, ok);
       m.sports = ports(p->sports, ok);
       if (ok)
@@ -418,6 +663,9 @@ private:
         out.prefix = *pp.prefix;
       else
         diags_.error("invalid-address", out.loc, pp.error);
+    } else if (c->endpointList()) {
+      out.kind = ExpectSide::Kind::Endpoint;
+      out.endpoint = endpoint_list(c->endpointList());
     } else if (c->endpoint()) {
       out.kind = ExpectSide::Kind::Endpoint;
       out.endpoint = endpoint(c->endpoint());
@@ -457,8 +705,14 @@ private:
     for (auto* s : e->serviceRef())
       out.services.push_back(ServiceRef{s->getStart()->getText(), loc_of(file_, s)});
     for (auto* spec : e->serviceSpec())
-      if (auto m = service_spec(spec))
+      if (auto m = service_spec(spec)) {
         out.specs.push_back(std::move(*m));
+        if (auto* pm = std::get_if<PortMatch>(&out.specs.back()); pm && is_tcp_udp(spec)) {
+          PortMatch udp = *pm;
+          udp.proto = kProtoUdp;
+          out.specs.push_back(std::move(udp));
+        }
+      }
     out.note = unquote(e->note);
     // The names after `in` come before the names after `on`; ON splits them.
     size_t on_at = e->ON() ? e->ON()->getSymbol()->getTokenIndex() : SIZE_MAX;
@@ -483,6 +737,64 @@ private:
     return out;
   }
 
+  Endpoint endpoint_list(PortolanParser::EndpointListContext* l) {
+    Endpoint out;
+    out.kind = Endpoint::Kind::List;
+    out.loc = loc_of(file_, l);
+    for (auto* e : l->endpoint())
+      out.items.push_back(endpoint(e));
+    return out;
+  }
+
+  /// A flow's side: `any`, an inline list, or a role, interface or group.
+  Endpoint flow_end(PortolanParser::FlowEndContext* c) {
+    if (!c)
+      return Endpoint{};
+    if (c->endpointList())
+      return endpoint_list(c->endpointList());
+    if (c->ANY()) {
+      Endpoint out;
+      out.kind = Endpoint::Kind::Any;
+      out.loc = out.role_loc = loc_of(file_, c);
+      return out;
+    }
+    return endpoint(c->endpoint());
+  }
+
+  /// A `when` condition; `a and b and c` becomes one `and` of three.
+  Condition condition(PortolanParser::ConditionContext* c) {
+    Condition out;
+    if (!c)
+      return out;
+    out.loc = loc_of(file_, c);
+    if (auto* f = dynamic_cast<PortolanParser::FeatureConditionContext*>(c)) {
+      out.feature = name(f->feature);
+    } else if (auto* p = dynamic_cast<PortolanParser::ParenConditionContext*>(c)) {
+      Condition inner = condition(p->condition());
+      inner.loc = out.loc;
+      return inner;
+    } else if (auto* n = dynamic_cast<PortolanParser::NotConditionContext*>(c)) {
+      out.op = Condition::Op::Not;
+      out.args.push_back(condition(n->condition()));
+    } else {
+      auto* a = dynamic_cast<PortolanParser::AndConditionContext*>(c);
+      auto* o = dynamic_cast<PortolanParser::OrConditionContext*>(c);
+      out.op = a ? Condition::Op::And : Condition::Op::Or;
+      for (auto* sub : a   ? a->condition()
+                       : o ? o->condition()
+                           : std::vector<PortolanParser::ConditionContext*>{}) {
+        Condition x = condition(sub);
+        bool paren = dynamic_cast<PortolanParser::ParenConditionContext*>(sub) != nullptr;
+        if (x.op == out.op && !paren)
+          for (Condition& y : x.args)
+            out.args.push_back(std::move(y));
+        else
+          out.args.push_back(std::move(x));
+      }
+    }
+    return out;
+  }
+
   Suppression suppression(PortolanParser::SuppressDeclContext* s) {
     Suppression out;
     out.code = s->code ? s->code->getText() : "";
@@ -503,15 +815,15 @@ private:
     out.action =
         f->action && f->action->getType() == PortolanLexer::DENY ? Action::Deny : Action::Allow;
     out.group = name(f->group);
-    out.src = endpoint(f->src);
-    out.dst = endpoint(f->dst);
+    out.src = flow_end(f->src);
+    out.dst = flow_end(f->dst);
     out.bidirectional = f->arrow && f->arrow->getType() == PortolanLexer::BIARROW;
     for (auto* s : f->serviceRef())
       out.services.push_back(ServiceRef{s->getStart()->getText(), loc_of(file_, s)});
     out.note = unquote(f->note);
-    if (f->feature) {
-      out.when = name(f->feature);
-      out.when_loc = loc_of(file_, f->feature);
+    if (f->cond) {
+      out.when = condition(f->cond);
+      out.when_loc = loc_of(file_, f->cond);
     }
     for (auto* a : f->flowAttr()) {
       // The labelled alternatives share one rule index; their first token tells them apart.
@@ -543,11 +855,11 @@ private:
         auto* w = static_cast<PortolanParser::WhenAttrContext*>(a);
         if (out.when)
           diags_
-              .error("duplicate-definition", loc_of(file_, w->ident()),
+              .error("duplicate-definition", loc_of(file_, w->condition()),
                      "flow already has a 'when' condition")
               .notes.push_back({out.when_loc, "first defined here"});
-        out.when = name(w->ident());
-        out.when_loc = loc_of(file_, w->ident());
+        out.when = condition(w->condition());
+        out.when_loc = loc_of(file_, w->condition());
         break;
       }
       case PortolanLexer::SUPPRESS:
@@ -598,11 +910,28 @@ struct Piece {
   uint32_t line = 1;
 };
 
+/// Whether the line at `i` starts with a keyword that begins a top-level declaration.
+bool starts_declaration(const std::string& s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
+    ++i;
+  size_t j = i;
+  while (j < s.size() && s[j] >= 'a' && s[j] <= 'z')
+    ++j;
+  if (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_'))
+    return false;
+  static const std::string_view kWords[] = {"policy",  "import", "zone", "role",     "service",
+                                            "feature", "group",  "flow", "suppress", "expect"};
+  std::string_view w(s.data() + i, j - i);
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
 /// Pieces of about `target` bytes or more, cut only at the start of a line that follows a
-/// top-level declaration's end (a ';' or '}' outside braces), outside strings and comments. The
-/// cut needs no proof: only tokens that span a line end can be cut, a block comment cut in two
-/// leaves its first piece with an unterminated '/*', and a piece that does not parse on its
-/// own sends the whole file to the single parse. A good cut just makes that rare.
+/// top-level declaration's end (a ';' or '}' outside braces), outside strings and comments; after
+/// a '}', only before a line that starts a declaration, since a '}' at the top level also closes
+/// an inline endpoint list (`flow a -> {b, c}` then `via s;` on the next line). The cut needs no
+/// proof: only tokens that span a line end can be cut, a block comment cut in two leaves its
+/// first piece with an unterminated '/*', and a piece that does not parse on its own sends the
+/// whole file to the single parse. A good cut just makes that rare.
 std::vector<Piece> split_pieces(const std::string& s, size_t target) {
   std::vector<Piece> out;
   Piece cur;
@@ -616,7 +945,7 @@ std::vector<Piece> split_pieces(const std::string& s, size_t target) {
     if (c == '\n') {
       ++line;
       ++i;
-      if (depth == 0 && (last == ';' || last == '}') && i < n) {
+      if (depth == 0 && (last == ';' || (last == '}' && starts_declaration(s, i))) && i < n) {
         // Cut where the declarations just read hash to 0 mod 8, so the cuts follow the
         // content: an edit moves the cuts of its own piece only, and the parse cache (keyed
         // by each piece's text) still serves every other piece. 4x the target forces a cut.
@@ -698,6 +1027,12 @@ PieceResult parse_piece(const std::string& text, const Piece& p, uint32_t file_i
   lexer.setLine(p.line);
   lexer.setCharPositionInLine(0);
   antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  // A port written as a vendor page prints it: the whole file's parse says so in its words
+  // (and builds nothing), so the piece gives up. A hint's tokens never span a cut (a cut
+  // follows a ';' or '}', which ends the look back over a port list).
+  if (!port_hints(tokens.getTokens(), file_id).empty())
+    return r;
   PortolanParser parser(&tokens);
   parser.removeErrorListeners();
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
@@ -733,6 +1068,7 @@ void append(PolicyFile& to, PolicyFile&& from) {
   move_append(to.roles, from.roles);
   move_append(to.services, from.services);
   move_append(to.features, from.features);
+  move_append(to.groups, from.groups);
   move_append(to.flows, from.flows);
   move_append(to.suppressions, from.suppressions);
   move_append(to.expectations, from.expectations);
@@ -744,9 +1080,16 @@ PolicyFile parse_whole(const SourceFile& src, uint32_t file_id, Diagnostics& dia
   PortolanLexer lexer(&input);
   lexer.removeErrorListeners();
   antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  // Ports as vendor pages print them: said in our words, before (and instead of) the bare
+  // syntax errors they cause; the file is not built (`1,024` would parse as two ports).
+  std::vector<PortHint> hints = port_hints(tokens.getTokens(), file_id);
+  for (const PortHint& h : hints)
+    diags.error("port-token", h.loc, h.message);
   PortolanParser parser(&tokens);
   parser.removeErrorListeners();
 
+  // Fast path: SLL prediction with bail-out; only a failing parse pays for full LL and reporting.
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
       antlr4::atn::PredictionMode::SLL);
   parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
@@ -772,12 +1115,20 @@ PolicyFile parse_whole(const SourceFile& src, uint32_t file_id, Diagnostics& dia
                  "too many syntax errors in " + src.path + "; stopped after " +
                      std::to_string(kMaxSyntaxErrors));
     if (listener.failed) {
-      for (const auto& d : syntax.all())
-        diags.add(d.severity, d.code, d.loc, d.message);
+      for (const auto& d : syntax.all()) {
+        bool hinted = false; // a syntax error a port hint explains already
+        for (const PortHint& h : hints)
+          hinted = hinted || (d.loc.line == h.loc.line && d.loc.col >= h.loc.col &&
+                              d.loc.col <= h.loc.col + h.loc.len);
+        if (!hinted)
+          diags.add(d.severity, d.code, d.loc, d.message);
+      }
       // The tree after recovery is unreliable: report syntax errors only.
       return empty_file(file_id);
     }
   }
+  if (!hints.empty())
+    return empty_file(file_id);
   return Builder(file_id, diags).build(tree);
 }
 

@@ -59,6 +59,9 @@ std::string addresses(const Policy& p, const Environment& env, const Endpoint& e
 }
 
 std::string endpoint_desc(const Policy& p, const Endpoint& e) {
+  if (e.kind == Endpoint::Kind::Group)
+    if (auto it = p.group_index.find(e.role); it != p.group_index.end())
+      return p.groups[it->second].label;
   const Role* r = p.find_role(e.role);
   if (!r)
     return "";
@@ -74,7 +77,7 @@ std::string conditions(const Flow& f) {
   if (f.action == Action::Deny)
     add("deny");
   if (f.when)
-    add("when " + *f.when);
+    add("when " + f.when->str());
   if (f.required)
     add("required");
   if (f.expires)
@@ -89,8 +92,9 @@ std::string conditions(const Flow& f) {
 }
 
 std::string in_force(const Flow& f, const Environment& env, const std::optional<Date>& today) {
-  if (f.when && !env.features.count(*f.when))
-    return "no: feature " + *f.when + " is off";
+  if (f.when && !f.when->holds(env.features))
+    return f.when->op == Condition::Op::Feature ? "no: feature " + f.when->str() + " is off"
+                                                : "no: " + f.when->str() + " does not hold";
   if (f.expires) {
     if (!today)
       return "unknown: no 'today' to judge expiry by";
@@ -132,15 +136,27 @@ std::string render_doc(const Policy& p, const Environment* env, const std::optio
     if (env)
       t.header.push_back("Addresses (" + env->name + ")");
     for (const Role& r : p.roles) {
-      std::vector<Cell> row{{"", r.name}, {r.desc, ""}, {r.zone, ""}};
+      std::string desc = r.desc;
+      if (r.vip) {
+        // A VIP says where the balancer hands its connections on, and with which source.
+        std::string nodes;
+        for (const Endpoint& n : r.vip->nodes)
+          nodes += (nodes.empty() ? "" : ", ") + n.str();
+        desc += (desc.empty() ? "" : " ") + std::string("(VIP for ") + nodes +
+                (r.vip->balance == Balance::Snat && r.vip->snat_from
+                     ? "; source translated to " + r.vip->snat_from->str()
+                     : std::string("; source kept")) +
+                ")";
+      }
+      std::vector<Cell> row{{"", r.name}, {desc, ""}, {r.zone, ""}};
       if (env)
-        row.push_back({addresses(p, *env, Endpoint{r.name, "", {}, {}, {}}), ""});
+        row.push_back({addresses(p, *env, Endpoint::of(r.name)), ""});
       t.rows.push_back(row);
       t.row_class.emplace_back();
       for (const Interface& i : r.interfaces) {
         std::vector<Cell> irow{{"", r.name + "." + i.name}, {i.desc, ""}, {i.zone, ""}};
         if (env)
-          irow.push_back({addresses(p, *env, Endpoint{r.name, i.name, {}, {}, {}}), ""});
+          irow.push_back({addresses(p, *env, Endpoint::of(r.name, i.name)), ""});
         t.rows.push_back(irow);
         t.row_class.emplace_back();
       }

@@ -79,9 +79,10 @@ std::string render_dot(const Policy& p, const Environment* env, const std::optio
   // flow names the whole role.
   std::set<std::string> whole_roles;
   for (const Flow& f : p.flows)
-    for (const Endpoint* e : {&f.src, &f.dst})
-      if (e->iface.empty())
-        whole_roles.insert(e->role);
+    for (const Endpoint* side : {&f.src, &f.dst})
+      for (const Endpoint* e : side->concrete())
+        if (e->iface.empty())
+          whole_roles.insert(e->str());
   struct Node {
     std::string id, role, label_name, desc;
   };
@@ -167,29 +168,34 @@ std::string render_dot(const Policy& p, const Environment* env, const std::optio
     label.push_back(specs);
     bool off = false, expired = false;
     if (f.when) {
-      if (env && !env->features.count(*f.when)) {
+      if (env && !f.when->holds(env->features)) {
         off = true;
-        label.push_back("feature " + *f.when + " off");
+        label.push_back(f.when->op == Condition::Op::Feature ? "feature " + f.when->str() + " off"
+                                                             : "off: not (" + f.when->str() + ")");
       } else if (!env) {
-        label.push_back("when " + *f.when);
+        label.push_back("when " + f.when->str());
       }
     }
     if (f.expires) {
       expired = today && *today >= *f.expires;
       label.push_back((expired ? "expired " : "expires ") + f.expires->str());
     }
-    o << "  " << dot_quote(f.src.str()) << " -> " << dot_quote(f.dst.str()) << " [label=\""
-      << join_lines(label) << "\"";
-    if (f.bidirectional)
-      o << ", dir=both";
-    if (f.action == Action::Deny)
-      o << ", color=\"#c62828\", fontcolor=\"#c62828\", penwidth=2, arrowhead=tee"
-        << (f.bidirectional ? ", arrowtail=tee" : "");
-    if (expired)
-      o << ", style=dashed, color=\"#9e9e9e\", fontcolor=\"#757575\"";
-    else if (off)
-      o << ", style=dotted, color=\"#9e9e9e\", fontcolor=\"#757575\"";
-    o << "];\n";
+    // A group's flow: one edge per pair of members, each with the flow's label.
+    for (const Endpoint* se : f.src.concrete())
+      for (const Endpoint* de : f.dst.concrete()) {
+        o << "  " << dot_quote(se->str()) << " -> " << dot_quote(de->str()) << " [label=\""
+          << join_lines(label) << "\"";
+        if (f.bidirectional)
+          o << ", dir=both";
+        if (f.action == Action::Deny)
+          o << ", color=\"#c62828\", fontcolor=\"#c62828\", penwidth=2, arrowhead=tee"
+            << (f.bidirectional ? ", arrowtail=tee" : "");
+        if (expired)
+          o << ", style=dashed, color=\"#9e9e9e\", fontcolor=\"#757575\"";
+        else if (off)
+          o << ", style=dotted, color=\"#9e9e9e\", fontcolor=\"#757575\"";
+        o << "];\n";
+      }
   }
   o << "}\n";
   return o.str();

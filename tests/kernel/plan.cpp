@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -313,9 +314,11 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   WorldPlan plan;
   plan.host_target = target.scope == Scope::Host;
   std::map<std::string, int> role_ns;
-  plan.ns.push_back(NsSpec{plan.host_target ? target.host : "router", {}});
+  // A host target's machine is namespace 0, and every role it holds lives there.
+  plan.ns.push_back(NsSpec{plan.host_target ? target.hosts.at(0) : "router", {}});
   if (plan.host_target)
-    role_ns[target.host] = 0;
+    for (const std::string& h : target.hosts)
+      role_ns[h] = 0;
   for (const Role& r : policy.roles)
     if (!role_ns.count(r.name)) {
       role_ns[r.name] = static_cast<int>(plan.ns.size());
@@ -375,9 +378,9 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
 
   std::vector<std::string> order; // roles, host first for a host target
   if (plan.host_target)
-    order.push_back(target.host);
+    order = target.hosts;
   for (const Role& r : policy.roles)
-    if (r.name != target.host || !plan.host_target)
+    if (!target.hosts_role(r.name) || !plan.host_target)
       order.push_back(r.name);
   for (const std::string& role : order)
     if (auto it = bound.find(role); it != bound.end())
@@ -416,6 +419,14 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   }
 
   auto points_of = [&](const Endpoint& e) -> std::optional<Points> {
+    if (e.is_any()) { // every address: a stranger in each endpoint namespace
+      Points p;
+      for (size_t k = plan.host_target ? 0 : 1; k < plan.ns.size(); ++k)
+        for (int f = 0; f < 2; ++f)
+          if (const auto& st = stranger[k][static_cast<size_t>(f)])
+            p.in[f].push_back(*st);
+      return p;
+    }
     auto it = bound.find(e.str());
     if (it == bound.end())
       return std::nullopt;
@@ -457,78 +468,112 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   std::vector<Candidate> cands;
   std::set<std::pair<std::string, size_t>> unprobeable; // service, spec index
   std::mt19937_64 sweep_rng(opt.sample_seed ^ 0x5157454550ull);
-  for (const Flow& f : policy.flows) {
-    auto ps = points_of(f.src), pd = points_of(f.dst);
-    if (!ps || !pd)
-      continue;
-    std::string base = trace_of(ctx, f.loc) + " " + f.summary();
-    struct Dir {
-      const Points* s;
-      const Points* d;
-      std::string label;
-      const Endpoint* se;
-      const Endpoint* de;
-    };
-    std::vector<Dir> dirs{{&*ps, &*pd, base, &f.src, &f.dst}};
-    if (f.bidirectional)
-      dirs.push_back({&*pd, &*ps, base + " (reverse)", &f.dst, &f.src});
-    for (const Dir& dir : dirs)
-      for (Family fam : {Family::V4, Family::V6}) {
-        int fi = fam_index(fam);
-        const auto& si = dir.s->in[fi];
-        const auto& di = dir.d->in[fi];
-        if (si.empty() || di.empty())
+  // A group's or list's flow: every pair of members (the flow's label stays the flow's).
+  for (const Flow& f : policy.flows)
+    for (const Endpoint* fs : f.src.concrete())
+      for (const Endpoint* fd : f.dst.concrete()) {
+        auto ps = points_of(*fs), pd = points_of(*fd);
+        if (!ps || !pd)
           continue;
-        for (const auto& [l, k] : sweep_l4(fam, sweep_rng))
-          cands.push_back(Candidate{si[0], di[0], l, k, dir.label});
-        for (const ServiceRef& sr : f.services) {
-          const Service* svc = policy.find_service(sr.name);
-          if (!svc)
-            continue;
-          for (const ServiceSpec& spec : svc->specs) {
-            SpecL4 l4 = spec_l4(spec, fam);
-            if (l4.unprobeable)
-              unprobeable.insert({svc->name, static_cast<size_t>(&spec - svc->specs.data())});
-            std::string main = f.action == Action::Deny ? "deny" : "edge";
-            auto add = [&](const IpAddr& s, const IpAddr& d, const L4& l, const std::string& k) {
-              cands.push_back(Candidate{s, d, l, k, dir.label});
-            };
-            for (const IpAddr& s : si)
-              for (const IpAddr& d : di) {
-                for (const L4& l : l4.in)
-                  add(s, d, l, main);
-                for (const auto& [l, k] : l4.neighbours)
-                  add(s, d, l, k);
-                if (!f.bidirectional)
-                  for (const L4& l : l4.in)
-                    add(d, s, l, "reverse");
-              }
-            if (f.action == Action::Deny) {
-              // A deny cuts every allow whose packets it covers, whichever role or zone the
-              // allow names: probe the bound addresses of every endpoint that lie inside the
-              // deny's prefixes (issue 10 case 4: deny scanner -> dmz_hosts cuts anyone -> web).
-              auto si_in = inner_points(*dir.se, fi), di_in = inner_points(*dir.de, fi);
-              for (const L4& l : l4.in) {
-                for (const IpAddr& s : si)
-                  for (const IpAddr& d : di_in)
-                    add(s, d, l, "deny-inner");
-                for (const IpAddr& s : si_in)
-                  for (const IpAddr& d : di)
-                    add(s, d, l, "deny-inner");
-              }
+        std::string base = trace_of(ctx, f.loc) + " " + f.summary();
+        struct Dir {
+          const Points* s;
+          const Points* d;
+          std::string label;
+          const Endpoint* se;
+          const Endpoint* de;
+        };
+        std::vector<Dir> dirs{{&*ps, &*pd, base, fs, fd}};
+        if (f.bidirectional)
+          dirs.push_back({&*pd, &*ps, base + " (reverse)", fd, fs});
+        // A direction to or from a VIP also reaches the nodes, as the balancer hands it on:
+        // from the client (or the balancer's SNAT address) to each node, and from each node to
+        // the peer.
+        std::deque<Points> held;
+        auto hold = [&](const Endpoint& e) -> const Points* {
+          auto x = points_of(e);
+          if (!x)
+            return nullptr;
+          held.push_back(std::move(*x));
+          return &held.back();
+        };
+        for (size_t k = 0, n = dirs.size(); k < n; ++k) {
+          const Dir d0 = dirs[k];
+          if (const Role* v = vip_of(policy, *d0.de);
+              v && !(v->vip->balance == Balance::Snat && f.action == Action::Deny))
+            for (const Endpoint& node : v->vip->nodes) {
+              const Endpoint* src = v->vip->balance == Balance::Snat && v->vip->snat_from
+                                        ? &*v->vip->snat_from
+                                        : d0.se;
+              const Points* a = hold(*src);
+              const Points* b = hold(node);
+              if (a && b)
+                dirs.push_back({a, b, d0.label + " (balanced)", src, &node});
             }
-            for (const L4& l : l4.in) {
-              for (const IpAddr& so : dir.s->out[fi])
-                for (const IpAddr& d : di)
-                  add(so, d, l, "outside-source");
-              for (const IpAddr& s : si)
-                for (const IpAddr& dout : dir.d->out[fi])
-                  add(s, dout, l, "outside-destination");
+          if (const Role* v = vip_of(policy, *d0.se))
+            for (const Endpoint& node : v->vip->nodes)
+              if (const Points* a = hold(node))
+                dirs.push_back({a, d0.d, d0.label + " (from a node)", &node, d0.de});
+        }
+        for (const Dir& dir : dirs)
+          for (Family fam : {Family::V4, Family::V6}) {
+            int fi = fam_index(fam);
+            const auto& si = dir.s->in[fi];
+            const auto& di = dir.d->in[fi];
+            if (si.empty() || di.empty())
+              continue;
+            for (const auto& [l, k] : sweep_l4(fam, sweep_rng))
+              cands.push_back(Candidate{si[0], di[0], l, k, dir.label});
+            for (const ServiceRef& sr : f.services) {
+              const Service* svc = policy.find_service(sr.name);
+              if (!svc)
+                continue;
+              for (const ServiceSpec& spec : svc->specs) {
+                SpecL4 l4 = spec_l4(spec, fam);
+                if (l4.unprobeable)
+                  unprobeable.insert({svc->name, static_cast<size_t>(&spec - svc->specs.data())});
+                std::string main = f.action == Action::Deny ? "deny" : "edge";
+                auto add = [&](const IpAddr& s, const IpAddr& d, const L4& l,
+                               const std::string& k) {
+                  cands.push_back(Candidate{s, d, l, k, dir.label});
+                };
+                for (const IpAddr& s : si)
+                  for (const IpAddr& d : di) {
+                    for (const L4& l : l4.in)
+                      add(s, d, l, main);
+                    for (const auto& [l, k] : l4.neighbours)
+                      add(s, d, l, k);
+                    if (!f.bidirectional)
+                      for (const L4& l : l4.in)
+                        add(d, s, l, "reverse");
+                  }
+                if (f.action == Action::Deny) {
+                  // A deny cuts every allow whose packets it covers, whichever role or zone the
+                  // allow names: probe the bound addresses of every endpoint that lie inside the
+                  // deny's prefixes (issue 10 case 4: deny scanner -> dmz_hosts cuts anyone ->
+                  // web).
+                  auto si_in = inner_points(*dir.se, fi), di_in = inner_points(*dir.de, fi);
+                  for (const L4& l : l4.in) {
+                    for (const IpAddr& s : si)
+                      for (const IpAddr& d : di_in)
+                        add(s, d, l, "deny-inner");
+                    for (const IpAddr& s : si_in)
+                      for (const IpAddr& d : di)
+                        add(s, d, l, "deny-inner");
+                  }
+                }
+                for (const L4& l : l4.in) {
+                  for (const IpAddr& so : dir.s->out[fi])
+                    for (const IpAddr& d : di)
+                      add(so, d, l, "outside-source");
+                  for (const IpAddr& s : si)
+                    for (const IpAddr& dout : dir.d->out[fi])
+                      add(s, dout, l, "outside-destination");
+                }
+              }
             }
           }
-        }
       }
-  }
 
   plan.unprobeable = unprobeable.size();
 
@@ -558,10 +603,14 @@ std::optional<WorldPlan> plan_world(const LowerContext& ctx, const Target& targe
   // (types 133-136, any code) on input and output unless icmpv6_nd = false, as docs/backends.md
   // says. That plumbing is the only verdict not taken from the expected packets.
   const bool nd_plumbing = plan.host_target && opt.nd_plumbing;
+  const bool own_icmp_only = target.backend == "iptables"; // BackendSpec conntrack_own_icmp_only
   auto expected_verdict = [&](const ProbeSpec& p) {
     bool nd = nd_plumbing && p.chain != Chain::Forward && p.pkt.proto == kProtoIcmpV6 &&
               p.pkt.src.family == Family::V6 && p.pkt.sport >= 133 && p.pkt.sport <= 136;
-    return nd || tp.of(p.chain).contains(p.pkt);
+    // The engine's own model of conntrack (semantics.h): what it gives no connection never
+    // reaches the rules. The kernel judges that model; conntrack_invalid() below is the
+    // harness's separate list, used only to tell which probes the rules decide.
+    return nd || (tp.of(p.chain).contains(p.pkt) && !conntrack_drop(p.pkt, own_icmp_only));
   };
   std::set<std::tuple<IpAddr, IpAddr, uint8_t, int, uint16_t>> seen;
   std::vector<ProbeSpec> all;

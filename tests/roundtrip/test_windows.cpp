@@ -122,7 +122,7 @@ TEST_CASE("roundtrip windows: the reader catches a widened or narrowed script") 
   CHECK(extra->dport == 53);
   // A block rule overrides an allow wherever it sits in the file.
   std::string narrow = text;
-  narrow.insert(narrow.find("\n# lync2013"),
+  narrow.insert(narrow.find("\nNew-NetFirewallRule -DisplayName 'f"), // before the first flow rule
                 "\nNew-NetFirewallRule -DisplayName 'y' -Group $Group -Profile Any -Direction "
                 "Inbound -Action Block -Protocol TCP -LocalPort '443' | Out-Null");
   auto missing =
@@ -169,10 +169,15 @@ output = "h.ps1"
   // Only letters, digits, spaces and ._- (the hashed default group of a non-plain name).
   CHECK(r.group.find_first_not_of("Portolan h_Stop-Computerxq 0123456789abcdef") ==
         std::string::npos);
-  // Each description holds the policy text made plain: nothing was lost to quoting.
+  // Each description holds the policy text made plain, UTF-8 kept (the typographic single
+  // quotes arrive as ASCII quotes): nothing was lost to quoting.
   const std::string& parsed_note = p->loaded.policy.flows.at(1).note;
   REQUIRE(parsed_note.find('\n') != std::string::npos);
-  std::string plain_note = plain_text(parsed_note);
+  std::string plain_note = utf8_text(parsed_note);
+  for (const char* q : {"\xe2\x80\x98", "\xe2\x80\x99", "\xe2\x80\x9a", "\xe2\x80\x9b"})
+    for (size_t at; (at = plain_note.find(q)) != std::string::npos;)
+      plain_note.replace(at, 3, "'");
+  CHECK(plain_note.find("caf\xc3\xa9") != std::string::npos);
   int with_note = 0;
   for (const WinRule& w : r.parsed)
     with_note += w.description.find(plain_note) != std::string::npos;

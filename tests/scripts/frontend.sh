@@ -20,10 +20,34 @@ for c in "$src"/tests/bad/*.policy "$src"/tests/bad/*.toml; do
     bad "bad input $name in pieces: $out"
 done
 
-# 2. Every golden manifest and a generated 20,000-flow policy: check's JSON and build's files,
-#    whole vs pieces vs cache (cold, then warm) vs compile + build --model.
+# 2. Every golden manifest, the kernel corpus and a generated 20,000-flow policy: check's JSON,
+#    build's files and query's JSON, whole vs pieces vs cache (cold, then warm); build's files
+#    from compile + build --model. Every construct of the language is in some golden policy
+#    (tests/unit/test_pmodel.cpp compares the model itself, member by member).
 "$gen" 20000 7 "$work/gen" > /dev/null
-manifests=("$src"/tests/golden/*/*.toml "$src"/policies/lync2013-public-im.toml "$work/gen/bench.toml")
+manifests=("$src"/tests/golden/*/*.toml "$src"/policies/lync2013-public-im.toml
+  "$src"/tests/kernel/corpus/*.toml "$work/gen/bench.toml")
+# Queries for a manifest: each environment, packets between the first addresses of its bindings.
+queries() {
+  python3 - "$1" <<'PY'
+import sys, tomllib
+m = tomllib.load(open(sys.argv[1], 'rb'))
+for env, e in sorted(m.get('environments', {}).items()):
+    addrs = []
+    for v in e.get('bind', {}).values():
+        for a in (v if isinstance(v, list) else [v]):
+            if isinstance(a, str) and a != 'any' and a.split('/')[0] not in addrs:
+                addrs.append(a.split('/')[0])
+    v4 = [a for a in addrs if ':' not in a][:4]
+    v6 = [a for a in addrs if ':' in a][:2]
+    for fam in (v4, v6):
+        for f in fam:
+            for t in fam:
+                if f != t:
+                    for pkt in ('tcp/443', 'udp/3478', 'tcp/22'):
+                        print(env, f, t, pkt)
+PY
+}
 i=0
 for m in "${manifests[@]}"; do
   i=$((i + 1)); d=$work/m$i; mkdir -p "$d"
@@ -40,12 +64,26 @@ for m in "${manifests[@]}"; do
     [ "$how" = cold ] && rm -rf "$d/cache.check" && cp -r "$d/cache" "$d/cache.check"
     "${run[@]}" build --manifest "$m" --out "$d/out.$how" "${extra[@]}" > /dev/null 2>&1
     diff -r "$d/out.whole" "$d/out.$how" > /dev/null || bad "$m: build ($how) differs"
+    [ "$m" = "$work/gen/bench.toml" ] && continue # one query there costs a whole load
+    queries "$m" | head -n 40 | while read -r env from to pkt; do
+      "${whole[@]}" "$portolan" query --manifest "$m" --env "$env" --from "$from" --to "$to" \
+        --format json "$pkt" > "$d/q.whole" 2>&1
+      "${run[@]}" query --manifest "$m" --env "$env" --from "$from" --to "$to" --format json \
+        "${extra[@]}" "$pkt" > "$d/q.$how" 2>&1
+      cmp -s "$d/q.whole" "$d/q.$how" || echo "$m: query $env $from $to $pkt ($how) differs"
+    done > "$d/q.bad"
+    [ -s "$d/q.bad" ] && bad "$(cat "$d/q.bad")"
   done
+  [ "$m" = "$work/gen/bench.toml" ] || [ -s "$d/q.whole" ] || bad "$m: no query was run"
   "$portolan" compile --manifest "$m" -o "$d/p.pmodel" --depfile "$d/p.d" > /dev/null 2>&1 ||
     bad "$m: compile failed"
   grep -q "$(basename "$m")" "$d/p.d" || bad "$m: the depfile does not name the manifest"
-  (cd "$work" && "$portolan" build --model "$d/p.pmodel" --out "$d/out.model" > /dev/null 2>&1)
+  (cd "$work" && "$portolan" build --model "$d/p.pmodel" --out "$d/out.model" \
+    --depfile "$d/b.d" > /dev/null 2>&1)
   diff -r "$d/out.whole" "$d/out.model" > /dev/null || bad "$m: build --model differs"
+  # A build from a model read the model: that is its depfile's one input.
+  [ "$(grep -c '^ ' "$d/b.d")" = 1 ] && grep -q "^  $d/p.pmodel$" "$d/b.d" ||
+    bad "$m: build --model --depfile does not name the model alone: $(cat "$d/b.d")"
 done
 # The warm runs read the cache: it has entries, and a warm run writes none.
 g=$work/m$i

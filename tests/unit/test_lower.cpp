@@ -1,12 +1,14 @@
 #include "helpers.h"
 
 #include "common/text.h"
+#include "names.h"
 #include "session.h"
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 using namespace portolan;
@@ -326,4 +328,109 @@ output = "e.nft"
     q.src = *parse_ip("203.0.113.8");
     CHECK(tp.of(c).contains(q));
   }
+}
+
+TEST_CASE("lower: flow ids depend on the flow's summary only, never on its line or neighbours") {
+  auto flow = [](const std::string& group, const std::string& src, const std::string& svc) {
+    Flow f;
+    f.group = group;
+    f.src.role = src;
+    f.dst.role = "web";
+    f.dst.iface = "pub";
+    f.services.push_back(ServiceRef{svc, {}, -1});
+    return f;
+  };
+  Policy before;
+  before.flows = {flow("a", "client", "https"), flow("b", "partner", "https")};
+  std::vector<std::string> ids = flow_ids(before);
+  // The documented formula: "f" and name_hash of the summary.
+  CHECK(ids[0] == "f" + name_hash("a: client -> web.pub via https"));
+  CHECK(ids[0] != ids[1]);
+  // A flow inserted above the others, and a moved location, change no other flow's id.
+  Policy after;
+  after.flows = {flow("new", "bad", "mgmt"), flow("a", "client", "https"),
+                 flow("b", "partner", "https")};
+  after.flows[1].loc.line = 99;
+  std::vector<std::string> ids2 = flow_ids(after);
+  CHECK(ids2[1] == ids[0]);
+  CHECK(ids2[2] == ids[1]);
+  // A repeated summary gets its own id, by repetition, not by position.
+  after.flows.push_back(flow("a", "client", "https"));
+  std::vector<std::string> ids3 = flow_ids(after);
+  CHECK(ids3[3] == "f" + name_hash("a: client -> web.pub via https #2"));
+  CHECK(ids3[3] != ids3[1]);
+  std::set<std::string> unique(ids3.begin(), ids3.end());
+  CHECK(unique.size() == ids3.size());
+  // Rule comments carry the id and summary; the location only reaches the trace table.
+  World w;
+  RuleSet rs = w.lower("host");
+  std::string text = make_backend("nftables")->emit(rs, w.diags).at(0).content;
+  CHECK(text.find("p.policy:") == std::string::npos);
+  CHECK(text.find("#   " + rs.rules[0].origin.id + " p.policy\n") != std::string::npos);
+  CHECK(text.find("comment \"" + rs.rules[0].origin.id + " deny b: bad -> web.pub via https\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("lower: a machine with several roles, one of them a VIP's node, gets the balanced leg") {
+  // Merge of vip and lang: a host target naming its roles in a list takes the leg the
+  // balancer hands to any of them (before, balanced_terms compared one role only).
+  TempDir dir;
+  dir.write("p.policy", R"(
+zone internet; zone perimeter;
+role client in internet;
+role edge in perimeter;
+role cms in perimeter;
+role pool in perimeter {
+  vip for edge;
+  balance keeps-source;
+}
+service https = tcp 443;
+flow web: client -> pool via https;
+)");
+  auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e]
+[environments.e.bind]
+client = "198.51.100.0/24"
+edge = "203.0.113.21"
+cms = "203.0.113.22"
+pool = "203.0.113.10"
+[[targets]]
+name = "host"
+backend = "nftables"
+host = ["cms", "edge"]
+output = "h.nft"
+)");
+  Session s;
+  REQUIRE(s.open(m));
+  REQUIRE(s.clean());
+  CHECK(describe(s.compile_target(s.manifest->targets.at(0)).rules) ==
+        "input allow client>edge https v4\n");
+}
+
+TEST_CASE("manifest: a VIP among a multi-role host's roles is an error at that role") {
+  TempDir dir;
+  dir.write("p.policy", R"(
+zone perimeter;
+role edge in perimeter;
+role pool in perimeter {
+  vip for edge;
+  balance keeps-source;
+}
+)");
+  auto m = dir.write("m.toml", R"(
+policies = ["p.policy"]
+[environments.e]
+[[targets]]
+name = "host"
+backend = "nftables"
+host = ["edge", "pool"]
+output = "h.nft"
+)");
+  Session s;
+  s.open(m);
+  bool found = false;
+  for (const Diagnostic& d : s.diags.all())
+    found = found || (d.code == "vip" && d.message.find("role 'pool' is a VIP") == 0);
+  CHECK(found);
 }

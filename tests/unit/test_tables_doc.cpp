@@ -46,7 +46,7 @@ std::vector<std::string> flow_meanings(const Policy& p) {
       REQUIRE(svc);
       s += " [" + svc->label + "] " + specs_policy_text(svc->specs);
     }
-    s += " | " + f.note + " | " + (f.when ? *f.when : "") + " | " +
+    s += " | " + f.note + " | " + (f.when ? f.when->str() : "") + " | " +
          (f.expires ? f.expires->str() : "") + " | " + (f.required ? "required" : "");
     for (const auto& t : f.tags)
       s += " #" + t;

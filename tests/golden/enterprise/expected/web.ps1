@@ -5,6 +5,14 @@
 # policy tests.enterprise: Example: enterprise edge
 # reference: tests/golden/enterprise
 # target web-windows: host firewall of role web, environment prod
+# Flows named below, by id, and the policy file each is written in:
+#   f05ea64a9 enterprise.policy
+#   f2cae842c enterprise.policy
+#   ff350de21 enterprise.policy
+#   f1dc9a523 enterprise.policy
+#   f5af75411 enterprise.policy
+#   fa68f7efe enterprise.policy
+#   f4a465cfe enterprise.policy
 # Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>
 # Windows applies every Block rule before any Allow rule (deny overrides allow), and
 # lets replies to allowed connections back in (stateful). Loopback traffic is not
@@ -28,31 +36,31 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan web-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan web-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# enterprise.policy:52 deny edge: blocklist -> web via http, https
+# f05ea64a9 deny edge: blocklist -> web via http, https
 #   abusive ranges stay out
-New-NetFirewallRule -DisplayName 'enterprise.policy:52 deny edge: blocklist -> web via http, https [http]' -Description 'Portolan web-windows, input: abusive ranges stay out' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '198.51.100.32/27', '203.0.113.128/25' -LocalPort '80' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:52 deny edge: blocklist -> web via http, https [https]' -Description 'Portolan web-windows, input: abusive ranges stay out' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '198.51.100.32/27', '203.0.113.128/25' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f05ea64a9 deny edge: blocklist -> web via http, https [http]' -Description 'Portolan web-windows, input: abusive ranges stay out' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '198.51.100.32/27', '203.0.113.128/25' -LocalPort '80' | Out-Null
+New-NetFirewallRule -DisplayName 'f05ea64a9 deny edge: blocklist -> web via http, https [https]' -Description 'Portolan web-windows, input: abusive ranges stay out' -Group $Group -Profile Any -Direction Inbound -Action Block -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '198.51.100.32/27', '203.0.113.128/25' -LocalPort '443' | Out-Null
 
-# enterprise.policy:54 edge: anyone -> web via http, https
+# f2cae842c edge: anyone -> web via http, https
 #   the public website
-New-NetFirewallRule -DisplayName 'enterprise.policy:54 edge: anyone -> web via http, https [http]' -Description 'Portolan web-windows, input: the public website' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -LocalPort '80' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:54 edge: anyone -> web via http, https [https]' -Description 'Portolan web-windows, input: the public website' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f2cae842c edge: anyone -> web via http, https [http]' -Description 'Portolan web-windows, input: the public website' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -LocalPort '80' | Out-Null
+New-NetFirewallRule -DisplayName 'f2cae842c edge: anyone -> web via http, https [https]' -Description 'Portolan web-windows, input: the public website' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -LocalPort '443' | Out-Null
 
-# enterprise.policy:63 staff: staff -> web via https
-New-NetFirewallRule -DisplayName 'enterprise.policy:63 staff: staff -> web via https [https]' -Description 'Portolan web-windows, input: staff: staff -> web via https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.1.100.0/22', 'fd00:100::/56' -LocalPort '443' | Out-Null
+# ff350de21 staff: staff -> web via https
+New-NetFirewallRule -DisplayName 'ff350de21 staff: staff -> web via https [https]' -Description 'Portolan web-windows, input: staff: staff -> web via https' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.1.100.0/22', 'fd00:100::/56' -LocalPort '443' | Out-Null
 
-# enterprise.policy:71 tier: web -> app via app_http
-New-NetFirewallRule -DisplayName 'enterprise.policy:71 tier: web -> app via app_http [app_http]' -Description 'Portolan web-windows, output: tier: web -> app via app_http' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.1.10.0/28' -RemotePort '8000-8099' | Out-Null
+# f1dc9a523 tier: web -> app via app_http
+New-NetFirewallRule -DisplayName 'f1dc9a523 tier: web -> app via app_http [app_http]' -Description 'Portolan web-windows, output: tier: web -> app via app_http' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.1.10.0/28' -RemotePort '8000-8099' | Out-Null
 
-# enterprise.policy:77 mgmt: admins -> web via ssh, ping, ping6
-New-NetFirewallRule -DisplayName 'enterprise.policy:77 mgmt: admins -> web via ssh, ping, ping6 [ssh]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.0.0/28', 'fd00:9::/64' -LocalPort '22' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:77 mgmt: admins -> web via ssh, ping, ping6 [ping]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.9.0.0/28' -IcmpType '8:0' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:77 mgmt: admins -> web via ssh, ping, ping6 [ping6]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '2001:db8:1::10' -RemoteAddress 'fd00:9::/64' -IcmpType '128' | Out-Null
+# f5af75411 mgmt: admins -> web via ssh, ping, ping6
+New-NetFirewallRule -DisplayName 'f5af75411 mgmt: admins -> web via ssh, ping, ping6 [ssh]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.0.0/28', 'fd00:9::/64' -LocalPort '22' | Out-Null
+New-NetFirewallRule -DisplayName 'f5af75411 mgmt: admins -> web via ssh, ping, ping6 [ping]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.9.0.0/28' -IcmpType '8:0' | Out-Null
+New-NetFirewallRule -DisplayName 'f5af75411 mgmt: admins -> web via ssh, ping, ping6 [ping6]' -Description 'Portolan web-windows, input: mgmt: admins -> web via ssh, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '2001:db8:1::10' -RemoteAddress 'fd00:9::/64' -IcmpType '128' | Out-Null
 
-# enterprise.policy:83 mgmt: monitor -> web via agent, ping, ping6
-New-NetFirewallRule -DisplayName 'enterprise.policy:83 mgmt: monitor -> web via agent, ping, ping6 [agent]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.1.10', 'fd00:9::10' -LocalPort '10050-10051' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:83 mgmt: monitor -> web via agent, ping, ping6 [ping]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.9.1.10' -IcmpType '8:0' | Out-Null
-New-NetFirewallRule -DisplayName 'enterprise.policy:83 mgmt: monitor -> web via agent, ping, ping6 [ping6]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '2001:db8:1::10' -RemoteAddress 'fd00:9::10' -IcmpType '128' | Out-Null
+# fa68f7efe mgmt: monitor -> web via agent, ping, ping6
+New-NetFirewallRule -DisplayName 'fa68f7efe mgmt: monitor -> web via agent, ping, ping6 [agent]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.1.10', 'fd00:9::10' -LocalPort '10050-10051' | Out-Null
+New-NetFirewallRule -DisplayName 'fa68f7efe mgmt: monitor -> web via agent, ping, ping6 [ping]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '192.0.2.10', '192.0.2.11' -RemoteAddress '10.9.1.10' -IcmpType '8:0' | Out-Null
+New-NetFirewallRule -DisplayName 'fa68f7efe mgmt: monitor -> web via agent, ping, ping6 [ping6]' -Description 'Portolan web-windows, input: mgmt: monitor -> web via agent, ping, ping6' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '2001:db8:1::10' -RemoteAddress 'fd00:9::10' -IcmpType '128' | Out-Null
 
-# enterprise.policy:86 mgmt: web -> monitor via syslog
-New-NetFirewallRule -DisplayName 'enterprise.policy:86 mgmt: web -> monitor via syslog [syslog]' -Description 'Portolan web-windows, output: mgmt: web -> monitor via syslog' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.1.10', 'fd00:9::10' -RemotePort '514' | Out-Null
+# f4a465cfe mgmt: web -> monitor via syslog
+New-NetFirewallRule -DisplayName 'f4a465cfe mgmt: web -> monitor via syslog [syslog]' -Description 'Portolan web-windows, output: mgmt: web -> monitor via syslog' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '192.0.2.10', '192.0.2.11', '2001:db8:1::10' -RemoteAddress '10.9.1.10', 'fd00:9::10' -RemotePort '514' | Out-Null

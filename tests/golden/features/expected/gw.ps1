@@ -5,6 +5,11 @@
 # policy tests.features: Backend feature coverage
 # reference: tests/golden/features
 # target gw-windows: host firewall of role gw, environment test
+# Flows named below, by id, and the policy file each is written in:
+#   fb9c00687 features.policy
+#   f18690bbc features.policy
+#   f2b577fdc features.policy
+#   fbd91e4b7 features.policy
 # Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>
 # Windows applies every Block rule before any Allow rule (deny overrides allow), and
 # lets replies to allowed connections back in (stateful). Loopback traffic is not
@@ -27,27 +32,27 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan gw-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan gw-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# features.policy:27 mgmt: admin -> gw.int via ssh, ping, ping6
+# fb9c00687 mgmt: admin -> gw.int via ssh, ping, ping6
 #   management
-New-NetFirewallRule -DisplayName 'features.policy:27 mgmt: admin -> gw.int via ssh, ping, ping6 [ssh]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' -LocalPort '22' | Out-Null
-New-NetFirewallRule -DisplayName 'features.policy:27 mgmt: admin -> gw.int via ssh, ping, ping6 [ping]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '10.0.0.1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24' -IcmpType '8:0' | Out-Null
-New-NetFirewallRule -DisplayName 'features.policy:27 mgmt: admin -> gw.int via ssh, ping, ping6 [ping6]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress 'fd00::1' -RemoteAddress 'fd00:1::/64' -IcmpType '128' | Out-Null
+New-NetFirewallRule -DisplayName 'fb9c00687 mgmt: admin -> gw.int via ssh, ping, ping6 [ssh]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' -LocalPort '22' | Out-Null
+New-NetFirewallRule -DisplayName 'fb9c00687 mgmt: admin -> gw.int via ssh, ping, ping6 [ping]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv4 -LocalAddress '10.0.0.1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24' -IcmpType '8:0' | Out-Null
+New-NetFirewallRule -DisplayName 'fb9c00687 mgmt: admin -> gw.int via ssh, ping, ping6 [ping6]' -Description 'Portolan gw-windows, input: management' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress 'fd00::1' -RemoteAddress 'fd00:1::/64' -IcmpType '128' | Out-Null
 
-# features.policy:29 infra: web_srv -> gw via dns, ntp_src
-New-NetFirewallRule -DisplayName 'features.policy:29 infra: web_srv -> gw via dns, ntp_src [dns]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '53' | Out-Null
-New-NetFirewallRule -DisplayName 'features.policy:29 infra: web_srv -> gw via dns, ntp_src [dns]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '53' | Out-Null
-New-NetFirewallRule -DisplayName 'features.policy:29 infra: web_srv -> gw via dns, ntp_src [ntp_src]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '123' -RemotePort '123' | Out-Null
+# f18690bbc infra: web_srv -> gw via dns, ntp_src
+New-NetFirewallRule -DisplayName 'f18690bbc infra: web_srv -> gw via dns, ntp_src [dns]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '53' | Out-Null
+New-NetFirewallRule -DisplayName 'f18690bbc infra: web_srv -> gw via dns, ntp_src [dns]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '53' | Out-Null
+New-NetFirewallRule -DisplayName 'f18690bbc infra: web_srv -> gw via dns, ntp_src [ntp_src]' -Description 'Portolan gw-windows, input: infra: web_srv -> gw via dns, ntp_src' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '10.0.0.1', '192.0.2.1', '2001:db8::1', 'fd00::1' -RemoteAddress '10.2.0.10', '10.2.0.11', 'fd00:2::10' -LocalPort '123' -RemotePort '123' | Out-Null
 
-# features.policy:30 tun: gw.ext <-> partner via gre
-New-NetFirewallRule -DisplayName 'features.policy:30 tun: gw.ext <-> partner via gre [gre]' -Description 'Portolan gw-windows, output: tun: gw.ext <-> partner via gre' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol 47 -LocalAddress '2001:db8::1' -RemoteAddress '2001:db8:99::/48' | Out-Null
+# f2b577fdc tun: gw.ext <-> partner via gre
+New-NetFirewallRule -DisplayName 'f2b577fdc tun: gw.ext <-> partner via gre [gre]' -Description 'Portolan gw-windows, output: tun: gw.ext <-> partner via gre' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol 47 -LocalAddress '2001:db8::1' -RemoteAddress '2001:db8:99::/48' | Out-Null
 
-# features.policy:30 tun: gw.ext <-> partner via gre (reverse)
-New-NetFirewallRule -DisplayName 'features.policy:30 tun: gw.ext <-> partner via gre (reverse) [gre]' -Description 'Portolan gw-windows, input: tun: gw.ext <-> partner via gre' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol 47 -LocalAddress '2001:db8::1' -RemoteAddress '2001:db8:99::/48' | Out-Null
+# f2b577fdc tun: gw.ext <-> partner via gre (reverse)
+New-NetFirewallRule -DisplayName 'f2b577fdc tun: gw.ext <-> partner via gre (reverse) [gre]' -Description 'Portolan gw-windows, input: tun: gw.ext <-> partner via gre' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol 47 -LocalAddress '2001:db8::1' -RemoteAddress '2001:db8:99::/48' | Out-Null
 
-# features.policy:32 trust: admin <-> gw.int via all_ip
+# fbd91e4b7 trust: admin <-> gw.int via all_ip
 #   everything between the admins and the gateway
-New-NetFirewallRule -DisplayName 'features.policy:32 trust: admin <-> gw.int via all_ip [all_ip]' -Description 'Portolan gw-windows, input: everything between the admins and the gateway' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol Any -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' | Out-Null
+New-NetFirewallRule -DisplayName 'fbd91e4b7 trust: admin <-> gw.int via all_ip [all_ip]' -Description 'Portolan gw-windows, input: everything between the admins and the gateway' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol Any -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' | Out-Null
 
-# features.policy:32 trust: admin <-> gw.int via all_ip (reverse)
+# fbd91e4b7 trust: admin <-> gw.int via all_ip (reverse)
 #   everything between the admins and the gateway
-New-NetFirewallRule -DisplayName 'features.policy:32 trust: admin <-> gw.int via all_ip (reverse) [all_ip]' -Description 'Portolan gw-windows, output: everything between the admins and the gateway' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol Any -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' | Out-Null
+New-NetFirewallRule -DisplayName 'fbd91e4b7 trust: admin <-> gw.int via all_ip (reverse) [all_ip]' -Description 'Portolan gw-windows, output: everything between the admins and the gateway' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol Any -LocalAddress '10.0.0.1', 'fd00::1' -RemoteAddress '10.1.0.0/24', '10.1.1.0/24', 'fd00:1::/64' | Out-Null

@@ -5,6 +5,11 @@
 # policy lync2013.public_im: Lync Server 2013: port summary, public IM connectivity
 # reference: TechNet JJ618376 (OCS.15), Port summary - public IM connectivity, 2015-03-09
 # target edge-host-windows: host firewall of role edge, environment lab2013
+# Flows named below, by id, and the policy file each is written in:
+#   f8246f9ab lync2013-public-im.policy
+#   f0ac00e20 lync2013-public-im.policy
+#   f508252bc lync2013-public-im.policy
+#   fd2bbd47c lync2013-public-im.policy
 # Apply as Administrator: powershell.exe -ExecutionPolicy Bypass -File <this file>
 # Windows applies every Block rule before any Allow rule (deny overrides allow), and
 # lets replies to allowed connections back in (stateful). Loopback traffic is not
@@ -28,26 +33,26 @@ Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True -DefaultIn
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery in' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 New-NetFirewallRule -DisplayName 'Portolan IPv6 neighbour discovery out' -Description 'Portolan edge-host-windows: option icmpv6_nd' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol ICMPv6 -LocalAddress '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' -IcmpType '133', '134', '135', '136' | Out-Null
 
-# lync2013-public-im.policy:30 access: pic_partner <-> edge.access via sip_mtls
+# f8246f9ab access: pic_partner <-> edge.access via sip_mtls
 #   Public IM and SIP federation in both directions
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:30 access: pic_partner <-> edge.access via sip_mtls [sip_mtls]' -Description 'Portolan edge-host-windows, input: Public IM and SIP federation in both directions' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '192.0.2.0/25', '2001:db8:10::/48' -LocalPort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'f8246f9ab access: pic_partner <-> edge.access via sip_mtls [sip_mtls]' -Description 'Portolan edge-host-windows, input: Public IM and SIP federation in both directions' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '192.0.2.0/25', '2001:db8:10::/48' -LocalPort '5061' | Out-Null
 
-# lync2013-public-im.policy:30 access: pic_partner <-> edge.access via sip_mtls (reverse)
+# f8246f9ab access: pic_partner <-> edge.access via sip_mtls (reverse)
 #   Public IM and SIP federation in both directions
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:30 access: pic_partner <-> edge.access via sip_mtls (reverse) [sip_mtls]' -Description 'Portolan edge-host-windows, output: Public IM and SIP federation in both directions' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '192.0.2.0/25', '2001:db8:10::/48' -RemotePort '5061' | Out-Null
+New-NetFirewallRule -DisplayName 'f8246f9ab access: pic_partner <-> edge.access via sip_mtls (reverse) [sip_mtls]' -Description 'Portolan edge-host-windows, output: Public IM and SIP federation in both directions' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '192.0.2.0/25', '2001:db8:10::/48' -RemotePort '5061' | Out-Null
 
-# lync2013-public-im.policy:34 access: client -> edge.access via sip_tls
+# f0ac00e20 access: client -> edge.access via sip_tls
 #   SIP from external users' clients to the Access Edge
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:34 access: client -> edge.access via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, input: SIP from external users'' clients to the Access Edge' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -LocalPort '443' | Out-Null
+New-NetFirewallRule -DisplayName 'f0ac00e20 access: client -> edge.access via sip_tls [sip_tls]' -Description 'Portolan edge-host-windows, input: SIP from external users'' clients to the Access Edge' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -LocalPort '443' | Out-Null
 
-# lync2013-public-im.policy:39 av: edge.access -> msn_client via rtp_tcp
+# f508252bc av: edge.access -> msn_client via rtp_tcp
 #   A/V media (RTP over TCP) towards Windows Live Messenger users
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:39 av: edge.access -> msn_client via rtp_tcp [rtp_tcp]' -Description 'Portolan edge-host-windows, output: A/V media (RTP over TCP) towards Windows Live Messenger users' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -RemotePort '50000-59999' | Out-Null
+New-NetFirewallRule -DisplayName 'f508252bc av: edge.access -> msn_client via rtp_tcp [rtp_tcp]' -Description 'Portolan edge-host-windows, output: A/V media (RTP over TCP) towards Windows Live Messenger users' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol TCP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -RemotePort '50000-59999' | Out-Null
 
-# lync2013-public-im.policy:49 av: edge.access <-> msn_client via stun
+# fd2bbd47c av: edge.access <-> msn_client via stun
 #   STUN/MSTURN candidate exchange with Windows Live Messenger users
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:49 av: edge.access <-> msn_client via stun [stun]' -Description 'Portolan edge-host-windows, output: STUN/MSTURN candidate exchange with Windows Live Messenger users' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -RemotePort '3478' | Out-Null
+New-NetFirewallRule -DisplayName 'fd2bbd47c av: edge.access <-> msn_client via stun [stun]' -Description 'Portolan edge-host-windows, output: STUN/MSTURN candidate exchange with Windows Live Messenger users' -Group $Group -Profile Any -Direction Outbound -Action Allow -Protocol UDP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -RemotePort '3478' | Out-Null
 
-# lync2013-public-im.policy:49 av: edge.access <-> msn_client via stun (reverse)
+# fd2bbd47c av: edge.access <-> msn_client via stun (reverse)
 #   STUN/MSTURN candidate exchange with Windows Live Messenger users
-New-NetFirewallRule -DisplayName 'lync2013-public-im.policy:49 av: edge.access <-> msn_client via stun (reverse) [stun]' -Description 'Portolan edge-host-windows, input: STUN/MSTURN candidate exchange with Windows Live Messenger users' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -LocalPort '3478' | Out-Null
+New-NetFirewallRule -DisplayName 'fd2bbd47c av: edge.access <-> msn_client via stun (reverse) [stun]' -Description 'Portolan edge-host-windows, input: STUN/MSTURN candidate exchange with Windows Live Messenger users' -Group $Group -Profile Any -Direction Inbound -Action Allow -Protocol UDP -LocalAddress '198.51.100.10', '2001:db8:1::10' -RemoteAddress '203.0.113.0/24', '2001:db8:20::/48' -LocalPort '3478' | Out-Null
