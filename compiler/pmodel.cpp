@@ -498,9 +498,9 @@ public:
   }
 
 private:
-  /// Nesting of endpoints and conditions: deeper than any text the parser accepts would ever
-  /// give, so a crafted file cannot exhaust the stack.
-  static constexpr int kMaxDepth = 200;
+  /// Nesting of endpoints and conditions: far deeper than a policy writes (a condition nests
+  /// once per operator, an endpoint list once), so a crafted file cannot exhaust the stack.
+  static constexpr int kMaxDepth = 1000;
   std::string_view in_;
   size_t pos_ = 0;
   uint32_t file_, base_, max_file_;
