@@ -378,7 +378,11 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   for (const Target* t : s.targets(env))
     views.push_back(s.compile_target(*t, Want{false, true, false}, quiet).view);
   const Environment& e = s.manifest->environments.at(env);
-  auto verdicts = query(s.loaded.policy, e, views, pkt);
+  // A packet to a public address is translated at the perimeter on its way: the filters judge
+  // the real address, as every target sees it after translation (docs/manifest.md, NAT).
+  auto nat = query_nat(s.lower_context(), e, s.targets(env), pkt);
+  auto verdicts =
+      nat ? query(s.loaded.policy, e, views, pkt, *nat) : query(s.loaded.policy, e, views, pkt);
   auto tracks = [specs = backend_specs()](const Target& t) {
     for (const BackendSpec& b : specs)
       if (b.name == t.backend && b.conntrack)
@@ -389,12 +393,14 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   if (a.format == "json")
     print_query_json(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts);
   else {
-    // A packet to a VIP also reaches its nodes' host firewalls, as the balancer hands it on.
-    auto balanced = query_balanced(s.loaded.policy, e, views, pkt);
+    // A packet to a VIP also reaches its nodes' host firewalls, as the balancer hands it on
+    // (after the perimeter's translation: a VIP published on a public address, or a port
+    // mapping to a VIP).
+    auto balanced = query_balanced(s.loaded.policy, e, views, nat ? nat->judged : pkt);
     for (BalancedHop& h : balanced)
       if (h.pkt)
         mark_conntrack(h.verdicts, *h.pkt, tracks);
-    print_query(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts, balanced);
+    print_query(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts, balanced, nat);
   }
   int code = finish(s, "text", false);
   if (!a.exit_code || code != kExitClean)

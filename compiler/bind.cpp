@@ -214,6 +214,22 @@ bool crosses(const Target& target, const std::string& zs, const std::string& zd)
   return z.size() == 2 && zs != zd && ((zs == z[0] && zd == z[1]) || (zs == z[1] && zd == z[0]));
 }
 
+std::vector<ServiceSpec> term_specs(const Policy& p, const Term& t) {
+  const Flow& f = p.flows[t.flow];
+  std::vector<ServiceSpec> out;
+  if (t.mapped && f.maps) {
+    PortMatch m;
+    m.proto = f.maps->proto;
+    m.dports = {{f.maps->port, f.maps->port}};
+    out.push_back(m);
+    return out;
+  }
+  for (const ServiceRef& sr : f.services)
+    if (const Service* svc = p.service_of(sr))
+      out.insert(out.end(), svc->specs.begin(), svc->specs.end());
+  return out;
+}
+
 bool crosses(const Policy& p, const Target& target, const Endpoint& s, const Endpoint& d) {
   const auto& z = target.between;
   if (z.size() != 2)
@@ -252,6 +268,10 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
       for (const Endpoint* d : f.dst.concrete())
         for (const Endpoint* s : f.src.concrete())
           dirs.push_back({fi, d, s, true, {}});
+    if (f.maps) // the internal leg of a port mapping, behind the translating perimeter
+      for (const Endpoint* s : f.src.concrete())
+        for (const Endpoint* m : f.maps->dst.concrete())
+          dirs.push_back({fi, s, m, false, {}, nullptr, nullptr, true});
     for (Term& t : dirs) {
       if (target.scope == Scope::Host) {
         // A machine with several roles enforces every flow to or from any of them; a flow
@@ -259,10 +279,14 @@ std::vector<Term> enforced_terms(const LowerContext& ctx, const Target& target,
         // the other on the same machine).
         if (!t.dst->is_any() && target.hosts_role(t.dst->role))
           t.chains.push_back(Chain::Input);
-        if (!t.src->is_any() && target.hosts_role(t.src->role))
+        // The client sends to the published address (the front half), never to the leg.
+        if (!t.src->is_any() && target.hosts_role(t.src->role) && !t.mapped)
           t.chains.push_back(Chain::Output);
       } else {
-        if (crosses(ctx.policy, target, *t.src, *t.dst))
+        // The perimeter that translates a mapping (the one the front half crosses) judges it
+        // on the published side; a perimeter further in sees the internal leg.
+        bool translated_here = t.mapped && crosses(ctx.policy, target, *t.src, f.dst);
+        if (!translated_here && crosses(ctx.policy, target, *t.src, *t.dst))
           t.chains.push_back(Chain::Forward);
       }
       all.push_back(t);

@@ -74,7 +74,15 @@ struct Term {
   /// the client or the balancer, or from the node), not as the flow writes it.
   const Role* vip = nullptr;
   const Endpoint* vip_side = nullptr; ///< vip set: the VIP endpoint as the flow writes it
+  /// The internal leg of a port mapping (`maps to`): src -> the mapping's endpoint on the
+  /// mapped port, as the targets behind the translating perimeter see it. The front half
+  /// (src -> dst via the published service) is the flow's ordinary term.
+  bool mapped = false;
 };
+
+/// The service specs a term's packets are made of: the flow's services, or for the internal leg
+/// of a port mapping its one mapped port.
+std::vector<ServiceSpec> term_specs(const Policy& p, const Term& t);
 
 /// The directions of a flow a node's host firewall sees when `t` (as written) goes to or from
 /// a VIP that balances to one of `target`'s roles: to each node endpoint of it from the client

@@ -179,6 +179,65 @@ std::string suggest(const std::string& name, const std::vector<std::string>& can
   return "";
 }
 
+/// A port mapping (`maps to`) publishes one port: an allow flow, one way, whose one service is
+/// one tcp or udp port of the mapping's protocol.
+template <class CheckEndpoint>
+void check_mapping(const Policy& p, const Flow& f, Diagnostics& diags, CheckEndpoint&& check) {
+  const PortMap& m = *f.maps;
+  // A mapping rewrites to one address: a role, an interface or a VIP in front of a pool, never
+  // a set of them (nothing would say which member a connection goes to).
+  if (p.group_index.count(m.dst.role) && !p.find_role(m.dst.role))
+    diags.error("mapping", m.dst.role_loc,
+                "'" + m.dst.role +
+                    "' is a group, but a port mapping forwards to one address: name a role, an "
+                    "interface, or a VIP in front of the pool");
+  else
+    check(m.dst);
+  if (f.dst.is_any() || f.dst.is_set())
+    diags.error("mapping", f.dst.loc,
+                "a port mapping publishes one address: its destination must be a role or an "
+                "interface, not '" +
+                    f.dst.str() + "'");
+  const char* proto = m.proto == kProtoUdp ? "udp" : "tcp";
+  if (f.action == Action::Deny) {
+    diags.error("mapping", m.loc,
+                "a deny flow cannot map a port: 'maps to' publishes a port, so write it on an "
+                "allow flow");
+    return;
+  }
+  if (f.bidirectional) {
+    diags.error("mapping", m.loc,
+                "a port mapping is one way: write '->' (replies of the mapped connection pass "
+                "by state)");
+    return;
+  }
+  if (f.services.size() != 1) {
+    diags.error("mapping", m.loc,
+                "a port mapping publishes one port, but this flow names " +
+                    std::to_string(f.services.size()) + " services; write one flow per mapping");
+    return;
+  }
+  const Service* s = p.find_service(f.services[0].name);
+  if (!s)
+    return; // unknown-service, reported above
+  const PortMatch* pm = s->specs.size() == 1 ? std::get_if<PortMatch>(&s->specs[0]) : nullptr;
+  bool one_port =
+      pm && pm->dports.size() == 1 && pm->dports[0].lo == pm->dports[0].hi && pm->sports.empty();
+  if (!one_port)
+    diags
+        .error("mapping", f.services[0].loc,
+               "service '" + s->name + "' must be one " + proto +
+                   " port to be mapped (a port mapping sends one published port to one port), "
+                   "without source ports")
+        .notes.push_back({s->loc, "service declared here"});
+  else if (pm->proto != m.proto)
+    diags
+        .error("mapping", m.loc,
+               "service '" + s->name + "' is " + (pm->proto == kProtoUdp ? "udp" : "tcp") +
+                   " but the mapping is " + proto + "; NAT keeps the protocol")
+        .notes.push_back({s->loc, "service declared here"});
+}
+
 /// VIPs: every node a known role or interface in the VIP's zone, never a VIP itself (no chains,
 /// no cycles); one balancing mode, with the balancer's address for snat.
 template <class CheckEndpoint>
@@ -411,6 +470,8 @@ void resolve(Policy& p, Diagnostics& diags) {
       };
       check_feature(*f.when);
     }
+    if (f.maps)
+      check_mapping(p, f, diags, check_endpoint);
   }
   for (Expectation& e : p.expectations) {
     for (ExpectSide* side : {&e.src, &e.dst})

@@ -103,6 +103,11 @@ public:
         error(at(*bind), "'bind' must be a table of role = addresses");
       } else {
         for (const auto& [k, v] : *bt) {
+          if (const toml::table* nt = v.as_table()) {
+            if (auto b = nat_binding(std::string(k.str()), *nt, at(k)))
+              env.bind.emplace(std::string(k.str()), std::move(*b));
+            continue;
+          }
           Binding b;
           b.loc = at(k);
           bool bad = false;
@@ -132,6 +137,91 @@ public:
       }
     }
     return env;
+  }
+
+  /// `"edge.av" = { address = "192.0.2.10", public = "203.0.113.10", nat = "symmetric" }`:
+  /// one real host address reached on one public address (issue 12 item 4).
+  std::optional<Binding> nat_binding(const std::string& key, const toml::table& t, SourceLoc loc) {
+    const std::string where = "NAT binding of '" + key + "'";
+    only_keys(t, {"address", "public", "nat", "outside"}, where);
+    auto host = [&](const char* field, Prefix& into, SourceLoc& l) {
+      const toml::node* n = t.get(field);
+      if (!n) {
+        error(loc, where + " needs '" + field + "'");
+        return false;
+      }
+      l = at(*n);
+      auto s = n->value<std::string>();
+      if (!s) {
+        error(l, "'" + std::string(field) + "' of " + where +
+                     " must be one address as a string (NAT translates one host to one host)");
+        return false;
+      }
+      if (*s == "any") {
+        error(l, "'" + std::string(field) + "' of " + where +
+                     " cannot be \"any\": NAT translates one host address to one");
+        return false;
+      }
+      PrefixParse pp = parse_prefix(*s);
+      if (!pp.prefix) {
+        error(l, "in " + where + ": " + pp.error);
+        return false;
+      }
+      if (!pp.prefix->is_host()) {
+        error(l, "'" + std::string(field) + "' of " + where + " is the prefix " + pp.prefix->str() +
+                     "; NAT translates one host address to one, so write a "
+                     "host address");
+        return false;
+      }
+      into = *pp.prefix;
+      return true;
+    };
+    NatBinding nat;
+    nat.loc = loc;
+    SourceLoc address_loc;
+    bool ok = host("address", nat.real, address_loc);
+    ok = host("public", nat.pub, nat.public_loc) && ok;
+    if (const toml::node* n = t.get("nat")) {
+      nat.kind_loc = at(*n);
+      auto s = n->value<std::string>();
+      if (s && *s == "destination")
+        nat.kind = NatBinding::Kind::Destination;
+      else if (s && *s == "symmetric")
+        nat.kind = NatBinding::Kind::Symmetric;
+      else {
+        error(nat.kind_loc, "'nat' of " + where +
+                                " must be \"destination\" (inbound connections only) or "
+                                "\"symmetric\" (also the host's outbound connections)");
+        ok = false;
+      }
+    }
+    if (const toml::node* n = t.get("outside")) {
+      nat.outside_loc = at(*n);
+      if (auto s = string(*n, "outside"))
+        nat.outside = *s;
+      else
+        ok = false;
+    }
+    if (!ok)
+      return std::nullopt;
+    if (nat.real.family() != nat.pub.family()) {
+      error(nat.public_loc, "'public' " + nat.pub.str() + " of " + where + " is IPv" +
+                                (nat.pub.family() == Family::V4 ? "4" : "6") + " but 'address' " +
+                                nat.real.str() + " is IPv" +
+                                (nat.real.family() == Family::V4 ? "4" : "6") +
+                                "; NAT translates within one family");
+      return std::nullopt;
+    }
+    if (nat.real == nat.pub) {
+      error(nat.public_loc, "'public' of " + where + " is its 'address' " + nat.real.str() +
+                                "; there is nothing to translate (bind the address alone)");
+      return std::nullopt;
+    }
+    Binding b;
+    b.loc = loc;
+    b.prefixes = {nat.real};
+    b.nat = std::move(nat);
+    return b;
   }
 
   Target target(const toml::table& t, SourceLoc loc, size_t index) {
@@ -359,6 +449,106 @@ std::string output_problem(const std::string& output) {
 
 } // namespace
 
+namespace {
+
+/// The endpoint a binding key names ("role" or "role.iface"), for zone lookups.
+Endpoint key_endpoint(const std::string& key) {
+  Endpoint e;
+  auto dot = key.find('.');
+  e.role = key.substr(0, dot);
+  if (dot != std::string::npos)
+    e.iface = key.substr(dot + 1);
+  return e;
+}
+
+/// The other zones of the perimeter targets of `env` that have zone `z`, sorted.
+std::set<std::string> perimeter_peers(const Manifest& m, const std::string& env,
+                                      const std::string& z) {
+  std::set<std::string> out;
+  for (const Target& t : m.targets)
+    if (t.env == env && t.scope == Scope::Between && t.between.size() == 2 &&
+        t.between[0] != t.between[1])
+      for (int i : {0, 1})
+        if (t.between[static_cast<size_t>(i)] == z)
+          out.insert(t.between[static_cast<size_t>(1 - i)]);
+  return out;
+}
+
+} // namespace
+
+std::string nat_outside(const Manifest& m, const Policy& p, const std::string& env,
+                        const std::string& key, const NatBinding& nat) {
+  const std::string& zone = p.zone_of(key_endpoint(key));
+  if (zone.empty())
+    return "";
+  std::set<std::string> peers = perimeter_peers(m, env, zone);
+  if (!nat.outside.empty())
+    return peers.count(nat.outside) ? nat.outside : "";
+  return peers.size() == 1 ? *peers.begin() : "";
+}
+
+/// The NAT rules of the vendor (issue 12 item 4): NAT only on the external side, that is at a
+/// perimeter between the binding's zone and the outside; one public address per host.
+static void validate_nat(const Manifest& m, const Policy& p, const Environment& env,
+                         const std::vector<std::string>& zones, Diagnostics& diags) {
+  std::map<Prefix, std::pair<std::string, SourceLoc>> publics;
+  for (const auto& [key, b] : env.bind) {
+    if (!b.nat)
+      continue;
+    const NatBinding& nat = *b.nat;
+    if (auto [it, fresh] = publics.emplace(nat.pub, std::pair{key, nat.public_loc}); !fresh)
+      diags
+          .error("manifest", nat.public_loc,
+                 "public address " + nat.pub.str() + " of '" + key + "' is also the public " +
+                     "address of '" + it->second.first + "' in environment '" + env.name +
+                     "'; a destination NAT sends one public address to one host")
+          .notes.push_back({it->second.second, "first given here"});
+    Endpoint e = key_endpoint(key);
+    const Role* r = p.find_role(e.role);
+    if (!r || (!e.iface.empty() && !r->find_interface(e.iface)))
+      continue; // unknown-role, reported above
+    const std::string& zone = p.zone_of(e);
+    if (zone.empty()) {
+      diags.error("manifest", nat.public_loc,
+                  "'" + key + "' is in no zone, so no perimeter is on its outside to translate " +
+                      nat.pub.str() + "; put the role or interface in a zone");
+      continue;
+    }
+    std::set<std::string> peers = perimeter_peers(m, env.name, zone);
+    if (!nat.outside.empty()) {
+      if (!p.zone_index.count(nat.outside)) {
+        std::string msg = "NAT binding of '" + key + "' faces unknown zone '" + nat.outside + "'";
+        if (auto n = nearest_name(nat.outside, zones))
+          msg += "; did you mean '" + *n + "'?";
+        diags.error("unknown-zone", nat.outside_loc, msg);
+      } else if (nat.outside == zone) {
+        diags.error("manifest", nat.outside_loc,
+                    "'outside' of '" + key + "' is its own zone '" + zone +
+                        "'; NAT happens on the external side, at a perimeter between two zones");
+      } else if (!peers.count(nat.outside)) {
+        diags.error("manifest", nat.outside_loc,
+                    "no perimeter target of environment '" + env.name + "' is between zones '" +
+                        zone + "' and '" + nat.outside + "', so nothing would translate " +
+                        nat.pub.str() + " for '" + key + "'");
+      }
+      continue;
+    }
+    if (peers.empty()) {
+      diags.error("manifest", nat.public_loc,
+                  "'" + key + "' is given the public address " + nat.pub.str() + ", but zone '" +
+                      zone + "' is in no perimeter target of environment '" + env.name +
+                      "'; NAT happens at a perimeter between the zone and the outside");
+    } else if (peers.size() > 1) {
+      std::string list;
+      for (const std::string& z : peers)
+        list += (list.empty() ? "'" : ", '") + z + "'";
+      diags.error("manifest", nat.public_loc,
+                  "zone '" + zone + "' of '" + key + "' has perimeters toward " + list +
+                      "; say which one translates " + nat.pub.str() + " with outside = \"ZONE\"");
+    }
+  }
+}
+
 std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Policy& p,
                                                      const std::vector<BackendSpec>& backends,
                                                      Diagnostics& diags) {
@@ -395,6 +585,7 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
         diags.error("unknown-feature", loc,
                     "environment '" + name + "' switches on unknown feature '" + f + "'" +
                         hint(f, features));
+    validate_nat(m, p, env, zones, diags);
   }
   std::map<std::string, const Target*> names;
   std::map<std::string, const Target*> outputs;

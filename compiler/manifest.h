@@ -18,10 +18,24 @@
 
 namespace portolan {
 
+/// Network address translation of one bound host (issue 12 item 4): the host's real address
+/// (`Binding::prefixes`, one host) is reached from the outside zone on `public`. Destination
+/// NAT rewrites only the destination of connections from the outside; symmetric NAT also
+/// rewrites the source of the host's own connections to the outside. The perimeter targets
+/// between the binding's zone and `outside` translate; every filter sees the real address.
+struct NatBinding {
+  enum class Kind { Destination, Symmetric };
+  Kind kind = Kind::Destination;
+  Prefix real, pub;    ///< host prefixes of one family
+  std::string outside; ///< the zone on the outside as written ("": the only one; nat_outside)
+  SourceLoc loc, public_loc, kind_loc, outside_loc;
+};
+
 /// What one role or role.interface is bound to in an environment.
 struct Binding {
   bool any = false;
   std::vector<Prefix> prefixes; ///< sorted, unique
+  std::optional<NatBinding> nat;
   SourceLoc loc;
 };
 
@@ -71,6 +85,12 @@ std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceM
 /// is the folder policies and outputs are relative to.
 Manifest read_manifest_text(const std::filesystem::path& path, const std::string& text,
                             SourceManager& sm, Diagnostics& diags);
+
+/// The zone a NAT binding faces: its `outside`, else the other zone of the one perimeter target
+/// of `env` that has the binding's zone. "" when that is not exactly one zone (validate_manifest
+/// reports it).
+std::string nat_outside(const Manifest& m, const Policy& p, const std::string& env,
+                        const std::string& key, const NatBinding& nat);
 
 /// A target as validation left it: its options checked against its backend's schema.
 struct ValidTarget {

@@ -186,6 +186,8 @@ void Policy::index_endpoints() {
   for (Flow& f : flows) {
     resolve(f.src);
     resolve(f.dst);
+    if (f.maps)
+      resolve(f.maps->dst);
     resolve_services(f.services);
   }
   for (Expectation& e : expectations) {

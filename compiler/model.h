@@ -136,6 +136,15 @@ struct ServiceRef {
   int32_t service_id = -1; ///< set by the loader: index into Policy::services
 };
 
+/// `maps to ENDPOINT tcp|udp PORT`: the flow's one published port is forwarded (destination NAT
+/// with port, at the perimeter the flow crosses) to another endpoint and port (issue 12 item 6).
+struct PortMap {
+  Endpoint dst;
+  uint8_t proto = kProtoTcp;
+  uint16_t port = 0;
+  SourceLoc loc, port_loc; ///< `maps`, the port
+};
+
 /// A flow's `when`: a feature, or `not`, `and`, `or` of conditions.
 struct Condition {
   enum class Op : uint8_t { Feature, Not, And, Or };
@@ -176,6 +185,7 @@ struct Flow {
   Endpoint src, dst;
   bool bidirectional = false;
   std::vector<ServiceRef> services;
+  std::optional<PortMap> maps; ///< a port mapping: `src -> dst` is the published front half
   std::string note;
   bool required = false;
   std::optional<Condition> when;

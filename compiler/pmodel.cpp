@@ -118,7 +118,8 @@ static_assert(sizeof(Endpoint) == 176 && sizeof(Vip) == 248 && sizeof(Role) == 4
 static_assert(sizeof(PortMatch) == 56 && sizeof(IcmpMatch) == 5 && sizeof(ProtoMatch) == 1);
 static_assert(sizeof(Service) == 128 && sizeof(Group) == 128 && sizeof(Condition) == 80);
 static_assert(sizeof(Suppression) == 80 && sizeof(ServiceRef) == 56 && sizeof(Date) == 12);
-static_assert(sizeof(Flow) == 672 && sizeof(ExpectSide) == 224 && sizeof(Expectation) == 656);
+static_assert(sizeof(Flow) == 896 && sizeof(ExpectSide) == 224 && sizeof(Expectation) == 656);
+static_assert(sizeof(PortMap) == 216);
 static_assert(sizeof(PolicyHeader) == 104 && sizeof(Import) == 48);
 static_assert(sizeof(PolicyFile) == 248 && sizeof(Policy) == 488);
 static_assert(std::variant_size_v<ServiceSpec> == 4);
@@ -572,6 +573,14 @@ void encode_decls(Writer& w, const F& f) {
     w.endpoint(fl.dst);
     w.b(fl.bidirectional);
     w.refs(fl.services);
+    w.b(fl.maps.has_value());
+    if (fl.maps) {
+      w.endpoint(fl.maps->dst);
+      w.u8(fl.maps->proto);
+      w.u32(fl.maps->port);
+      w.loc(fl.maps->loc);
+      w.loc(fl.maps->port_loc);
+    }
     w.str(fl.note);
     w.b(fl.required);
     w.b(fl.when.has_value());
@@ -682,6 +691,18 @@ std::optional<PolicyFile> decode_decls(Reader& r, uint32_t file_id) {
     fl.dst = r.endpoint();
     fl.bidirectional = r.b();
     fl.services = r.refs();
+    if (r.b()) {
+      PortMap m;
+      m.dst = r.endpoint();
+      m.proto = r.u8();
+      uint32_t port = r.u32();
+      if ((m.proto != kProtoTcp && m.proto != kProtoUdp) || port > 65535)
+        r.ok = false;
+      m.port = static_cast<uint16_t>(port);
+      m.loc = r.loc();
+      m.port_loc = r.loc();
+      fl.maps = std::move(m);
+    }
     fl.note = r.str();
     fl.required = r.b();
     if (r.b())

@@ -19,9 +19,10 @@
 namespace portolan {
 
 /// Bump whenever the encoding below or what the parser puts in the model changes (3: groups,
-/// inline lists and `any` endpoints, `when` expressions, VIPs). The parse cache's entries carry
-/// it too, so an entry of another format is refused and parsed again.
-inline constexpr uint32_t kModelFormat = 3;
+/// inline lists and `any` endpoints, `when` expressions, VIPs; 4: `maps to` port mappings).
+/// The parse cache's entries carry it too, so an entry of another format is refused and
+/// parsed again.
+inline constexpr uint32_t kModelFormat = 4;
 
 using Sha256 = std::array<uint8_t, 32>;
 Sha256 sha256(std::string_view data);

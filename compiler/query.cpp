@@ -1,7 +1,10 @@
 #include "query.h"
 
+#include "nat.h"
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace portolan {
@@ -76,6 +79,22 @@ void explain(const Policy& p, BindCache& bound, const Packet& pkt, QueryVerdict&
             q.to_bound = bb;
             return;
           }
+  }
+  // A port mapping's internal leg: the flow's source to the mapping's endpoint and port.
+  if (f.maps && !f.services.empty()) {
+    Term leg{q.decider->flow, &f.src, &f.maps->dst, false, {}, nullptr, nullptr, true};
+    const auto& ba = bound(f.src);
+    const auto& bb = bound(f.maps->dst);
+    if (ba && bb)
+      for (const ServiceSpec& spec : term_specs(p, leg))
+        if (spec_packets(*ba, *bb, spec).contains(pkt)) {
+          q.from = &f.src;
+          q.to = &f.maps->dst;
+          q.service = &f.services[0];
+          q.from_bound = ba;
+          q.to_bound = bb;
+          return;
+        }
   }
 }
 
@@ -160,24 +179,86 @@ std::optional<Packet> parse_packet_spec(const std::string& spec, Packet p) {
   return std::nullopt;
 }
 
+namespace {
+
+/// The verdicts of one view on one packet, appended to `out`.
+void judge(const Policy& p, BindCache& bound, const TargetView& v, const Packet& pkt,
+           std::vector<QueryVerdict>& out) {
+  for (Chain c : seeing(p, bound, *v.target, pkt)) {
+    QueryVerdict q;
+    q.target = v.target;
+    q.chain = c;
+    if (auto it = v.chains.find(c); it != v.chains.end())
+      for (const FlowPackets& fp : it->second)
+        if (fp.packets.contains(pkt)) {
+          q.decider = &fp;
+          explain(p, bound, pkt, q);
+          break;
+        }
+    out.push_back(q);
+  }
+}
+
+} // namespace
+
 std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
                                 const std::vector<TargetView>& views, const Packet& pkt) {
   std::vector<QueryVerdict> out;
   BindCache bound(p, env);
   for (const TargetView& v : views)
-    for (Chain c : seeing(p, bound, *v.target, pkt)) {
-      QueryVerdict q;
-      q.target = v.target;
-      q.chain = c;
-      if (auto it = v.chains.find(c); it != v.chains.end())
-        for (const FlowPackets& fp : it->second)
-          if (fp.packets.contains(pkt)) {
-            q.decider = &fp;
-            explain(p, bound, pkt, q);
-            break;
-          }
-      out.push_back(q);
+    judge(p, bound, v, pkt, out);
+  return out;
+}
+
+std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
+                                const std::vector<TargetView>& views, const Packet& sent,
+                                const QueryNat& nat) {
+  std::vector<QueryVerdict> out;
+  BindCache bound(p, env);
+  for (const TargetView& v : views) {
+    bool as_sent = nat.mapping && std::find(nat.by.begin(), nat.by.end(), v.target) != nat.by.end();
+    judge(p, bound, v, as_sent ? sent : nat.judged, out);
+  }
+  return out;
+}
+
+std::optional<QueryNat> query_nat(const LowerContext& ctx, const Environment& env,
+                                  const std::vector<const Target*>& targets, const Packet& pkt) {
+  std::optional<QueryNat> out;
+  std::optional<Packet> after;
+  std::vector<std::string> by, what;
+  for (const Target* t : targets) {
+    std::vector<Translation> tr = target_translations(ctx, *t, env);
+    std::vector<const Translation*> used;
+    auto a = translate(tr, pkt, &used);
+    if (!a || (after && a != after))
+      continue;
+    if (!after) {
+      after = a;
+      Packet judged = pkt;
+      judged.dst = a->dst;
+      judged.dport = a->dport;
+      out = QueryNat{judged, {}, false, {}};
+      for (const Translation* u : used) {
+        what.push_back(u->traced());
+        out->mapping = out->mapping || u->mapping();
+      }
     }
+    by.push_back(t->name);
+    out->by.push_back(t);
+  }
+  if (!out)
+    return out;
+  std::string names;
+  for (const std::string& n : by)
+    names += (names.empty() ? "" : ", ") + n;
+  for (const std::string& w : what)
+    out->lines.push_back("nat (" + names + "): " + w);
+  if (out->judged != pkt)
+    out->lines.push_back(out->mapping ? "behind the perimeter: " + out->judged.str()
+                                      : "judged as: " + out->judged.str());
+  if (after->src != pkt.src)
+    out->lines.push_back("leaves the perimeter as: " + after->str());
   return out;
 }
 
@@ -259,8 +340,11 @@ void print_verdicts(std::ostream& out, const Policy& p, const SourceManager& sm,
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
                  const std::vector<QueryVerdict>& verdicts,
-                 const std::vector<BalancedHop>& balanced) {
+                 const std::vector<BalancedHop>& balanced, const std::optional<QueryNat>& nat) {
   out << "packet: " << pkt.str() << "\n";
+  if (nat)
+    for (const std::string& l : nat->lines)
+      out << l << "\n";
   print_verdicts(out, p, sm, verdicts, "");
   if (verdicts.empty() && balanced.empty())
     out << "no target of environment '" << env << "' sees this packet\n";

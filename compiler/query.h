@@ -53,6 +53,30 @@ QueryOutcome query_outcome(const std::vector<QueryVerdict>& verdicts);
 std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
                                 const std::vector<TargetView>& views, const Packet& pkt);
 
+struct QueryNat;
+/// The same for a packet translated on its way (query_nat): each view judges the packet as it
+/// sees it.
+std::vector<QueryVerdict> query(const Policy& p, const Environment& env,
+                                const std::vector<TargetView>& views, const Packet& sent,
+                                const QueryNat& nat);
+
+/// A packet translated on its way (NAT at perimeter targets of the environment): what the
+/// filters judge instead (destination translated: the perimeter's filter runs after destination
+/// NAT and before source NAT, and the hosts behind it see the real address), and the lines that
+/// say so, with the source the packet leaves with.
+struct QueryNat {
+  Packet judged;
+  std::vector<std::string> lines;
+  /// A port mapping translated it: the perimeters that translate it (`by`) judge the packet
+  /// as sent, on the published side the mapping flow names; every other target the translated.
+  bool mapping = false;
+  std::vector<const Target*> by;
+};
+/// The translation of `pkt` by the first of `targets` that translates it (every target that
+/// translates it the same way is named); nullopt when none does.
+std::optional<QueryNat> query_nat(const LowerContext& ctx, const Environment& env,
+                                  const std::vector<const Target*>& targets, const Packet& pkt);
+
 /// The packet after a load balancer: a packet to a VIP's address, as the balancer hands it to
 /// one address of one node (source kept, or translated to the balancer's address), with the
 /// verdicts of the node's host firewalls (input) on it.
@@ -71,7 +95,8 @@ std::vector<BalancedHop> query_balanced(const Policy& p, const Environment& env,
 void print_query(std::ostream& out, const Policy& p, const SourceManager& sm,
                  const std::string& env, const Packet& pkt,
                  const std::vector<QueryVerdict>& verdicts,
-                 const std::vector<BalancedHop>& balanced = {});
+                 const std::vector<BalancedHop>& balanced = {},
+                 const std::optional<QueryNat>& nat = std::nullopt);
 
 /// The answer as `portolan query --format json` prints it (the schema is in docs/ci.md, "Query
 /// for machines"): the packet as parsed, the outcome, and per (target, chain) the verdict with

@@ -65,13 +65,16 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
 }
 
 const PacketSet* EnvPackets::of(const Term& t) {
-  Slot& s = sets_[{t.flow, t.reverse, t.src, t.dst, t.vip}];
+  Slot& s = sets_[{t.flow, t.reverse, t.src, t.dst, t.vip, t.mapped}];
   if (!s.done) {
     s.done = true;
     const auto& bs = bound_(*t.src);
     const auto& bd = bound_(*t.dst);
     s.bound = bs && bd;
-    if (s.bound)
+    if (s.bound && t.mapped) // a port mapping's internal leg: its one mapped port
+      for (const ServiceSpec& spec : term_specs(policy_, t))
+        s.set.add(spec_packets(*bs, *bd, spec));
+    else if (s.bound)
       s.set = flow_packets(policy_, policy_.flows[t.flow], *bs, *bd);
     // A balanced leg carries only the families its VIP's side has (bind.h, term_families).
     if (auto [v4, v6] = term_families(t, bound_); s.bound && (!v4 || !v6))

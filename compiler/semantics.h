@@ -63,10 +63,12 @@ private:
     bool bound = false;
     PacketSet set;
   };
-  /// By flow, direction, the term's two endpoints and its VIP: a flow with a group or a list
-  /// has one term per pair of members, and a balanced leg (a node's endpoint in place of the
-  /// VIP's, its families restricted) is another term, each with its own packets.
-  std::map<std::tuple<size_t, bool, const Endpoint*, const Endpoint*, const Role*>, Slot> sets_;
+  /// By flow, direction, the term's two endpoints, its VIP and whether it is a port mapping's
+  /// internal leg: a flow with a group or a list has one term per pair of members, a balanced
+  /// leg (a node's endpoint in place of the VIP's, its families restricted) is another term, and
+  /// so is a mapped leg (its one mapped port), each with its own packets.
+  std::map<std::tuple<size_t, bool, const Endpoint*, const Endpoint*, const Role*, bool>, Slot>
+      sets_;
 };
 
 /// The view of one target from its enforced terms (bind.h): per chain, each flow's packets

@@ -51,9 +51,11 @@ groupDecl     : GROUP name=ident label=STRING? '=' endpoint ( ',' endpoint )* ';
 
 flowDecl
   : FLOW action=( ALLOW | DENY )? ( group=ident ':' )? src=flowEnd arrow=( ARROW | BIARROW ) dst=flowEnd
-    VIA serviceRef ( ',' serviceRef )* note=STRING? ( WHEN cond=condition )?
+    VIA serviceRef ( ',' serviceRef )* mapsTo? note=STRING? ( WHEN cond=condition )?
     ( '{' flowAttr* '}' | ';' )
   ;
+// Port mapping: `flow publish: client -> rproxy.ext via http maps to fe.web tcp 8080;`
+mapsTo        : MAPS TO target=endpoint transport=( TCP | UDP ) port=INT ;
 endpoint      : role=ident ( '.' iface=ident )? ;  // a role, an interface or a group
 endpointList  : '{' endpoint ( ',' endpoint )* '}' ;
 flowEnd       : ANY | endpointList | endpoint ;
@@ -94,7 +96,7 @@ codeWord      : ident | REQUIRED | EXPIRES | NOTE | TAGS | WHEN | ANY | DENY | A
 
 // Keywords that are also fine as names.
 ident         : ID | TYPE | CODE | REFERENCE | SPORT | PROTO | POLICY | EXPECT | ON | GROUP | VIP
-              | FOR | BALANCE | FROM ;
+              | FOR | BALANCE | FROM | MAPS | TO ;
 
 POLICY    : 'policy' ;
 REFERENCE : 'reference' ;
@@ -135,6 +137,8 @@ VIP       : 'vip' ;
 FOR       : 'for' ;
 BALANCE   : 'balance' ;
 FROM      : 'from' ;
+MAPS      : 'maps' ;
+TO        : 'to' ;
 
 ARROW     : '->' ;
 BIARROW   : '<->' ;

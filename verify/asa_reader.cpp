@@ -157,6 +157,11 @@ private:
       return;
     if (w[0] == "object-group" && w.size() == 3 && w[1] == "network")
       return open_network(w[2]);
+    if (w[0] == "object" && w.size() == 3 && w[1] == "network") {
+      mode_ = Mode::NatObject;
+      nat_host_.reset();
+      return;
+    }
     if (w[0] == "object-group" && w.size() == 4 && w[1] == "service")
       return open_service(w[2], w[3]);
     if (w[0] == "access-list" && w.size() >= 3)
@@ -213,6 +218,24 @@ private:
         return error("bad port-object");
       }
       return error("unexpected '" + w[0] + "' in a service group");
+    case Mode::NatObject:
+      if (w[0] == "description")
+        return;
+      if (w[0] == "host" && w.size() == 2) {
+        nat_host_ = parse_ip(w[1]);
+        if (!nat_host_)
+          return error("bad host in a network object");
+        return;
+      }
+      if (w[0] == "nat" && w.size() == 4 && w[2] == "static" && nat_host_) {
+        auto mapped = parse_ip(w[3]);
+        if (!mapped || mapped->family != nat_host_->family)
+          return error("bad static NAT address");
+        out_.nat.push_back(ReadNat{true, *mapped, *nat_host_, std::nullopt});
+        out_.nat.push_back(ReadNat{false, *nat_host_, *mapped, std::nullopt});
+        return;
+      }
+      return error("unexpected '" + w[0] + "' in a network object");
     case Mode::PolicyMap:
       if (w.size() == 2 && w[0] == "class" && w[1] == "inspection_default")
         return;
@@ -434,11 +457,12 @@ private:
     out_.allowed[Chain::Forward] = std::move(forward);
   }
 
-  enum class Mode { None, Network, Service, PolicyMap };
+  enum class Mode { None, Network, Service, PolicyMap, NatObject };
   AsaRead out_;
   size_t line_ = 0, next_ = 0;
   Mode mode_ = Mode::None;
   std::string current_;
+  std::optional<IpAddr> nat_host_; ///< the host of the network object being read
   std::set<std::string> groups_;
   std::map<std::string, std::vector<Prefix>> networks_;
   std::map<std::string, ServiceGroup> services_;

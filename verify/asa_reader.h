@@ -16,6 +16,10 @@ struct AsaRead {
   std::map<std::string, std::string> bindings; ///< ACL -> interface (nameif)
   int aces = 0;
   int remarks = 0;
+  /// Network object NAT (`object network` with `host` and `nat (real,mapped) static MAPPED`):
+  /// static NAT is bidirectional, so each gives a destination translation MAPPED -> real and a
+  /// source translation real -> MAPPED (ASA CLI configuration guide, network object NAT).
+  std::vector<ReadNat> nat;
 };
 
 /// Throws ReadError ("line N: why") on anything outside the emitted subset.

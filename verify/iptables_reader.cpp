@@ -1,6 +1,8 @@
 #include "iptables_reader.h"
 
 #include <cctype>
+#include <functional>
+#include <map>
 #include <sstream>
 
 namespace portolan::roundtrip {
@@ -122,13 +124,17 @@ namespace {
 struct IptRule {
   PacketSet match;
   enum Kind { Accept, Drop, Jump } kind = Drop;
-  std::string target; ///< Jump: the user chain
+  std::string target;            ///< Jump: the user chain
+  std::optional<OrigMatch> orig; ///< --ctorigdst/--ctorigdstport
 };
 
 /// First-match evaluation of one chain, following jumps into user chains (iptables(8): a jump
 /// to a user chain that reaches its end without a verdict returns to the calling chain).
+/// `ctx`: the packets are translated by that port mapping (a rule's original-tuple condition
+/// holds exactly then); else they are untranslated (their original tuple is their own).
 FirstMatch evaluate(const std::string& name,
-                    const std::map<std::string, std::vector<IptRule>>& rules, int depth = 0) {
+                    const std::map<std::string, std::vector<IptRule>>& rules, int depth = 0,
+                    const std::optional<OrigMatch>& ctx = std::nullopt) {
   if (depth > 16)
     throw ReadError("jumps nested too deep at " + name);
   FirstMatch fm;
@@ -136,12 +142,15 @@ FirstMatch evaluate(const std::string& name,
   if (it == rules.end())
     throw ReadError("jump to undeclared chain " + name);
   for (const IptRule& r : it->second) {
+    PacketSet m = !r.orig ? r.match
+                  : ctx   ? (*ctx == *r.orig ? r.match : PacketSet())
+                          : untranslated_part(r.match, *r.orig);
     if (r.kind == IptRule::Jump) {
-      FirstMatch sub = evaluate(r.target, rules, depth + 1);
-      fm.rule(r.match.intersect(sub.allowed()), true);
-      fm.rule(r.match.intersect(sub.covered().subtract(sub.allowed())), false);
+      FirstMatch sub = evaluate(r.target, rules, depth + 1, ctx);
+      fm.rule(m.intersect(sub.allowed()), true);
+      fm.rule(m.intersect(sub.covered().subtract(sub.allowed())), false);
     } else {
-      fm.rule(r.match, r.kind == IptRule::Accept);
+      fm.rule(m, r.kind == IptRule::Accept);
     }
   }
   return fm;
@@ -149,6 +158,119 @@ FirstMatch evaluate(const std::string& name,
 
 bool builtin(const std::string& n) {
   return n == "INPUT" || n == "FORWARD" || n == "OUTPUT";
+}
+
+/// One line of the nat table: a chain declaration (which empties the chain) or a rule, kept
+/// as its words for nat_translations.
+void read_nat_line(const std::string& line,
+                   std::map<std::string, std::vector<std::vector<std::string>>>& chains) {
+  std::istringstream ls(line);
+  std::vector<std::string> t;
+  std::string w;
+  while (ls >> w)
+    t.push_back(w);
+  if (line[0] == ':') {
+    chains[t[0].substr(1)].clear();
+    return;
+  }
+  if (t.size() < 2 || (t[0] != "-A" && t[0] != "-I"))
+    throw ReadError("unexpected line in the nat table: " + line);
+  auto& list = chains[t[1]];
+  if (t[0] == "-I") {
+    bool numbered = t.size() > 2 && std::isdigit(static_cast<unsigned char>(t[2][0]));
+    size_t at = numbered ? std::stoul(t[2]) - 1 : 0;
+    if (at > list.size())
+      throw ReadError("-I past the end of " + t[1]);
+    if (numbered)
+      t.erase(t.begin() + 2);
+    list.insert(list.begin() + static_cast<std::ptrdiff_t>(at), t);
+  } else {
+    list.push_back(t);
+  }
+}
+
+/// The translations of the nat table, in evaluation order (iptables-extensions(8): DNAT is
+/// valid in PREROUTING, rewriting the destination to --to-destination; SNAT in POSTROUTING,
+/// rewriting the source to --to-source; the first matching rule with such a target decides,
+/// a jump to a user chain evaluates that chain in place).
+void nat_translations(const std::map<std::string, std::vector<std::vector<std::string>>>& chains,
+                      std::vector<ReadNat>& out) {
+  std::function<void(const std::string&, bool, int)> walk = [&](const std::string& chain, bool dnat,
+                                                                int depth) {
+    auto it = chains.find(chain);
+    if (it == chains.end())
+      return;
+    if (depth > 8)
+      throw ReadError("nat chains nest too deep");
+    for (const auto& t : it->second) {
+      ReadNat n;
+      n.destination = dnat;
+      std::optional<std::vector<AddrRange>> src, dst;
+      std::string target, to;
+      for (size_t i = 2; i < t.size(); ++i) {
+        auto next = [&]() -> const std::string& {
+          if (i + 1 >= t.size())
+            throw ReadError("missing value after " + t[i]);
+          return t[++i];
+        };
+        if (t[i] == "-s")
+          src = parse_prefixes(split_commas(next()));
+        else if (t[i] == "-d")
+          dst = parse_prefixes(split_commas(next()));
+        else if (t[i] == "-m")
+          next();
+        else if (t[i] == "-p") {
+          const std::string& pr = next();
+          if (pr != "tcp" && pr != "udp")
+            throw ReadError("nat rule for protocol " + pr);
+          n.proto = pr == "tcp" ? 6 : 17;
+        } else if (t[i] == "--dport")
+          n.port = static_cast<uint16_t>(std::stoi(next()));
+        else if (t[i] == "--comment") {
+          // a quoted comment may hold blanks: skip to its closing quote
+          std::string c = next();
+          while ((c.size() < 2 || c.back() != '"') && i + 1 < t.size())
+            c += " " + t[++i];
+        } else if (t[i] == "-j")
+          target = next();
+        else if (t[i] == "--to-destination" || t[i] == "--to-source")
+          to = next();
+        else
+          throw ReadError("unexpected '" + t[i] + "' in the nat table");
+      }
+      if (target != "DNAT" && target != "SNAT") {
+        if (!src && !dst)
+          walk(target, dnat, depth + 1);
+        else
+          throw ReadError("conditional jump in the nat table");
+        continue;
+      }
+      if ((target == "DNAT") != dnat)
+        throw ReadError(target + " in " + chain);
+      const auto& self = dnat ? dst : src;
+      const auto& peer = dnat ? src : dst;
+      if (!self || self->size() != 1 || !(self->front().lo == self->front().hi))
+        throw ReadError("a nat rule that translates more than one address");
+      if (n.port) { // ADDR:PORT, IPv6 [ADDR]:PORT (iptables-extensions(8), DNAT)
+        auto colon = to.rfind(':');
+        if (colon == std::string::npos)
+          throw ReadError("port mapping without a port: " + to);
+        n.to_port = static_cast<uint16_t>(std::stoi(to.substr(colon + 1)));
+        to = to.substr(0, colon);
+        if (to.size() > 2 && to.front() == '[' && to.back() == ']')
+          to = to.substr(1, to.size() - 2);
+      }
+      auto a = parse_ip(to);
+      if (!a)
+        throw ReadError("bad translation address " + to);
+      n.match = self->front().lo;
+      n.to = *a;
+      n.peer = peer;
+      out.push_back(std::move(n));
+    }
+  };
+  walk("PREROUTING", true, 0);
+  walk("POSTROUTING", false, 0);
 }
 
 } // namespace
@@ -161,9 +283,20 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
   std::istringstream in(text);
   std::string line;
   bool committed = false;
+  bool nat_table = false;
+  std::map<std::string, std::vector<std::vector<std::string>>> nat_rules; // chain -> rules
   while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line == "*filter")
+    if (line.empty() || line[0] == '#')
       continue;
+    if (line == "*filter" || line == "*nat") {
+      nat_table = line == "*nat";
+      continue;
+    }
+    if (nat_table) {
+      if (line != "COMMIT")
+        read_nat_line(line, nat_rules);
+      continue;
+    }
     if (line == "COMMIT") {
       committed = true;
       continue;
@@ -218,6 +351,8 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
     m.family = family;
     std::optional<std::string> verdict;
     std::optional<std::string> state;
+    std::optional<IpAddr> orig_dst;
+    std::optional<uint16_t> orig_port;
     bool loopback = false, not_proto = false;
     for (size_t i = first; i < t.size(); ++i) {
       const std::string& w = t[i];
@@ -274,6 +409,13 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
         }
       } else if (w == "--ctstate") {
         state = next();
+      } else if (w == "--ctorigdst") {
+        auto a = parse_prefixes({next()});
+        if (a.size() != 1 || !(a[0].lo == a[0].hi))
+          throw ReadError("--ctorigdst other than one host: " + line);
+        orig_dst = a[0].lo;
+      } else if (w == "--ctorigdstport") {
+        orig_port = static_cast<uint16_t>(number(next(), 65535, "port"));
       } else if (w == "--ctdir") {
         next(); // with ESTABLISHED only: replies, never a first packet
       } else if (w == "--comment")
@@ -286,6 +428,10 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
     if (!verdict)
       throw ReadError("rule without -j: " + line);
     IptRule r;
+    if (orig_dst.has_value() != orig_port.has_value())
+      throw ReadError("--ctorigdst needs --ctorigdstport here: " + line);
+    if (orig_dst)
+      r.orig = OrigMatch{*orig_dst, *orig_port};
     if (*verdict == "ACCEPT" || *verdict == "DROP") {
       r.kind = *verdict == "ACCEPT" ? IptRule::Accept : IptRule::Drop;
     } else if (rules.count(*verdict) && !builtin(*verdict)) {
@@ -328,6 +474,8 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
   }
   if (!committed)
     throw ReadError("no COMMIT: iptables-restore would apply nothing");
+  std::vector<ReadNat> nat;
+  nat_translations(nat_rules, nat);
   for (const char* b : {"INPUT", "FORWARD", "OUTPUT"}) {
     FirstMatch fm = evaluate(b, rules);
     // A built-in chain the file does not declare keeps the policy and rules it had: at best,
@@ -340,8 +488,20 @@ void read_iptables(const std::string& text, Family family, IptRead& out) {
       continue; // not touched by this file at all
     // This file holds one family's packets: what it leaves undecided is of that family only.
     PacketSet rest = PacketSet::all_of(family).subtract(fm.covered());
-    out.allowed[chain_of(b)].add(accept ? fm.allowed().unite(rest) : fm.allowed());
+    PacketSet allowed = accept ? fm.allowed().unite(rest) : fm.allowed();
+    if (std::string(b) == "FORWARD")
+      // What a port mapping translates is judged as it is sent (docs/backends.md, NAT).
+      for (const ReadNat& n : nat)
+        if (n.destination && n.mapping()) {
+          FirstMatch in_ctx = evaluate(b, rules, 0, OrigMatch{n.match, n.port});
+          PacketSet rest_ctx = PacketSet::all_of(family).subtract(in_ctx.covered());
+          allowed.remove(mapping_region(n));
+          allowed.add(
+              mapping_preimage(n, accept ? in_ctx.allowed().unite(rest_ctx) : in_ctx.allowed()));
+        }
+    out.allowed[chain_of(b)].add(allowed);
   }
+  out.nat.insert(out.nat.end(), nat.begin(), nat.end());
 }
 
 } // namespace portolan::roundtrip

@@ -12,6 +12,7 @@ struct IptRead {
   int loopback_rules = 0;
   int nd_rules = 0;
   int rules = 0;
+  std::vector<ReadNat> nat; ///< the nat table's DNAT (PREROUTING) and SNAT (POSTROUTING) rules
 };
 
 /// `family` is the file's: V4 for iptables-restore, V6 for ip6tables-restore. Reading both

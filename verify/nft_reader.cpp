@@ -108,16 +108,103 @@ void narrow_proto(Match& m, uint8_t p) {
   m.proto = p;
 }
 
+IpAddr address(const std::string& s) {
+  auto a = parse_ip(s);
+  if (!a)
+    throw ReadError("bad address '" + s + "'");
+  return *a;
+}
+
+/// `[ip|ip6 saddr|daddr X]... dnat|snat ip|ip6 to ADDR [comment "..."]`: matches on one
+/// address (the translated side) and optionally on the other side's addresses.
+void read_nat_rule(const std::vector<std::string>& t, const std::string& hook,
+                   const std::string& line, std::vector<ReadNat>& out) {
+  ReadNat n;
+  n.destination = hook == "prerouting";
+  std::optional<IpAddr> self;
+  bool done = false;
+  for (size_t i = 0; i < t.size();) {
+    const std::string& w = t[i];
+    if ((w == "ip" || w == "ip6") && i + 2 < t.size() &&
+        (t[i + 1] == "saddr" || t[i + 1] == "daddr")) {
+      bool src = t[i + 1] == "saddr";
+      i += 2;
+      auto vals = value_list(t, i);
+      if (src != n.destination) { // the translated side: one address
+        if (vals.size() != 1 || self)
+          throw ReadError("nat rule matches more than one address to translate: " + line);
+        self = address(vals[0]);
+      } else {
+        n.peer = parse_prefixes(vals);
+      }
+    } else if ((w == "tcp" || w == "udp") && i + 2 < t.size() && t[i + 1] == "dport") {
+      n.proto = w == "tcp" ? 6 : 17;
+      n.port = static_cast<uint16_t>(std::stoi(t[i + 2]));
+      i += 3;
+    } else if ((w == "dnat" || w == "snat") && i + 3 < t.size() && t[i + 2] == "to") {
+      if ((w == "dnat") != n.destination)
+        throw ReadError(w + " in the " + hook + " chain: " + line);
+      // ADDR, or with a port ADDR:PORT (IPv6: [ADDR]:PORT)
+      std::string to = t[i + 3];
+      if (n.port) {
+        auto colon = to.rfind(':');
+        if (colon == std::string::npos)
+          throw ReadError("port mapping without a port: " + line);
+        n.to_port = static_cast<uint16_t>(std::stoi(to.substr(colon + 1)));
+        to = to.substr(0, colon);
+        if (to.size() > 2 && to.front() == '[' && to.back() == ']')
+          to = to.substr(1, to.size() - 2);
+      }
+      n.to = address(to);
+      done = true;
+      i += 4;
+    } else if (w == "comment") {
+      i += 2;
+    } else {
+      throw ReadError("unexpected '" + w + "' in nat rule: " + line);
+    }
+  }
+  if (!done || !self)
+    throw ReadError("nat rule without one address and a translation: " + line);
+  n.match = *self;
+  out.push_back(std::move(n));
+}
+
 } // namespace
+
+/// A chain's rules as read, evaluated once the nat chains (later in the file) are known.
+struct RuleList {
+  struct Rec {
+    PacketSet m;
+    bool accept;
+    std::optional<OrigMatch> orig;
+  };
+  std::vector<Rec> recs;
+  void rule(const PacketSet& m, bool accept, std::optional<OrigMatch> orig = std::nullopt) {
+    recs.push_back({m, accept, orig});
+  }
+  /// First match over the packets as the filter sees them; `ctx`: translated by that port
+  /// mapping (a rule's original-tuple condition holds exactly then), else untranslated.
+  PacketSet allowed(const std::optional<OrigMatch>& ctx) const {
+    FirstMatch fm;
+    for (const Rec& r : recs)
+      fm.rule(!r.orig ? r.m
+              : ctx   ? (*ctx == *r.orig ? r.m : PacketSet())
+                      : untranslated_part(r.m, *r.orig),
+              r.accept);
+    return fm.allowed();
+  }
+};
 
 NftRead read_nft(const std::string& text) {
   NftRead out;
   std::map<std::string, std::vector<AddrRange>> sets;
-  std::map<Chain, FirstMatch> chains;
+  std::map<Chain, RuleList> chains;
   std::istringstream in(text);
   std::string line, set_name;
   std::vector<std::string> set_elems;
   std::optional<Chain> chain;
+  std::string nat_hook; // the hook of the nat chain being read ("": not in one)
   while (std::getline(in, line)) {
     auto t = tokenize(line);
     if (t.empty() || t[0][0] == '#')
@@ -143,6 +230,20 @@ NftRead read_nft(const std::string& text) {
     }
     if (t[0] == "chain") {
       chain.reset();
+      nat_hook.clear();
+      continue;
+    }
+    // nat chains (nft(8), CHAINS: type nat; STATEMENTS: "dnat [ip | ip6] to ADDR", "snat [ip |
+    // ip6] to ADDR"): a dnat rule rewrites the destination of a connection's first packet in
+    // prerouting, before the filter hooks; snat rewrites the source in postrouting, after them.
+    if (t[0] == "type" && t.size() > 3 && t[1] == "nat") {
+      nat_hook = t[3];
+      if (nat_hook != "prerouting" && nat_hook != "postrouting")
+        throw ReadError("nat chain on hook " + nat_hook);
+      continue;
+    }
+    if (!nat_hook.empty() && t[0] != "}") {
+      read_nat_rule(t, nat_hook, line, out.nat);
       continue;
     }
     if (t[0] == "type" && t.size() > 3 && t[1] == "filter") {
@@ -184,8 +285,23 @@ NftRead read_nft(const std::string& text) {
       ++out.nd_rules; // read like any other rule below
     Match m;
     std::optional<bool> verdict;
+    std::optional<IpAddr> orig_dst;
+    std::optional<uint16_t> orig_port;
     for (size_t i = 0; i < t.size();) {
       const std::string& w = t[i];
+      if (w == "ct" && i + 3 < t.size() && t[i + 1] == "original") {
+        // nft(8), CONNTRACK EXPRESSIONS: the original direction's tuple.
+        if ((t[i + 2] == "ip" || t[i + 2] == "ip6") && t[i + 3] == "daddr" && i + 4 < t.size()) {
+          orig_dst = address(t[i + 4]);
+          i += 5;
+        } else if (t[i + 2] == "proto-dst") {
+          orig_port = static_cast<uint16_t>(std::stoi(t[i + 3]));
+          i += 4;
+        } else {
+          throw ReadError("unexpected ct original match in: " + line);
+        }
+        continue;
+      }
       if ((w == "ip" || w == "ip6") && i + 2 < t.size()) {
         Family f = w == "ip" ? Family::V4 : Family::V6;
         narrow_family(m, f);
@@ -233,11 +349,25 @@ NftRead read_nft(const std::string& text) {
     }
     if (!verdict)
       throw ReadError("rule without verdict: " + line);
-    chains[*chain].rule(m.packets(), *verdict);
+    if (orig_dst.has_value() != orig_port.has_value())
+      throw ReadError("ct original needs both daddr and proto-dst: " + line);
+    std::optional<OrigMatch> orig;
+    if (orig_dst)
+      orig = OrigMatch{*orig_dst, *orig_port};
+    chains[*chain].rule(m.packets(), *verdict, orig);
     ++out.rules;
   }
-  for (auto& [c, fm] : chains)
-    out.allowed[c] = fm.allowed();
+  for (auto& [c, rl] : chains) {
+    PacketSet allowed = rl.allowed(std::nullopt);
+    if (c == Chain::Forward)
+      // What a port mapping translates is judged as it is sent (docs/backends.md, NAT).
+      for (const ReadNat& n : out.nat)
+        if (n.destination && n.mapping()) {
+          allowed.remove(mapping_region(n));
+          allowed.add(mapping_preimage(n, rl.allowed(OrigMatch{n.match, n.port})));
+        }
+    out.allowed[c] = allowed;
+  }
   return out;
 }
 

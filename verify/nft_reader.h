@@ -9,9 +9,10 @@ namespace portolan::roundtrip {
 
 struct NftRead {
   ChainPackets allowed;
-  int loopback_rules = 0; ///< `iif/oif "lo" accept`
-  int nd_rules = 0;       ///< the IPv6 neighbour-discovery accept
-  int rules = 0;          ///< policy rules read (state, loopback and ND not counted)
+  int loopback_rules = 0;   ///< `iif/oif "lo" accept`
+  int nd_rules = 0;         ///< the IPv6 neighbour-discovery accept
+  int rules = 0;            ///< policy rules read (state, loopback and ND not counted)
+  std::vector<ReadNat> nat; ///< the nat chains' dnat/snat rules, in order
 };
 
 NftRead read_nft(const std::string& text);

@@ -50,6 +50,7 @@ struct PfRule {
   std::vector<uint8_t> icmp_types; ///< empty: every type
   bool any_icmp_type = false;
   std::optional<uint8_t> icmp_code;
+  std::string tagged; ///< `tagged TAG`: only packets a translation rule tagged
 };
 
 /// Destinations a router never forwards: limited broadcast, the IPv4 local network control
@@ -170,7 +171,62 @@ private:
       return parse_table(t);
     if (t.peek() == "pass" || t.peek() == "block")
       return parse_rule(t);
+    if (t.peek() == "match")
+      return parse_match(t);
     error("unexpected statement '" + t.peek() + "'");
+  }
+
+  /// `match in inet|inet6 from SIDE to HOST rdr-to HOST`: pf.conf(5) (OpenBSD), match rules:
+  /// the translation applies as the rule matches, and the rules after it see the new
+  /// destination. Only this form is read; it decides no packet's fate.
+  void parse_match(Tokens& t) {
+    t.next();
+    if (!t.accept("in"))
+      return error("match rule other than 'match in'");
+    if (!t.accept("inet") && !t.accept("inet6"))
+      return error("match rule without a family");
+    Side from, to;
+    ReadNat n;
+    if (t.accept("proto")) {
+      std::string pr = t.next();
+      if (pr != "tcp" && pr != "udp")
+        return error("match rule for protocol " + pr);
+      n.proto = pr == "tcp" ? kProtoTcp : kProtoUdp;
+    }
+    if (!t.accept("from") || !parse_side(t, from) || !t.accept("to") || !parse_side(t, to))
+      return error("match rule without 'from ... to ...'");
+    auto one_port = [&](uint16_t& into) {
+      auto v = number(t.next(), 65535);
+      if (!v || *v == 0)
+        return false;
+      into = static_cast<uint16_t>(*v);
+      return true;
+    };
+    if (t.accept("port") && (!n.proto || !one_port(n.port)))
+      return error("a port in a match rule needs proto tcp or udp and one port");
+    if (!t.accept("rdr-to"))
+      return error("match rule other than rdr-to");
+    auto a = parse_prefix(t.next());
+    if (n.port && (!t.accept("port") || !one_port(n.to_port)))
+      return error("rdr-to of a port needs 'port N'");
+    std::string tag;
+    if (t.accept("tag"))
+      tag = t.next();
+    if (!a.prefix || !a.prefix->is_host() || to.any || to.prefixes.size() != 1 ||
+        !to.prefixes[0].is_host() || !t.done())
+      return error("rdr-to needs one destination host and one target host");
+    n.destination = true;
+    n.match = to.prefixes[0].addr;
+    n.to = a.prefix->addr;
+    if (!from.any) {
+      std::vector<AddrRange> peer;
+      for (const Prefix& p : from.prefixes)
+        peer.push_back(AddrRange::of(p));
+      n.peer = peer;
+    }
+    if (!tag.empty() && !tags_.emplace(tag, OrigMatch{n.match, n.port}).second)
+      return error("tag " + tag + " set by two translations");
+    out_.nat.push_back(std::move(n));
   }
 
   void parse_set(Tokens& t) {
@@ -401,6 +457,27 @@ private:
       } else if (opt == "keep" || opt == "no") {
         if (!t.accept("state"))
           return error("expected 'state'");
+      } else if (opt == "tagged") {
+        r.tagged = t.next();
+        if (!tags_.count(r.tagged))
+          return error("tagged " + r.tagged + ": no translation sets that tag before it");
+      } else if (opt == "nat-to") {
+        // pf.conf(5): nat-to on a pass out rule translates the source of what it passes.
+        auto a = parse_prefix(t.next());
+        if (!a.prefix || !a.prefix->is_host() || !r.pass || r.dir != Dir::Out || r.src.any ||
+            r.src.prefixes.size() != 1 || !r.src.prefixes[0].is_host())
+          return error("nat-to other than one host on a pass out rule from one host");
+        ReadNat n;
+        n.destination = false;
+        n.match = r.src.prefixes[0].addr;
+        n.to = a.prefix->addr;
+        if (!r.dst.any) {
+          std::vector<AddrRange> peer;
+          for (const Prefix& p : r.dst.prefixes)
+            peer.push_back(AddrRange::of(p));
+          n.peer = peer;
+        }
+        out_.nat.push_back(std::move(n));
       } else if (opt == "label") {
         std::string l = t.next();
         if (l.size() < 2 || l.front() != '"' || l.back() != '"')
@@ -469,9 +546,13 @@ private:
 
   /// pf's evaluation of one direction: the last matching rule decides, a matching `quick` rule
   /// decides at once, and a packet no rule matches passes.
-  PacketSet evaluate(Dir dir, bool forwarded) {
+  PacketSet evaluate(Dir dir, bool forwarded, const std::optional<OrigMatch>& ctx = std::nullopt) {
     PacketSet undecided = PacketSet::all(), passed, last_pass = PacketSet::all();
     for (const PfRule& r : rules_) {
+      // A `tagged` rule matches only packets that a translation tagged (pf.conf(5): tag,
+      // tagged; the tag sticks to the state): those of that mapping's connections.
+      if (!r.tagged.empty() && !(ctx && tags_.at(r.tagged) == *ctx))
+        continue;
       if (r.dir && *r.dir != dir)
         continue;
       if (r.received_on && dir == Dir::Out && !forwarded)
@@ -500,7 +581,18 @@ private:
       out_.allowed[Chain::Input] = std::move(in);
       out_.allowed[Chain::Output] = std::move(out);
     }
-    out_.allowed[Chain::Forward] = evaluate(Dir::In, true).intersect(evaluate(Dir::Out, true));
+    PacketSet fwd = evaluate(Dir::In, true).intersect(evaluate(Dir::Out, true));
+    // What a port mapping translates is judged as it is sent (docs/backends.md, NAT): the
+    // outbound evaluation sees the translated packet with the mapping's tag.
+    for (const ReadNat& n : out_.nat)
+      if (n.destination && n.mapping()) {
+        OrigMatch ctx{n.match, n.port};
+        PacketSet translated_out = mapping_preimage(n, evaluate(Dir::Out, true, ctx));
+        fwd.remove(mapping_region(n));
+        // The inbound rules after the match rule see the packet translated too.
+        fwd.add(translated_out.intersect(mapping_preimage(n, evaluate(Dir::In, true, ctx))));
+      }
+    out_.allowed[Chain::Forward] = std::move(fwd);
   }
 
   PfRead out_;
@@ -508,6 +600,7 @@ private:
   std::map<std::string, std::vector<Prefix>> tables_;
   std::set<std::string> self_tables_;
   std::vector<PfRule> rules_;
+  std::map<std::string, OrigMatch> tags_; ///< tag -> the port mapping that sets it
   bool uses_self_ = false;
 };
 

@@ -18,6 +18,9 @@ struct PfRead {
   int nd_rules = 0;       ///< IPv6 neighbour-discovery passes (left out of Input and Output)
   int loopback_rules = 0; ///< `pass ... on lo`
   int tables = 0;
+  /// Translations (pf.conf(5), OpenBSD): `match in ... rdr-to` (destination) and `nat-to` on a
+  /// pass out rule (source, for the connections that rule passes).
+  std::vector<ReadNat> nat;
 };
 
 /// A pass of IPv6 router and neighbour discovery (ICMPv6 133-136 between any addresses) is

@@ -144,4 +144,76 @@ bool only_unrealizable(const Diagnostics& d) {
   return any;
 }
 
+namespace {
+
+PacketSet region(const std::optional<std::vector<AddrRange>>& peer, const IpAddr& dst,
+                 uint8_t proto, uint16_t port) {
+  PacketDims d;
+  d.src = peer;
+  d.dst = std::vector<AddrRange>{AddrRange::host(dst)};
+  d.protos = {{proto, proto}};
+  d.dports = {{port, port}};
+  d.v4 = dst.family == Family::V4;
+  d.v6 = !d.v4;
+  return product(d);
+}
+
+} // namespace
+
+PacketSet untranslated_part(const PacketSet& m, const OrigMatch& o) {
+  PacketDims d;
+  d.dst = std::vector<AddrRange>{AddrRange::host(o.dst)};
+  d.dports = {{o.port, o.port}};
+  return m.intersect(product(d));
+}
+
+PacketSet mapping_region(const ReadNat& n) {
+  return region(n.peer, n.match, n.proto, n.port);
+}
+
+PacketSet mapping_image(const ReadNat& n) {
+  return region(n.peer, n.to, n.proto, n.to_port);
+}
+
+PacketSet mapping_preimage(const ReadNat& n, const PacketSet& allowed_post) {
+  // Translation changes only the destination address and port, to one value each: every box
+  // of the allowed image keeps its sources, protocols and source ports.
+  PacketSet out;
+  PacketSet img = allowed_post.intersect(mapping_image(n));
+  Family f = n.match.family;
+  for (const PacketBox& b : img.boxes(f)) {
+    const auto& s = b.iv[PacketBox::kSrc];
+    const auto& pr = b.iv[PacketBox::kProto];
+    const auto& sp = b.iv[PacketBox::kSport];
+    out.add(PacketSet::box(AddrRange{u128_to_addr(f, s.lo), u128_to_addr(f, s.hi)},
+                           AddrRange::host(n.match), static_cast<uint8_t>(pr.lo),
+                           static_cast<uint8_t>(pr.hi), static_cast<uint16_t>(sp.lo),
+                           static_cast<uint16_t>(sp.hi), n.port, n.port));
+  }
+  return out;
+}
+
+Packet apply_nat(const std::vector<ReadNat>& nats, const Packet& p) {
+  auto in_peer = [](const ReadNat& n, const IpAddr& a) {
+    if (!n.peer)
+      return true;
+    for (const AddrRange& r : *n.peer)
+      if (r.lo <= a && a <= r.hi)
+        return true;
+    return false;
+  };
+  Packet out = p;
+  for (bool dst : {true, false})
+    for (const ReadNat& n : nats)
+      if (n.destination == dst && (dst ? p.dst : p.src) == n.match &&
+          in_peer(n, dst ? p.src : p.dst) &&
+          (!n.mapping() || (p.proto == n.proto && p.dport == n.port))) {
+        (dst ? out.dst : out.src) = n.to;
+        if (n.mapping())
+          out.dport = n.to_port;
+        break;
+      }
+  return out;
+}
+
 } // namespace portolan::roundtrip

@@ -36,6 +36,45 @@ struct Match {
   PacketSet packets() const;
 };
 
+/// One address translation read back (issue 12 item 4), as the vendor documents it: a
+/// destination translation rewrites the destination `match` to `to` in connections from `peer`
+/// (nullopt: any source); a source translation rewrites the source `match` to `to` in
+/// connections to `peer`. The first matching translation of each kind applies.
+struct ReadNat {
+  bool destination = true;
+  IpAddr match, to;
+  std::optional<std::vector<AddrRange>> peer;
+  /// A port mapping: only `proto` to `port` is translated, to `to_port` (0: every packet).
+  uint8_t proto = 0;
+  uint16_t port = 0, to_port = 0;
+  bool mapping() const { return port != 0; }
+};
+
+/// A filter rule's condition on a connection's original tuple (nft `ct original ip daddr A ct
+/// original proto-dst P`, iptables `-m conntrack --ctorigdst A --ctorigdstport P`, pf
+/// `tagged` with the tag a port mapping's rdr-to rule sets): it matches translated packets only
+/// of connections first sent to A port P.
+struct OrigMatch {
+  IpAddr dst;
+  uint16_t port = 0;
+  bool operator==(const OrigMatch&) const = default;
+};
+
+/// What a rule matching `m` with original-tuple condition `o` matches among packets nothing
+/// translated (their original tuple is their own).
+PacketSet untranslated_part(const PacketSet& m, const OrigMatch& o);
+/// The packets port mapping `n` translates, as they are sent (before translation).
+PacketSet mapping_region(const ReadNat& n);
+/// The same packets as the filter sees them after translation.
+PacketSet mapping_image(const ReadNat& n);
+/// The packets of mapping_region(n) whose translation `allowed_post` holds: a filter chain
+/// evaluated on translated packets, read back as the packets a client sends.
+PacketSet mapping_preimage(const ReadNat& n, const PacketSet& allowed_post);
+
+/// What a connection's first packet becomes through the translations read (the first one of
+/// each kind that matches); the packet itself when none matches.
+Packet apply_nat(const std::vector<ReadNat>& nats, const Packet& p);
+
 /// First-match evaluation with a default drop: what the accepted rules let through.
 class FirstMatch {
 public:

@@ -177,6 +177,16 @@ public:
     bool icmp_allowed = false;
     for (const Rule& r : rs.rules) {
       const RuleOrigin& f = r.origin;
+      if (r.mapped >= 0) {
+        const Translation& m = rs.translations[static_cast<size_t>(r.mapped)];
+        diags.error("unrealizable", m.loc,
+                    "the asa backend cannot express the port mapping of flow '" + f.label +
+                        "': an ASA access-list names the real address and port (" + m.to.str() +
+                        " port " + std::to_string(m.to_port) +
+                        "), so it would also permit connections sent to them directly, which "
+                        "the policy allows only through the mapping");
+        continue;
+      }
       if (std::string why = unrealizable(r); !why.empty()) {
         diags.error("unrealizable", f.loc,
                     "the asa backend cannot express service '" + r.l4.service + "' of flow '" +
@@ -286,6 +296,7 @@ public:
       for (const PortRange& p : s.ports)
         e.line(" port-object " + port_arg(p));
     }
+    object_nat(e, rs, tag, nameif);
     for (const std::string& z : t.zones) {
       e.line("!");
       for (const std::string& l : lines[z])
@@ -309,6 +320,40 @@ public:
   }
 
 private:
+  /// Network object NAT, 8.3+ syntax (Cisco ASA CLI configuration guide, "Network Object NAT":
+  /// `object network NAME`, `host REAL`, `nat (real_ifc,mapped_ifc) static MAPPED`; one NAT
+  /// rule per object, so entering it again replaces it). Static NAT is bidirectional: the
+  /// host's own connections to the mapped interface leave from the mapped address too. ACLs
+  /// name the real address (guide, "NAT and ACLs": access-group ACLs use real IP addresses),
+  /// as the RuleSet's rules do. A destination NAT and its symmetric source half are one rule.
+  static void object_nat(Emitter& e, const RuleSet& rs, const std::string& tag,
+                         std::map<std::string, std::string>& nameif) {
+    bool any = false;
+    for (const Translation& t : rs.translations) {
+      if (t.kind != Translation::Kind::Destination || t.mapping())
+        continue;
+      if (!any) {
+        e.line("!");
+        e.line("! Address translation (object NAT): ACLs below name the real addresses.");
+      }
+      any = true;
+      bool symmetric =
+          std::any_of(rs.translations.begin(), rs.translations.end(), [&](const Translation& s) {
+            return s.kind == Translation::Kind::Source && s.match == t.to;
+          });
+      e.line("! " + asa_text(t.traced(), 1024));
+      if (!symmetric)
+        e.line("! (static NAT is bidirectional: the host's own outbound leaves from " +
+               t.match.str() + " too)");
+      std::string name = fit_name(tag + "_nat_" + t.to.str(), t.endpoint, "", kNameMax);
+      std::replace(name.begin(), name.end(), ':', '-');
+      e.line("object network " + name);
+      e.line(" description " + asa_text(t.endpoint, kDescriptionMax));
+      e.line(" host " + t.to.str());
+      e.line(" nat (" + nameif[t.inside] + "," + nameif[t.outside] + ") static " + t.match.str());
+    }
+  }
+
   /// The `nameif` option's check: zone -> nameif, the zone's own name unless the option maps
   /// it; every problem reported, and the value rewritten to one "zone=nameif" per zone.
   static bool check_nameifs(const TargetInfo& t, OptionValue& v, SourceLoc loc,

@@ -233,8 +233,16 @@ private:
           last_group = what;
         }
         std::string comment = utf8_text(r.origin.traced(), "\"\\", '\'', kCommentMax);
+        std::string orig;
+        if (r.mapped >= 0) {
+          // Only connections the port mapping rewrote (iptables-extensions(8), conntrack:
+          // --ctorigdst, --ctorigdstport: the connection's first packet as it was sent).
+          const Translation& t = rs.translations[static_cast<size_t>(r.mapped)];
+          orig = " -m conntrack --ctorigdst " + t.match.str_with_len() + " --ctorigdstport " +
+                 std::to_string(t.port);
+        }
         for (const std::string& l4 : l4_texts(r.l4, fam))
-          e.line(A + src + dst + l4 + " -m comment --comment \"" + comment + "\" -j " +
+          e.line(A + src + dst + l4 + orig + " -m comment --comment \"" + comment + "\" -j " +
                  (r.action == Action::Allow ? "ACCEPT" : "DROP"));
       }
       e.line("# Default deny: nothing leaves this chain undecided.");
@@ -245,9 +253,52 @@ private:
     for (Chain c : rs.chains)
       e.line(std::string("-I ") + chain_upper(c) + " 1 -j " + own_chain(prefix, c));
     e.line("COMMIT");
+    nat_table(e, rs, fam, prefix, trace);
     for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
       head.line("# " + l);
     return head.take() + e.take();
+  }
+
+  /// The translations in the nat table (iptables-extensions(8), "DNAT" and "SNAT": valid in the
+  /// nat table, PREROUTING and POSTROUTING; --to-destination / --to-source ADDRESS; ip6tables
+  /// has the same nat table and targets). Only the first packet of a connection traverses the
+  /// nat table; conntrack translates the rest and the replies. PREROUTING comes before the
+  /// filter table's FORWARD, so the filter rules see the real address. Own chains (-DST,
+  /// -SRC), emptied when declared and reached by one jump each, as in the filter table.
+  static void nat_table(Emitter& e, const RuleSet& rs, int fam, const std::string& prefix,
+                        TraceTable& trace) {
+    std::vector<const Translation*> mine;
+    for (const Translation& t : rs.translations)
+      if (t.v4() == (fam == 4))
+        mine.push_back(&t);
+    if (mine.empty())
+      return;
+    // "-DST" and "-SRC" keep the names within 28 characters, like "-OUT" (chain_prefix).
+    const std::string pre = prefix + "-DST", post = prefix + "-SRC";
+    e.line("*nat");
+    e.line(":" + pre + " - [0:0]");
+    e.line(":" + post + " - [0:0]");
+    for (const Translation* t : mine) {
+      bool dnat = t->kind == Translation::Kind::Destination;
+      std::string what = t->traced();
+      if (t->flow)
+        trace.add(*t->flow);
+      e.line("# " + utf8_text(what));
+      std::string peer = t->peer_any ? "" : (dnat ? " -s " : " -d ") + addr_list(t->peer);
+      std::string self = (dnat ? " -d " : " -s ") + t->match.str_with_len();
+      std::string to = t->to.str();
+      if (t->mapping()) {
+        const char* pr = t->proto == kProtoUdp ? "udp" : "tcp";
+        self += std::string(" -p ") + pr + " -m " + pr + " --dport " + std::to_string(t->port);
+        to = (fam == 4 ? to : "[" + to + "]") + ":" + std::to_string(t->to_port);
+      }
+      e.line("-A " + (dnat ? pre : post) + (dnat ? peer + self : self + peer) +
+             " -m comment --comment \"" + utf8_text(what, "\"\\", '\'', kCommentMax) + "\" -j " +
+             (dnat ? "DNAT --to-destination " : "SNAT --to-source ") + to);
+    }
+    e.line("-I PREROUTING 1 -j " + pre);
+    e.line("-I POSTROUTING 1 -j " + post);
+    e.line("COMMIT");
   }
 };
 

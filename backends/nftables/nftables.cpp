@@ -175,6 +175,7 @@ public:
       if (c != rs.chains.back())
         e.line();
     }
+    emit_nat(e, rs, trace);
     e.close("}");
     for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
       head.line("# " + l);
@@ -182,6 +183,50 @@ public:
   }
 
 private:
+  /// The translations, in two nat chains of the same table (nft(8), "CHAINS": type nat, hooks
+  /// prerouting and postrouting, priorities dstnat (-100) and srcnat (100); "NAT STATEMENTS":
+  /// in an inet table the address family of `dnat`/`snat` is said, `dnat ip to ADDR`). Only the
+  /// first packet of a connection traverses a nat chain; conntrack translates the rest and the
+  /// replies. Prerouting runs before the forward filter (priority filter, 0), so the filter
+  /// rules see the real address; postrouting runs after it, so they see the real source.
+  static void emit_nat(Emitter& e, const RuleSet& rs, TraceTable& trace) {
+    for (auto kind : {Translation::Kind::Destination, Translation::Kind::Source}) {
+      bool dnat = kind == Translation::Kind::Destination;
+      bool any = std::any_of(rs.translations.begin(), rs.translations.end(),
+                             [&](const Translation& t) { return t.kind == kind; });
+      if (!any)
+        continue;
+      e.line();
+      e.open(std::string("chain ") + (dnat ? "prerouting" : "postrouting") + " {");
+      e.line(std::string("type nat hook ") +
+             (dnat ? "prerouting priority dstnat" : "postrouting priority srcnat") +
+             "; policy accept;");
+      for (const Translation& t : rs.translations) {
+        if (t.kind != kind)
+          continue;
+        const char* ip = t.v4() ? "ip" : "ip6";
+        std::string what = t.traced();
+        if (t.flow)
+          trace.add(*t.flow);
+        e.line("# " + utf8_text(what));
+        std::string peer;
+        if (!t.peer_any)
+          peer = std::string(ip) + (dnat ? " saddr " : " daddr ") +
+                 (t.peer.size() == 1 ? t.peer[0].str() : "{ " + elements(t.peer) + " }") + " ";
+        std::string self = std::string(ip) + (dnat ? " daddr " : " saddr ") + t.match.str() + " ";
+        std::string to = t.to.str();
+        if (t.mapping()) {
+          self += std::string(t.proto == kProtoUdp ? "udp" : "tcp") + " dport " +
+                  std::to_string(t.port) + " ";
+          to = (t.v4() ? to : "[" + to + "]") + ":" + std::to_string(t.to_port);
+        }
+        e.line((dnat ? peer + self : self + peer) + (dnat ? "dnat " : "snat ") + ip + " to " + to +
+               " comment \"" + utf8_text(what, "\"\\", '\'', kCommentMax) + "\"");
+      }
+      e.close("}");
+    }
+  }
+
   /// One body per IP family the rule needs (one when family does not matter).
   static std::vector<std::string> rule_bodies(const RuleSet& rs, const Rule& r) {
     std::string l4 = l4_text(r.l4);
@@ -218,6 +263,13 @@ private:
         continue;
       if (!l4.empty())
         body += " " + l4;
+      if (r.mapped >= 0) {
+        // Only connections the port mapping rewrote (nft(8), CONNTRACK EXPRESSIONS: `ct
+        // original ip daddr`, `ct original proto-dst`: the connection's first packet as sent).
+        const Translation& t = rs.translations[static_cast<size_t>(r.mapped)];
+        body += std::string(" ct original ") + ip + " daddr " + t.match.str() +
+                " ct original proto-dst " + std::to_string(t.port);
+      }
       out.push_back(body);
     }
     return out;

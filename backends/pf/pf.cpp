@@ -152,6 +152,102 @@ std::string match_text(const std::vector<std::string>& tables, const Rule& r, co
   return s;
 }
 
+/// The tag of port mapping `i` of a rule set: pf tags are global, so the anchor's name is in it
+/// (PF_TAG_NAME_SIZE is 64 with the NUL).
+std::string mapping_tag(const RuleSet& rs, size_t i) {
+  std::string base = "ptl_" + rs.target.name;
+  for (char& c : base)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      c = '_';
+  return fit_name(base, rs.target.name, "_map" + std::to_string(i), 63);
+}
+
+std::string peer_text(const Translation& t) {
+  if (t.peer_any)
+    return "any";
+  if (t.peer.size() == 1)
+    return t.peer[0].str();
+  std::string s = "{ ";
+  for (size_t i = 0; i < t.peer.size(); ++i)
+    s += (i ? ", " : "") + t.peer[i].str();
+  return s + " }";
+}
+
+/// Destination NAT (pf.conf(5), OpenBSD: "match" rules and the rdr-to option): a match rule's
+/// translation applies as soon as it matches and the rules after it see the translated
+/// packet, so an inbound `match ... rdr-to` before the inbound pass makes every rule of this
+/// anchor see the real address, as the RuleSet's filter rules name it.
+void rdr_rules(Emitter& e, const RuleSet& rs) {
+  bool any = false;
+  for (const Translation& t : rs.translations) {
+    if (t.kind != Translation::Kind::Destination)
+      continue;
+    if (!any)
+      e.line("# Destination NAT: the rules after these see the real addresses.");
+    any = true;
+    e.line("# " + utf8_text(t.traced(), kCommentForbidden));
+    if (t.mapping()) {
+      // pf.conf(5): rdr-to ADDR port PORT; `tag` marks the packet and its state, and the filter
+      // rule that passes the mapped connection says `tagged`, so the internal port stays closed
+      // to packets sent to it directly.
+      size_t i = static_cast<size_t>(&t - rs.translations.data());
+      e.line(std::string("match in ") + (t.v4() ? "inet" : "inet6") + " proto " +
+             (t.proto == kProtoUdp ? "udp" : "tcp") + " from " + peer_text(t) + " to " +
+             t.match.str() + " port " + std::to_string(t.port) + " rdr-to " + t.to.str() +
+             " port " + std::to_string(t.to_port) + " tag " + mapping_tag(rs, i));
+      continue;
+    }
+    e.line(std::string("match in ") + (t.v4() ? "inet" : "inet6") + " from " + peer_text(t) +
+           " to " + t.match.str() + " rdr-to " + t.to.str());
+  }
+  if (any)
+    e.line();
+}
+
+/// Source NAT of a symmetric binding: on the pass rule itself (pf.conf(5): nat-to on a pass
+/// rule translates the connection that rule passes, and its state translates the rest and the
+/// replies). A match rule would translate before the filter rules that follow, which name the
+/// real source. A rule whose source is the host alone and whose destination lies in the outside
+/// zone gets `nat-to`. Otherwise it is preceded by a copy from the host alone (`NatSplit::from`)
+/// with `nat-to`, narrowed to the outside zone's addresses when the destination holds more
+/// (`NatSplit::peers`: `to any` or a table of several zones); being `quick`, the copy decides the
+/// host's packets to the outside first, and the rule itself passes the rest untranslated, as
+/// the NAT binding says (it translates connections to the outside zone only).
+struct NatSplit {
+  Prefix from, to;
+  std::vector<Prefix> peers; ///< empty: the rule's own destination
+};
+
+std::string nat_to(const RuleSet& rs, const Rule& r, bool v4, bool v6,
+                   std::vector<NatSplit>& splits) {
+  if (r.src.any() || r.chain != Chain::Forward)
+    return "";
+  const AddrSet& src = rs.sets[static_cast<size_t>(r.src.set)];
+  for (const Translation& t : rs.translations) {
+    if (t.kind != Translation::Kind::Source)
+      continue;
+    const auto& list = t.v4() ? src.v4 : src.v6;
+    bool holds =
+        std::any_of(list.begin(), list.end(), [&](const Prefix& p) { return p.contains(t.match); });
+    if (!holds || !(t.v4() ? v4 : v6))
+      continue;
+    bool alone = list.size() == 1 && list[0] == t.match && !(t.v4() ? v6 : v4);
+    bool outside = t.peer_any;
+    if (!outside && !r.dst.any()) {
+      const AddrSet& dst = rs.sets[static_cast<size_t>(r.dst.set)];
+      outside = std::all_of((t.v4() ? dst.v4 : dst.v6).begin(), (t.v4() ? dst.v4 : dst.v6).end(),
+                            [&](const Prefix& d) {
+                              return std::any_of(t.peer.begin(), t.peer.end(),
+                                                 [&](const Prefix& q) { return q.contains(d); });
+                            });
+    }
+    if (alone && outside)
+      return " nat-to " + t.to.str();
+    splits.push_back({t.match, t.to, outside ? std::vector<Prefix>{} : t.peer});
+  }
+  return "";
+}
+
 class PfBackend : public Backend {
 public:
   BackendSpec spec() const override {
@@ -205,9 +301,30 @@ public:
       // only packets that arrived on an interface, never the firewall's own.
       const char* dir = !host || r.chain == Chain::Output ? " out" : " in";
       bool allow = r.action == Action::Allow;
+      std::vector<NatSplit> splits;
+      std::string nat = allow ? nat_to(rs, r, v4, v6, splits) : "";
+      if (r.mapped >= 0)
+        nat = " tagged " + mapping_tag(rs, static_cast<size_t>(r.mapped));
+      for (const NatSplit& sp : splits) {
+        std::string m = match_text(tables, r, sp.from.family() == Family::V4 ? " inet" : " inet6");
+        std::string from = " from <" + tables[static_cast<size_t>(r.src.set)] + ">";
+        m.replace(m.find(from), from.size(), " from " + sp.from.str());
+        if (!sp.peers.empty()) {
+          std::string to =
+              r.dst.any() ? " to any" : " to <" + tables[static_cast<size_t>(r.dst.set)] + ">";
+          std::string list;
+          for (const Prefix& q : sp.peers)
+            list += (list.empty() ? "" : ", ") + q.str();
+          m.replace(m.find(to), to.size(),
+                    " to " + (sp.peers.size() == 1 ? list : "{ " + list + " }"));
+        }
+        body.line(head(r.action, dir) + " quick" + m + " received-on any keep state nat-to " +
+                  sp.to.str() + " label \"" +
+                  plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
+      }
       body.line(head(r.action, dir) + " quick" + match_text(tables, r, family) +
-                (host ? "" : " received-on any") + (allow ? " keep state" : "") + " label \"" +
-                plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
+                (host ? "" : " received-on any") + (allow ? " keep state" : "") + nat +
+                " label \"" + plain_text(r.origin.id, kLabelForbidden, '\'', kLabelMax) + "\"");
     }
 
     Emitter e("");
@@ -215,6 +332,9 @@ public:
       e.line("# " + l);
     for (const auto& l : rs.header)
       e.line("# " + utf8_text(l, kCommentForbidden));
+    for (const Translation& t : rs.translations) // a port mapping's flow, named by its rdr rule
+      if (t.flow)
+        trace.add(*t.flow);
     for (const auto& l :
          trace.lines([](std::string_view s) { return utf8_text(s, kCommentForbidden); }))
       e.line("# " + l);
@@ -251,6 +371,7 @@ public:
       e.line(std::string("table <") + kSelfTable +
              "> const { self, 255.255.255.255, 224.0.0.0/24, ff02::/16 }");
       e.line();
+      rdr_rules(e, rs);
       e.line("# Forwarded traffic enters (keeping state for its replies) and is judged as it");
       e.line("# leaves; what is addressed to the firewall itself matches no rule here.");
       e.line(std::string("pass in quick from any to ! <") + kSelfTable + "> keep state");

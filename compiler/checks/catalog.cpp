@@ -54,6 +54,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "Declare the service or fix the name."},
       {"unknown-feature", S::Error, "names", "Unknown feature", "A feature that is not declared.",
        "Declare the feature or fix the name."},
+      {"mapping", S::Error, "names", "Port mapping that cannot be one",
+       "A flow with 'maps to' must be an allow flow, one way, whose one service is one tcp or "
+       "udp port of the mapping's protocol.",
+       "Write 'flow SRC -> PUBLISHED via ONE_PORT_SERVICE maps to ENDPOINT tcp|udp PORT;'."},
       // Manifest and binding.
       {"manifest", S::Error, "manifest", "Manifest error",
        "A structural problem in portolan.toml: invalid TOML, unknown key, wrong type, bad address.",
@@ -130,6 +134,15 @@ const std::vector<CheckInfo>& check_catalog() {
        "A role (or interface) placed in one zone is bound to addresses that contain an address "
        "of a role placed in another zone.",
        "Bind each role to addresses of its own zone, or move the role to the right zone."},
+      {"unpublished-mapping", S::Warning, "analysis", "Mapped port open without its published half",
+       "A port mapping ('maps to') forwards a published port to an internal one; another flow "
+       "opens the internal endpoint and port to packets that no active mapping forwards there "
+       "(8080 only where 80 is published).",
+       "Remove the direct flow, or give it the mapping's condition and sources."},
+      {"nat-unused", S::Warning, "analysis", "NAT to an address no flow allows",
+       "A perimeter translates a NAT binding's public address to its real one, but no flow lets "
+       "anything from the outside zone through that perimeter to the real address.",
+       "Add the flow the public address is for, or remove the NAT binding."},
       {"required-never", S::Error, "analysis", "Required flow that can never be in force",
        "A flow marked required has a condition that holds in no environment of the manifest.",
        "Turn the feature on where the flow is needed, or drop 'required' with a reason."},

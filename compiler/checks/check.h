@@ -78,5 +78,6 @@ std::unique_ptr<Check> make_path_check();
 std::unique_ptr<Check> make_zone_binding_check();
 std::unique_ptr<Check> make_outlier_check();
 std::unique_ptr<Check> make_expect_check();
+std::unique_ptr<Check> make_mapping_check();
 
 } // namespace portolan

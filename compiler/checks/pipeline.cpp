@@ -74,6 +74,7 @@ const std::vector<std::unique_ptr<Check>>& all_checks() {
     v.push_back(make_zone_binding_check());
     v.push_back(make_outlier_check());
     v.push_back(make_expect_check());
+    v.push_back(make_mapping_check());
     return v;
   }();
   return list;

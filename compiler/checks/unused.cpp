@@ -43,6 +43,8 @@ struct Uses {
     for (const Flow& f : p.flows) {
       for (const Endpoint* e : {&f.src, &f.dst})
         add_side(p, *e);
+      if (f.maps)
+        add_side(p, f.maps->dst);
       for (const ServiceRef& s : f.services)
         services.insert(s.name);
       if (f.when)

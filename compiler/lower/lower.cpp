@@ -2,6 +2,7 @@
 
 #include "lower/options.h"
 #include "names.h"
+#include "nat.h"
 #include "packetspace.h"
 
 #include <algorithm>
@@ -125,6 +126,15 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
                 target.host_str()
           : "perimeter between zones " + target.between[0] + " and " + target.between[1];
   rs.header.push_back("target " + target.name + ": " + scope + ", environment " + env.name);
+  for (std::string& l : host_nat_notes(ctx, target, env))
+    rs.header.push_back(std::move(l));
+  rs.translations = target_translations(ctx, target, env);
+  for (const Translation& t : rs.translations) {
+    rs.header.push_back("NAT: " + t.traced());
+    (t.v4() ? rs.has_v4 : rs.has_v6) = true;
+  }
+  if (!rs.translations.empty())
+    rs.header.push_back("NAT: the filter rules below see and name the real addresses");
 
   std::map<std::string, int> set_index; // endpoint -> set
   std::set<std::string> names_used;
@@ -211,10 +221,87 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     const RuleOrigin origin{
         term.flow,           f.loc,         balanced_label(f, term), f.note, trace_of(ctx, f.loc),
         std::move(src_zone), ids[term.flow]};
-    for (const ServiceRef& sr : f.services) {
-      const Service* svc = ctx.policy.service_of(sr);
+    // A port mapping at the perimeter that translates it: the rule matches the translated
+    // packet (the mapping's endpoint and port) of connections that translation rewrote.
+    bool front_mapped =
+        f.maps && !term.mapped && target.scope == Scope::Between &&
+        std::find(term.chains.begin(), term.chains.end(), Chain::Forward) != term.chains.end();
+    if (front_mapped) {
+      const auto& bm = bound(f.maps->dst);
+      if (!bm) {
+        diags
+            .error("unbound", f.maps->dst.loc,
+                   "'" + f.maps->dst.str() + "' has no address in environment '" + env.name +
+                       "', but target '" + target.name + "' translates this port mapping")
+            .notes.push_back({target.loc, "target declared here"});
+        continue;
+      }
+      AddrRef mref = addr_ref(f.maps->dst, *bm);
+      for (bool v4 : {true, false}) {
+        bool has_pub = bd->any || !(v4 ? bd->v4 : bd->v6).empty();
+        bool has_src = bs->any || !(v4 ? bs->v4 : bs->v6).empty();
+        if (!has_pub || !has_src)
+          continue;
+        int idx = -1;
+        for (size_t i = 0; i < rs.translations.size(); ++i) {
+          const Translation& t = rs.translations[i];
+          if (t.mapping() && t.loc == f.maps->loc && t.v4() == v4)
+            idx = static_cast<int>(i);
+        }
+        if (idx < 0) {
+          const auto& pub = v4 ? bd->v4 : bd->v6;
+          const auto& real = v4 ? bm->v4 : bm->v6;
+          std::string why =
+              !published_port(ctx.policy, f) ? "it publishes no single port"
+              : bd->any || pub.size() != 1 || !pub[0].is_host()
+                  ? "'" + f.dst.str() + "' is not bound to one " + (v4 ? "IPv4" : "IPv6") +
+                        " host address"
+                  : "'" + f.maps->dst.str() + "' is bound to " +
+                        (bm->any        ? std::string("any address")
+                         : real.empty() ? "no " + std::string(v4 ? "IPv4" : "IPv6") + " address"
+                         : real.size() == 1
+                             ? "the prefix " + real[0].str() + ", not one host"
+                             : std::to_string(real.size()) + " prefixes, not one host");
+          diags.error("unrealizable", f.maps->loc,
+                      "target '" + target.name + "' cannot translate this port mapping in " +
+                          (v4 ? "IPv4" : "IPv6") + " in environment '" + env.name + "': " + why +
+                          "; a port mapping sends one published address and port to one host");
+          continue;
+        }
+        Rule r;
+        r.chain = Chain::Forward;
+        r.action = Action::Allow;
+        r.src = sref;
+        r.dst = mref;
+        r.v4 = v4;
+        r.v6 = !v4;
+        r.l4.proto = f.maps->proto;
+        r.l4.dports = {{f.maps->port, f.maps->port}};
+        r.l4.service = f.services.empty() ? "mapped" : f.services[0].name;
+        r.mapped = idx;
+        r.origin = origin;
+        allows.push_back(std::move(r));
+      }
+      continue;
+    }
+    // The internal leg of a mapping is the mapped port; every other term, the flow's services.
+    std::vector<Service> leg;
+    std::vector<const Service*> svcs;
+    if (term.mapped) {
+      Service m;
+      m.name = f.services.empty() ? "mapped" : f.services[0].name;
+      m.specs = term_specs(ctx.policy, term);
+      leg.push_back(std::move(m));
+      svcs.push_back(&leg.back());
+    } else {
+      for (const ServiceRef& sr : f.services)
+        svcs.push_back(ctx.policy.service_of(sr));
+    }
+    for (size_t si = 0; si < svcs.size(); ++si) {
+      const Service* svc = svcs[si];
       if (!svc)
         continue;
+      const ServiceRef& sr = term.mapped ? f.services[0] : f.services[si];
       auto parts = l4_of(*svc);
       // A service written dual-stack on purpose (icmp and icmpv6 side by side) has one half
       // that cannot match single-family endpoints: nothing to say when the other half does.

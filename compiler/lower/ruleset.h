@@ -65,8 +65,45 @@ struct Rule {
   /// packet this deny matches that an allow rule of the same chain also matches (empty: none,
   /// so default deny already drops everything the deny names).
   std::optional<std::string> overlaps_allow;
+  /// A port mapping's rule at the perimeter that translates it (index into
+  /// RuleSet::translations; -1: none): it matches the translated packet (dst, l4) and only
+  /// connections that translation rewrote, so the internal address and port stay closed to
+  /// packets sent to them directly.
+  int mapped = -1;
   /// The comment that heads a rule's group: the flow's id and summary, and which direction.
   std::string heading() const { return origin.traced() + (reverse ? " (reverse)" : ""); }
+};
+
+/// One address translation a perimeter target performs (issue 12 item 4), applied to the first
+/// packet of a connection before the filter rules see it (conntrack translates the rest and the
+/// replies). The filter rules name the address after translation, the real one: a destination
+/// translation rewrites `match` (the public address) to `to` in connections from `peer`; a
+/// source translation rewrites the source `match` (the real address) to `to` in connections to
+/// `peer`. The perimeter's two zones are `inside` (the host's) and `outside` (the peer's).
+struct Translation {
+  enum class Kind { Destination, Source };
+  Kind kind = Kind::Destination;
+  Prefix match, to;         ///< host addresses of one family
+  bool peer_any = true;     ///< the outside zone holds every address
+  std::vector<Prefix> peer; ///< else its bound addresses of this family (outermost, sorted)
+  std::string endpoint;     ///< "edge.av"
+  std::string inside, outside;
+  /// A port mapping: its flow, as rules name it (configs print its id, and add it to their
+  /// TraceTable). A NAT binding has none: its summary names the binding, and no manifest line
+  /// number enters a config (the quiet-configs rule of backends/common/text.h).
+  std::optional<RuleOrigin> flow;
+  SourceLoc loc; ///< the binding's `public` (the flow's `maps`), where backends report
+  /// A port mapping (`maps to`, issue 12 item 6): only `proto` to `port` is translated, to
+  /// `to_port`; `peer` is the flow's source. 0: every protocol and port (a NAT binding).
+  uint8_t proto = 0;
+  uint16_t port = 0, to_port = 0;
+  std::string to_endpoint; ///< port mapping: "fe.web"
+  bool mapping() const { return port != 0; }
+  bool v4() const { return match.family() == Family::V4; }
+  /// "edge.av 203.0.113.10 -> 192.0.2.10 (destination NAT from zone internet)".
+  std::string summary() const;
+  /// How comments name it: the summary, after the flow's id for a port mapping.
+  std::string traced() const { return flow ? flow->id + " " + summary() : summary(); }
 };
 
 /// The target a rule set is for.
@@ -100,8 +137,11 @@ struct RuleSet {
   std::vector<AddrSet> sets;
   std::vector<Rule> rules;   ///< evaluation order: every deny before every allow
   std::vector<Chain> chains; ///< the chains this target governs (default drop)
-  bool loopback = false;     ///< host targets: accept loopback traffic
-  bool icmpv6_nd = false;    ///< host targets: accept IPv6 neighbour discovery
+  /// Perimeter targets: the translations it performs, destination ones first, in manifest
+  /// order. Host targets never translate (their header says what address the host sees).
+  std::vector<Translation> translations;
+  bool loopback = false;  ///< host targets: accept loopback traffic
+  bool icmpv6_nd = false; ///< host targets: accept IPv6 neighbour discovery
   bool has_v4 = false, has_v6 = false;
   bool denies_judged = false; ///< Rule::overlaps_allow is filled for every deny rule
 };

@@ -820,6 +820,17 @@ private:
     out.bidirectional = f->arrow && f->arrow->getType() == PortolanLexer::BIARROW;
     for (auto* s : f->serviceRef())
       out.services.push_back(ServiceRef{s->getStart()->getText(), loc_of(file_, s)});
+    if (auto* m = f->mapsTo(); m && m->target && m->transport && m->port) {
+      PortMap pm;
+      pm.loc = loc_of(file_, m->MAPS()->getSymbol());
+      pm.dst = endpoint(m->target);
+      pm.proto = m->transport->getType() == PortolanLexer::UDP ? kProtoUdp : kProtoTcp;
+      pm.port_loc = loc_of(file_, m->port);
+      if (auto v = port(m->port)) {
+        pm.port = *v;
+        out.maps = std::move(pm);
+      }
+    }
     out.note = unquote(f->note);
     if (f->cond) {
       out.when = condition(f->cond);

@@ -50,11 +50,16 @@ TEST_CASE("roundtrip every backend: the enterprise, language and Edge pool examp
   // tests/golden/edge-pool: the Edge pool behind load balancers: the nodes' host firewalls get
   // the balanced flows (the client's source kept, or the balancer's address), the perimeters
   // the VIPs.
-  for (const char* m : {"tests/golden/enterprise/enterprise.toml", "tests/golden/lang/lang.toml",
-                        "tests/golden/edge-pool/edge-pool.toml"}) {
+  // tests/golden/deployment: all of it together, with NAT bindings (a VIP among them) and port
+  // mappings to a VIP at the perimeter; the readers judge the filters (tests/roundtrip/test_nat
+  // reads the translations of tests/golden/nat).
+  for (const char* m :
+       {"tests/golden/enterprise/enterprise.toml", "tests/golden/lang/lang.toml",
+        "tests/golden/edge-pool/edge-pool.toml", "tests/golden/deployment/deployment.toml"}) {
     CAPTURE(m);
     std::string name(m);
-    bool pool = name.find("edge-pool") != std::string::npos;
+    bool pool =
+        name.find("edge-pool") != std::string::npos || name.find("deployment") != std::string::npos;
     auto p = Project::open(std::filesystem::path(PORTOLAN_SOURCE_DIR) / m);
     REQUIRE(p->loaded.policy.flows.size() >= (name.find("lang") != std::string::npos ? 7u
                                               : pool                                 ? 5u

@@ -151,6 +151,13 @@ struct Dump {
       endpoint(fl.dst);
       o << " bi " << fl.bidirectional << " ";
       refs(fl.services);
+      if (fl.maps) {
+        o << " maps ";
+        endpoint(fl.maps->dst);
+        o << " " << int(fl.maps->proto) << "/" << fl.maps->port;
+        loc(fl.maps->loc);
+        loc(fl.maps->port_loc);
+      }
       o << " note '" << fl.note << "' req " << fl.required << " when ";
       if (fl.when)
         condition(*fl.when);
@@ -220,8 +227,8 @@ std::vector<std::filesystem::path> policy_files() {
 
 // Every member set: imports, headers with references, zones, roles with interfaces and VIPs
 // of both balancing modes, every service spec, groups of groups, inline lists and `any`,
-// nested conditions, required, expiry, tags, notes, flow and file suppressions, expectations
-// on addresses, lists, inline specs, environments and targets.
+// nested conditions, port mappings of both protocols, required, expiry, tags, notes, flow and file
+// suppressions, expectations on addresses, lists, inline specs, environments and targets.
 const char* kEverything = R"(policy t.every "Every member" {
   reference "https://example.org/a";
   reference "https://example.org/b";
@@ -253,6 +260,8 @@ service both = tcp+udp 3478;
 service ping = icmp type 8 code 0, icmpv6 type 128;
 service gre = proto 47;
 service all = any;
+service dns = udp 53;
+service http = tcp 80;
 feature fed "Federation";
 feature lab;
 feature im;
@@ -268,6 +277,8 @@ flow access: client -> vip_a via web "note one" when fed or (im and not lab) {
 flow deny x: any <-> {edge.int, everything} via ping, gre;
 flow back: everything -> db via both when not fed;
 flow vips: client -> vip_b via all;
+flow publish: client -> edge.ext via http maps to db tcp 8080 "published" when fed;
+flow publish: client -> edge2.ext via dns maps to edge.int udp 5353;
 suppress unused-role "file wide";
 expect allow client -> vip_a via web "kept" in prod, lab-2 on edge-nft;
 expect deny 192.0.2.0/24 <-> {db, front} tcp 22, udp 53 "none";
@@ -305,6 +316,9 @@ TEST_CASE("pmodel: a parsed piece reads back from the cache encoding unchanged")
   CHECK(every.roles[5].vip->snat_from.has_value());
   CHECK(every.flows[1].dst.items.size() == 2);
   CHECK(every.flows[0].when->args.size() == 2);
+  REQUIRE(every.flows.size() == 6);
+  CHECK(every.flows[5].maps->proto == kProtoUdp);
+  CHECK(every.flows[4].maps->port == 8080);
 }
 
 TEST_CASE("pmodel: a loaded policy reads back from a .pmodel unchanged, resolved again") {
