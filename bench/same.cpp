@@ -162,6 +162,9 @@ NftFile read_nft_lines(const std::string& text) {
   std::istringstream in(text);
   std::string line, set_name, chain;
   std::vector<std::string> set_elems;
+  std::map<std::string, std::string> set_text; ///< every set's declaration, as written
+  bool concat = false;
+  int concat_close = 0; // closing braces seen of a folded set (elements, then the set)
   int n = 0;
   while (std::getline(in, line)) {
     ++n;
@@ -171,10 +174,20 @@ NftFile read_nft_lines(const std::string& text) {
     if (t[0] == "set" && t.size() >= 3) {
       set_name = t[1];
       set_elems.clear();
+      set_text[set_name] = line + "\n";
+      concat = false;
       continue;
     }
     if (!set_name.empty()) {
-      if (t[0] == "elements") {
+      set_text[set_name] += line + "\n";
+      if (t[0] == "type" && std::find(t.begin(), t.end(), ".") != t.end()) {
+        concat = true; // a folded set (docs/backends.md, "nftables"): read with its rule
+      } else if (concat) {
+        if (t[0] == "}" && ++concat_close == 2) {
+          set_name.clear();
+          concat_close = 0;
+        }
+      } else if (t[0] == "elements") {
         size_t i = 2;
         set_elems = values(t, i);
       } else if (t[0] == "}") {
@@ -211,8 +224,31 @@ NftFile read_nft_lines(const std::string& text) {
       ct.items.push_back({true, t[1], {}});
       continue;
     }
-    if (t[0] == "ct" && t.size() >= 4 && t[1] == "state" && t[2] != "new")
+    if (t[0] == "ct" && t.size() >= 4 &&
+        ((t[1] == "state" && t[2] != "new") || (t[1] == "direction" && t[2] == "reply")))
       continue; // established/related replies, invalid packets: not new connections
+    if (std::find(t.begin(), t.end(), ".") != t.end()) {
+      // A concatenated lookup (`ip saddr . ip daddr ... @set accept`): each element stands for
+      // a rule of its own; the round-trip reader reads the set and the rule alone.
+      auto at = std::find_if(t.begin(), t.end(), [](const std::string& w) { return w[0] == '@'; });
+      if (at == t.end() || !set_text.count(at->substr(1)))
+        throw ReadError("line " + std::to_string(n) + ": concatenation without a known set");
+      // Read as an accept whatever its verdict: what the rule matches.
+      bool accept = t.back() == "accept" || (t.size() > 2 && t[t.size() - 3] == "accept");
+      std::string as_accept = line;
+      if (!accept)
+        as_accept.replace(as_accept.rfind(" drop"), 5, " accept");
+      auto r = read_nft("table inet t {\n" + set_text[at->substr(1)] +
+                        "\tchain c {\n\t\ttype filter hook forward priority 0; policy drop;\n" +
+                        as_accept + "\n\t}\n}\n");
+      LineRule lr;
+      lr.line = n;
+      lr.text = line.substr(line.find_first_not_of(" \t"));
+      lr.accept = accept;
+      lr.match = r.allowed.at(Chain::Forward);
+      ct.items.push_back({false, {}, lr});
+      continue;
+    }
     LineMatch m;
     std::optional<bool> verdict;
     for (size_t i = 0; i < t.size();) {

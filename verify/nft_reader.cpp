@@ -1,5 +1,6 @@
 #include "nft_reader.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -36,6 +37,16 @@ Chain chain_of(const std::string& hook) {
 //                                (so mangled names that collide give each  is added to, not
 //                                role the other's addresses)               replaced)
 //   iif/oif "lo"                 interface match: counted, not modelled
+//   a . b . c @set               concatenation: the packet's tuple of the  wiki "Concatenations",
+//                                selectors is looked up in the set; an     nft(8) SETS (type
+//                                element matches when every field does     A . B, flags)
+//   set flags interval           elements may be prefixes or ranges a-b;   wiki "Intervals",
+//                                without it each field is one value        nft(8) SETS
+//   elem comment "x"             element annotation, no effect on matching nft(8) SETS
+//   th dport                     @th,16,16: bytes 2-3 of whatever          nft(8) RAW PAYLOAD
+//                                transport header, no protocol dependency  EXPRESSION
+//                                (so read only beside a tcp/udp l4proto
+//                                field of the same element)
 uint8_t proto_named(const std::string& s) {
   static const std::map<std::string, uint8_t> names{
       {"tcp", 6}, {"udp", 17}, {"icmp", 1},   {"ipv6-icmp", 58}, {"icmpv6", 58}, {"esp", 50},
@@ -170,6 +181,125 @@ void read_nat_rule(const std::vector<std::string>& t, const std::string& hook,
   out.push_back(std::move(n));
 }
 
+/// A set: its field types (one for an address set, more for a concatenation), whether it has
+/// `flags interval`, and its elements, each a list of field values.
+struct SetText {
+  std::vector<std::string> types;
+  bool interval = false;
+  std::vector<std::vector<std::string>> elems;
+};
+
+/// Splits the tokens of `elements = { ... }` into elements and their fields, dropping element
+/// comments.
+std::vector<std::vector<std::string>> element_fields(const std::vector<std::string>& t) {
+  std::vector<std::vector<std::string>> out;
+  std::vector<std::string> cur;
+  bool dot = true;
+  auto flush = [&] {
+    if (!cur.empty())
+      out.push_back(cur);
+    cur.clear();
+    dot = true;
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == ",") {
+      flush();
+    } else if (t[i] == "comment") {
+      ++i;
+    } else if (t[i] == ".") {
+      if (dot)
+        throw ReadError("stray '.' in set elements");
+      dot = true;
+    } else {
+      if (!dot)
+        throw ReadError("set element fields without '.' between them: " + t[i]);
+      cur.push_back(t[i]);
+      dot = false;
+    }
+  }
+  flush();
+  return out;
+}
+
+/// A value of one field of a set element as a port range: "N" or, in an interval set, "A-B".
+PortRange port_field(const std::string& v, bool interval) {
+  auto ports = parse_ports(v, '-');
+  if (ports.size() != 1 || (!interval && ports[0].lo != ports[0].hi))
+    throw ReadError("bad port field '" + v + "'");
+  return ports[0];
+}
+
+/// `sel . sel ... @set verdict [comment "x"]`: one rule matching every element of the set (each
+/// element read as the rule it stands for, all with the rule's verdict).
+template <class Rules>
+void read_concat_rule(const std::vector<std::string>& t, const std::map<std::string, SetText>& sets,
+                      Rules& chain) {
+  std::vector<std::string> sel; // "ip saddr", "meta l4proto", "th dport", ...
+  size_t i = 0;
+  for (;;) {
+    if (i + 1 >= t.size())
+      throw ReadError("unterminated concatenation");
+    sel.push_back(t[i] + " " + t[i + 1]);
+    i += 2;
+    if (i < t.size() && t[i] == ".") {
+      ++i;
+      continue;
+    }
+    break;
+  }
+  if (i >= t.size() || t[i].size() < 2 || t[i][0] != '@')
+    throw ReadError("concatenation without a set lookup");
+  auto it = sets.find(t[i].substr(1));
+  if (it == sets.end())
+    throw ReadError("unknown set " + t[i]);
+  const SetText& s = it->second;
+  ++i;
+  if (i >= t.size() || (t[i] != "accept" && t[i] != "drop"))
+    throw ReadError("concatenated lookup without verdict");
+  bool accept = t[i] == "accept";
+  if (++i < t.size() && !(t[i] == "comment" && i + 2 == t.size()))
+    throw ReadError("unexpected '" + t[i] + "' after the verdict");
+  if (sel.size() != s.types.size())
+    throw ReadError("lookup of " + std::to_string(sel.size()) + " fields in a set of " +
+                    std::to_string(s.types.size()));
+  for (size_t k = 0; k < sel.size(); ++k) {
+    const std::string& ty = s.types[k];
+    const std::string& x = sel[k];
+    bool ok = ((x == "ip saddr" || x == "ip daddr") && ty == "ipv4_addr") ||
+              ((x == "ip6 saddr" || x == "ip6 daddr") && ty == "ipv6_addr") ||
+              (x == "meta l4proto" && ty == "inet_proto") ||
+              (x == "th dport" && ty == "inet_service");
+    if (!ok)
+      throw ReadError("selector '" + x + "' does not match set field type " + ty);
+  }
+  for (const auto& e : s.elems) {
+    Match m;
+    std::optional<PortRange> th_dport;
+    for (size_t k = 0; k < sel.size(); ++k) {
+      const std::string& x = sel[k];
+      const std::string& v = e[k];
+      if (x == "meta l4proto") {
+        narrow_proto(m, proto_named(v));
+      } else if (x == "th dport") {
+        th_dport = port_field(v, s.interval);
+      } else {
+        narrow_family(m, x[2] == '6' ? Family::V6 : Family::V4);
+        auto p = parse_prefixes({v});
+        if (!s.interval && !(p[0].lo == p[0].hi))
+          throw ReadError("prefix '" + v + "' in a set without flags interval");
+        (x.find("saddr") != std::string::npos ? m.src : m.dst) = p;
+      }
+    }
+    if (th_dport) {
+      // th dport reads bytes 2-3 of any transport header; it is a port only for TCP and UDP.
+      if (m.proto != 6 && m.proto != 17)
+        throw ReadError("th dport in an element without a tcp/udp protocol field");
+      m.dports = {*th_dport};
+    }
+    chain.rule(m.packets(), accept);
+  }
+}
+
 } // namespace
 
 /// A chain's rules as read, evaluated once the nat chains (later in the file) are known.
@@ -199,31 +329,79 @@ struct RuleList {
 NftRead read_nft(const std::string& text) {
   NftRead out;
   std::map<std::string, std::vector<AddrRange>> sets;
+  std::map<std::string, SetText> concats;
   std::map<Chain, RuleList> chains;
   std::istringstream in(text);
   std::string line, set_name;
-  std::vector<std::string> set_elems;
+  SetText set;
+  std::vector<std::string> elem_tokens;
+  int elem_depth = 0; // inside `elements = { ... }`, which may span lines
   std::optional<Chain> chain;
   std::string nat_hook; // the hook of the nat chain being read ("": not in one)
   while (std::getline(in, line)) {
     auto t = tokenize(line);
     if (t.empty() || t[0][0] == '#')
       continue;
-    if (t[0] == "set" && t.size() >= 3) {
+    if (elem_depth > 0) {
+      for (const std::string& w : t) {
+        elem_depth += w == "{" ? 1 : w == "}" ? -1 : 0;
+        if (elem_depth == 0)
+          break;
+        elem_tokens.push_back(w);
+      }
+      if (elem_depth == 0)
+        set.elems = element_fields(elem_tokens);
+      continue;
+    }
+    if (set_name.empty() && t[0] == "set" && t.size() >= 3) {
       set_name = t[1];
-      set_elems.clear();
+      set = SetText{};
       continue;
     }
     if (!set_name.empty()) {
-      if (t[0] == "elements") {
-        size_t i = 2;
-        set_elems = value_list(t, i);
+      if (t[0] == "type") {
+        for (size_t i = 1; i < t.size(); ++i)
+          if (t[i] != ".")
+            set.types.push_back(t[i]);
+      } else if (t[0] == "flags") {
+        for (size_t i = 1; i < t.size(); ++i)
+          set.interval = set.interval || t[i] == "interval";
+      } else if (t[0] == "elements") {
+        if (t.size() < 3 || t[1] != "=" || t[2] != "{")
+          throw ReadError("bad elements line: " + line);
+        elem_tokens.clear();
+        elem_depth = 1;
+        for (size_t i = 3; i < t.size() && elem_depth > 0; ++i) {
+          elem_depth += t[i] == "{" ? 1 : t[i] == "}" ? -1 : 0;
+          if (elem_depth > 0)
+            elem_tokens.push_back(t[i]);
+        }
+        if (elem_depth == 0)
+          set.elems = element_fields(elem_tokens);
       } else if (t[0] == "}") {
-        // A set declared twice in one table is one set: nft adds the second declaration's
-        // elements to the first (`add set` does not replace), so both names get both.
-        auto elems = parse_prefixes(set_elems);
-        auto& into = sets[set_name];
-        into.insert(into.end(), elems.begin(), elems.end());
+        bool address =
+            set.types.size() == 1 && (set.types[0] == "ipv4_addr" || set.types[0] == "ipv6_addr");
+        if (address) {
+          // A set declared twice in one table is one set: nft adds the second declaration's
+          // elements to the first (`add set` does not replace), so both names get both.
+          std::vector<std::string> texts;
+          for (const auto& e : set.elems)
+            texts.push_back(e.at(0));
+          auto elems = parse_prefixes(texts);
+          auto& into = sets[set_name];
+          into.insert(into.end(), elems.begin(), elems.end());
+        } else {
+          for (const auto& e : set.elems)
+            if (e.size() != set.types.size())
+              throw ReadError("set " + set_name + ": element with " + std::to_string(e.size()) +
+                              " fields, type has " + std::to_string(set.types.size()));
+          auto& into = concats[set_name];
+          if (!into.types.empty() && (into.types != set.types || into.interval != set.interval))
+            throw ReadError("set " + set_name + " declared twice with different types");
+          into.types = set.types;
+          into.interval = set.interval;
+          into.elems.insert(into.elems.end(), set.elems.begin(), set.elems.end());
+        }
         set_name.clear();
       }
       continue;
@@ -283,6 +461,11 @@ NftRead read_nft(const std::string& text) {
     }
     if (t[0] == "icmpv6" && t.size() > 3 && t[2] == "{" && t[3] == "nd-router-solicit")
       ++out.nd_rules; // read like any other rule below
+    if (std::find(t.begin(), t.end(), ".") != t.end()) {
+      read_concat_rule(t, concats, chains[*chain]);
+      ++out.rules;
+      continue;
+    }
     Match m;
     std::optional<bool> verdict;
     std::optional<IpAddr> orig_dst;

@@ -117,9 +117,9 @@ TEST_CASE("nat: every translating target of the NAT example filters what the eng
       PacketSet b = want.of(c);
       if (rs.icmpv6_nd && c != Chain::Forward)
         b = b.unite(nd_plumbing());
-      REQUIRE_MESSAGE(got.count(c), t.name << " " << chain_name(c));
-      CHECK_MESSAGE(got.at(c) == b,
-                    t.name << " " << chain_name(c) << ": " << difference(got.at(c), b));
+      REQUIRE_MESSAGE(got.count(c), t.name << " " << std::string(chain_name(c)));
+      CHECK_MESSAGE(got.at(c) == b, t.name << " " << std::string(chain_name(c)) << ": "
+                                           << difference(got.at(c), b));
       ++compared;
     }
   }

@@ -128,10 +128,13 @@ TEST_CASE("roundtrip readers: a widened ruleset is caught") {
   Diagnostics d;
   auto files = p->build(t, d);
   std::string text = files[0].content;
-  const std::string anchor = "ct state invalid meta l4proto != { icmp, ipv6-icmp } drop\n";
-  auto pos = text.find(anchor);
+  // One more element in a folded set (docs/backends.md, "nftables").
+  auto pos = text.find("set forward_accept_v4_d_port_exact {");
   REQUIRE(pos != std::string::npos);
-  text.insert(pos + anchor.size(), "\t\tip daddr @edge-access_v4 udp dport 53 accept\n");
+  const std::string anchor = "elements = {\n";
+  pos = text.find(anchor, pos);
+  REQUIRE(pos != std::string::npos);
+  text.insert(pos + anchor.size(), "\t\t\t198.51.100.10 . udp . 53 comment \"extra\",\n");
   auto r = read_nft(text);
   TargetPackets want = p->expected(t);
   CHECK(!(r.allowed.at(Chain::Forward) == want.of(Chain::Forward)));
@@ -173,4 +176,65 @@ output = "i"
   auto p = Project::open(path);
   for (const Target& t : p->manifest->targets)
     CHECK(check_target(*p, t, t.name) == 1);
+}
+
+TEST_CASE("roundtrip nftables: folded sets keep first match, split overlaps, bound products") {
+  // docs/backends.md, "Folded sets". The deny run and the accept run fold into sets of their
+  // own; `wide` contains `narrow`, so their elements overlap and must go to two sets of one
+  // shape (the kernel refuses an interval element inside another); `big` x `big2` is 20 x 20
+  // = 400 elements, past the 256 bound, so that flow stays a rule with its named sets.
+  test::TempDir dir;
+  std::string big, big2;
+  for (int i = 0; i < 20; ++i) {
+    big += std::string(i ? ", " : "") + "\"10.9." + std::to_string(i) + ".0/24\"";
+    big2 += std::string(i ? ", " : "") + "\"10.8." + std::to_string(i) + ".0/24\"";
+  }
+  auto path = write_generated(dir.path, R"(
+zone a; zone b;
+role narrow in a; role wide in a; role web in b; role big in a; role big2 in b;
+service web = tcp 80, 443;
+service dns = udp 53;
+service ping = icmp type 8;
+flow deny no: narrow -> web via dns;
+flow w: wide -> web via web, dns, ping;
+flow n: narrow -> web via web;
+flow b: big -> big2 via web;
+)",
+                              R"(
+policies = ["gen.policy"]
+[environments.e.bind]
+narrow = "10.1.2.0/24"
+wide = "10.1.0.0/16"
+web = ["10.2.0.10", "10.2.0.11"]
+big = [)" + big + R"(]
+big2 = [)" + big2 + R"(]
+[[targets]]
+name = "n"
+backend = "nftables"
+between = ["a", "b"]
+output = "n"
+)");
+  auto p = Project::open(path);
+  const Target& t = p->manifest->targets.at(0);
+  CHECK(check_target(*p, t, t.name) == 1); // reads back to exactly what the policy allows
+  Diagnostics d;
+  std::string text = p->build(t, d).at(0).content;
+  INFO(text);
+  // The deny run before the accept run, each as set lookups.
+  auto drop = text.find("@forward_drop_v4_sd_port drop");
+  auto accept = text.find("@forward_accept_v4_sd_port accept");
+  REQUIRE(drop != std::string::npos);
+  REQUIRE(accept != std::string::npos);
+  CHECK(drop < accept);
+  // wide and narrow both reach web on tcp 80: the second goes to a set of its own.
+  CHECK(text.find("set forward_accept_v4_sd_port {") != std::string::npos);
+  CHECK(text.find("set forward_accept_v4_sd_port_2 {") != std::string::npos);
+  // Past the bound: one rule with the named endpoint sets, as before folding.
+  CHECK(text.find("ip saddr @big_v4 ip daddr @big2_v4 tcp dport { 80, 443 } accept") !=
+        std::string::npos);
+  CHECK(text.find("set big_v4 {") != std::string::npos);
+  CHECK(text.find("set narrow_v4 {") == std::string::npos); // named by no remaining rule
+  // ICMP with a type stays a rule; each element names its flow by id.
+  CHECK(text.find("icmp type 8 accept") != std::string::npos);
+  CHECK(text.find(". udp . 53 comment \"f") != std::string::npos);
 }

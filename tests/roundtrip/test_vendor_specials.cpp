@@ -143,3 +143,31 @@ TEST_CASE("asa reader: the vendor's special values") {
   CHECK(!acl("permit icmp any any echo-reply").contains(kEcho));
   CHECK(acl("permit icmp6 any any neighbor-solicitation").contains(kNs6));
 }
+
+TEST_CASE("nft reader: concatenated sets (wiki Concatenations, Intervals; nft(8) SETS)") {
+  // An element matches when every field does; fields are prefixes or ranges in an interval
+  // set, and one element comment has no effect.
+  const std::string iv = "\tset s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n"
+                         "\t\tflags interval\n\t\telements = {\n"
+                         "\t\t\t# a comment line\n"
+                         "\t\t\t10.0.0.0/24 . 10.0.0.2 . tcp . 20-22 comment \"f1\",\n"
+                         "\t\t\t10.9.0.1 . 10.0.0.2 . udp . 53 comment \"f2\"\n\t\t}\n\t}\n";
+  PacketSet a = nft(iv, "ip saddr . ip daddr . meta l4proto . th dport @s accept");
+  CHECK(a.contains(kTcp22));
+  CHECK(!a.contains(pkt("10.0.0.1", "10.0.0.2", 6, 1, 23)));
+  CHECK(!a.contains(pkt("10.0.0.1", "10.0.0.2", 17, 1, 22))); // tcp . 20-22 only
+  CHECK(a.contains(pkt("10.9.0.1", "10.0.0.2", 17, 1, 53)));
+  CHECK(!a.contains(pkt("10.9.0.1", "10.0.0.2", 17, 1, 22))); // no cross product of elements
+  // A set without `flags interval` holds single values: a prefix there is refused.
+  const std::string exact = "\tset s {\n\t\ttype ipv4_addr . inet_proto\n"
+                            "\t\telements = { 10.0.0.0/24 . tcp }\n\t}\n";
+  CHECK_THROWS_AS(nft(exact, "ip daddr . meta l4proto @s accept"), ReadError);
+  // nft(8) RAW PAYLOAD EXPRESSION: th dport has no protocol dependency, so beside a protocol
+  // without ports it is not a port: refused, never guessed.
+  const std::string gre = "\tset s {\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
+                          "\t\telements = { 10.0.0.2 . 47 . 22 }\n\t}\n";
+  CHECK_THROWS_AS(nft(gre, "ip daddr . meta l4proto . th dport @s accept"), ReadError);
+  // The selectors must fit the set's field types.
+  CHECK_THROWS_AS(nft(iv, "ip6 saddr . ip daddr . meta l4proto . th dport @s accept"), ReadError);
+  CHECK_THROWS_AS(nft(iv, "ip saddr . ip daddr . meta l4proto @s accept"), ReadError);
+}

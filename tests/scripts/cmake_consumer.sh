@@ -50,7 +50,7 @@ stamps() { (cd "$b" && stat -c '%n %i %Y' "${outs[@]}"); }
 nb "first build"
 for o in "${outs[@]}"; do [ -s "$b/$o" ] || bad "no output $o"; done
 [ -e "$b/edge-only/web" ] && bad "TARGETS edge built web-host too"
-grep -q "tcp dport 443" "$b/configs/web/host.nft" || bad "host.nft lacks the https rule"
+grep -qE "tcp (dport|\.) 443( |$)" "$b/configs/web/host.nft" || bad "host.nft lacks the https rule"
 [ "$(deployed)" = 1 ] || bad "the downstream step ran $(deployed) times, expected 1"
 before=$(stamps)
 
@@ -75,7 +75,7 @@ sleep 1.1
 sed -i 's/tcp 443/tcp 8443/' "$work/src/policy/services.policy"
 nb "import changed"
 [ "$(ran site_configs)" = 1 ] || bad "changing the import did not rerun site_configs"
-grep -q "tcp dport 8443" "$b/configs/web/host.nft" || bad "host.nft did not follow the import"
+grep -qE "tcp (dport|\.) 8443( |$)" "$b/configs/web/host.nft" || bad "host.nft did not follow the import"
 [ "$(deployed)" = 2 ] || bad "the downstream step ran $(deployed) times after the change, expected 2"
 cmp -s "$b/configs/web/host.nft" "$b/host.nft.deployed" || bad "the deployed copy is stale"
 no_work "after changing the import"

@@ -72,16 +72,36 @@ def hunks(a, b):
             if op != "equal"]
 
 
+# nftables folded sets (docs/backends.md, "Folded sets"): the rule that looks a set up, and
+# the set's declaration with its element lines "ADDR . ... comment "ID"".
+NFT_LOOKUP = re.compile(r"^\s+\S.* @(\S+) (?:accept|drop)$")
+
+
+def nft_set_ids(text, name):
+    """The flow ids in the element comments of nft set `name` ("" when no such set)."""
+    m = re.search(r"\tset " + re.escape(name) + r" \{\n(.*?)\n\t\}\n", text, re.S)
+    return set(re.findall(r'comment "(f[0-9a-f]{8})"', m.group(1))) if m else set()
+
+
 def only_new_flow(name, before, after, new_id, new_names):
     """Only insertions, each naming the new flow's id or an endpoint only it uses (the
-    declaration of that endpoint's addresses)."""
+    declaration of that endpoint's addresses), or a lookup of a folded set that holds only the
+    new flow's elements (a set the new flow brought, which needs its rule)."""
     ok = True
+
+    def names_new(l):
+        if new_id in l or any(n in l for n in new_names):
+            return True
+        m = NFT_LOOKUP.match(l)
+        return bool(m) and nft_set_ids(after, m.group(1)) == {new_id}
+
     for op, old, new in hunks(before, after):
         if op != "insert":
             fail(f"{name}: lines removed or changed, not only inserted:\n  -" +
                  "\n  -".join(old) + "\n  +" + "\n  +".join(new))
             ok = False
-        elif not any(new_id in l or any(n in l for n in new_names) for l in new):
+        elif not all(names_new(l) for l in new if NFT_LOOKUP.match(l)) or not any(
+                names_new(l) for l in new):
             fail(f"{name}: inserted lines that name neither the new flow {new_id} nor its "
                  f"endpoints {new_names}:\n  +" +
                  "\n  +".join(new))

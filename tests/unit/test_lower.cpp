@@ -361,14 +361,17 @@ TEST_CASE("lower: flow ids depend on the flow's summary only, never on its line 
   CHECK(ids3[3] != ids3[1]);
   std::set<std::string> unique(ids3.begin(), ids3.end());
   CHECK(unique.size() == ids3.size());
-  // Rule comments carry the id and summary; the location only reaches the trace table.
+  // Comments carry the id and summary (nftables folded sets: the id in each element's comment,
+  // the summary on the `#` line above, docs/backends.md "Folded sets"); the location only
+  // reaches the trace table.
   World w;
   RuleSet rs = w.lower("host");
   std::string text = make_backend("nftables")->emit(rs, w.diags).at(0).content;
+  const std::string& id = rs.rules[0].origin.id;
   CHECK(text.find("p.policy:") == std::string::npos);
-  CHECK(text.find("#   " + rs.rules[0].origin.id + " p.policy\n") != std::string::npos);
-  CHECK(text.find("comment \"" + rs.rules[0].origin.id + " deny b: bad -> web.pub via https\"") !=
-        std::string::npos);
+  CHECK(text.find("#   " + id + " p.policy\n") != std::string::npos);
+  CHECK(text.find("# " + id + " deny b: bad -> web.pub via https\n") != std::string::npos);
+  CHECK(text.find("comment \"" + id + "\"") != std::string::npos);
 }
 
 TEST_CASE("lower: a machine with several roles, one of them a VIP's node, gets the balanced leg") {
