@@ -5,6 +5,7 @@
 #include "depfile.h"
 #include "diff_command.h"
 #include "fmt.h"
+#include "pmodel.h"
 #include "query.h"
 #include "report.h"
 #include "session.h"
@@ -15,6 +16,10 @@
 #include "write.h"
 
 #include <CLI/CLI.hpp>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <ctime>
@@ -46,7 +51,8 @@ std::optional<Date> parse_today(const std::string& t) {
 
 /// Options shared by the commands that load a policy.
 struct Common {
-  std::string manifest, env, today;
+  std::string manifest, env, today, cache;
+  std::string model; ///< build --model: a `.pmodel` instead of the manifest and its policy
   bool timings = false;
 };
 
@@ -60,6 +66,10 @@ void add_common(CLI::App& app, Common& c, bool with_env) {
                  "'today'")
       ->type_name("DATE");
   app.add_flag("--timings", c.timings, "print each stage's wall time on stderr");
+  app.add_option("--cache", c.cache,
+                 "parse cache folder: a piece of policy text parsed before is read from it "
+                 "(off without this option; docs/architecture.md, 'Parse cache')")
+      ->type_name("DIR");
 }
 
 /// Opens a session from the common options; nullopt after a usage problem already reported.
@@ -78,6 +88,12 @@ bool open(Session& s, const Common& c, const std::vector<std::string>& files) {
                 << "' looks like a manifest, not a policy: pass it as --manifest " << f << "\n";
       return false;
     }
+  if (!c.cache.empty())
+    s.cache_dir = c.cache;
+  if (!c.model.empty()) {
+    s.open_model(c.model);
+    return true;
+  }
   std::vector<fs::path> extra(files.begin(), files.end());
   std::optional<fs::path> m;
   if (!c.manifest.empty())
@@ -181,8 +197,9 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
                  "--list-outputs (which writes nothing) not with --depfile\n";
     return kExitUsage;
   }
-  if (c.manifest.empty()) {
-    std::cerr << "portolan: build needs --manifest FILE\n";
+  if (c.manifest.empty() == c.model.empty()) {
+    std::cerr << (c.manifest.empty() ? "portolan: build needs --manifest FILE (or --model FILE)\n"
+                                     : "portolan: build takes --manifest or --model, not both\n");
     return kExitUsage;
   }
   if (!files.empty()) {
@@ -227,7 +244,10 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
       for (const auto& [rel, content] : outputs)
         tgts.push_back((out_dir / rel).generic_string());
     std::string bad;
-    auto text = depfile_text(tgts, files_read(s), bad);
+    // From a model, the build read the model file: that is its one input (the sources it
+    // was compiled from are the model's own depfile's business).
+    auto text = depfile_text(
+        tgts, c.model.empty() ? files_read(s) : std::vector<std::string>{c.model}, bad);
     if (!text) {
       std::cerr << "portolan: --depfile cannot name '" << bad
                 << "' (a newline in it, or a trailing backslash); no file was written\n";
@@ -255,6 +275,42 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   }
   if (!b.depfile.empty() && !write_file_atomic(b.depfile, dep, err)) {
     std::cerr << "portolan: " << err << "\n";
+    return kExitUsage;
+  }
+  return kExitClean;
+}
+
+/// `portolan compile`: the manifest's policy loaded once, written as a `.pmodel` for
+/// `build --model`; with --depfile, a Make/Ninja depfile naming every source it was read from.
+int run_compile(const Common& c, const std::string& out, const std::string& depfile) {
+  if (c.manifest.empty() || out.empty()) {
+    std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel\n";
+    return kExitUsage;
+  }
+  Session s;
+  if (!open(s, c, {}))
+    return kExitUsage;
+  int code = finish(s);
+  if (code != kExitClean || !s.manifest) {
+    std::cerr << "portolan: compile failed; no model was written\n";
+    return code == kExitClean ? kExitFindings : code;
+  }
+  std::string dep;
+  if (!depfile.empty()) { // made before writing, so a path it cannot name writes nothing
+    std::string bad;
+    auto text = depfile_text({out}, files_read(s), bad);
+    if (!text) {
+      std::cerr << "portolan: --depfile cannot name '" << bad
+                << "' (a newline in it, or a trailing backslash); no model was written\n";
+      return kExitUsage;
+    }
+    dep = std::move(*text);
+  }
+  std::string err;
+  if (!write_file_atomic(out, s.model_file()) ||
+      (!depfile.empty() && !write_file_atomic(depfile, dep, err))) {
+    std::cerr << "portolan: cannot write '" << out << "'"
+              << (depfile.empty() ? "" : " or '" + depfile + "'") << "\n";
     return kExitUsage;
   }
   return kExitClean;
@@ -509,6 +565,26 @@ int run(int argc, char** argv) {
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
 
+  build->add_option("--model", bc.model, "a .pmodel from 'portolan compile', instead of --manifest")
+      ->type_name("FILE");
+
+  Common mc;
+  std::string model_out, depfile;
+  CLI::App* compile = app.add_subcommand(
+      "compile", "load a manifest's policy once into a .pmodel file for 'build --model'");
+  add_common(*compile, mc, false);
+  compile->add_option("-o,--output", model_out, "the model file to write")->type_name("FILE");
+  compile->add_option("--depfile", depfile, "also write a Makefile rule: the model's sources")
+      ->type_name("FILE");
+  compile->footer(
+      std::string("Reads the manifest and its policy files, resolves every name and validates the "
+                  "manifest, then writes the result (with every source text, for diagnostics) "
+                  "as one sealed file: 'portolan build --model FILE --target T' builds a target "
+                  "without parsing the policy again, one build step per target. A model of "
+                  "another version, or a corrupt one, is refused. See docs/manifest.md, "
+                  "'Build systems'.") +
+      "\n\nexit codes: 0 written, 1 errors (nothing written), 2 bad usage or unreadable input");
+
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
                                             "sees it");
   add_common(*q, qc, true);
@@ -616,7 +692,7 @@ int run(int argc, char** argv) {
                 "bad usage, a bad revision or errors on either side");
 
   std::vector<std::string> commands;
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph, diffc}) {
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph, diffc}) {
     sub->allow_extras();
     commands.push_back(sub->get_name());
   }
@@ -658,7 +734,7 @@ int run(int argc, char** argv) {
     print_stages(std::cout);
     return kExitClean;
   }
-  for (CLI::App* sub : {check, build, q, fmtc, imp, doc, graph, diffc})
+  for (CLI::App* sub : {check, build, compile, q, fmtc, imp, doc, graph, diffc})
     if (sub->parsed() && unknown_options(*sub))
       return kExitUsage;
   if (check->parsed()) {
@@ -670,6 +746,8 @@ int run(int argc, char** argv) {
   }
   if (build->parsed())
     return run_build(bc, targets, out, build_files, ba);
+  if (compile->parsed())
+    return run_compile(mc, model_out, depfile);
   if (q->parsed())
     return run_query(qc, qa, q->help());
   if (fmtc->parsed()) {
@@ -703,6 +781,13 @@ int run(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // No fastbins: freeing each piece's parse tree (millions of small nodes) and then asking for
+  // the next piece's buffers made glibc consolidate them, 19% of a cold one-target build at
+  // 100k flows (perf: malloc_consolidate, unlink_chunk); the thread cache still serves small
+  // sizes. -17% CPU on that build (bench/README.md, "Front end").
+  mallopt(M_MXFAST, 0);
+#endif
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

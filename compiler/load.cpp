@@ -72,8 +72,8 @@ class Loader {
 public:
   /// `disk`: false for a policy given as text, whose imports are then reported missing (no file
   /// is read: fuzzing and in-memory tests).
-  Loader(SourceManager& sm, Diagnostics& diags, bool disk = true)
-      : sm_(sm), diags_(diags), disk_(disk) {}
+  Loader(SourceManager& sm, Diagnostics& diags, bool disk = true, const ParseCache* cache = nullptr)
+      : sm_(sm), diags_(diags), disk_(disk), cache_(cache) {}
 
   std::vector<PolicyFile> files; ///< in merge order
   bool unreadable = false;
@@ -98,6 +98,7 @@ private:
   SourceManager& sm_;
   Diagnostics& diags_;
   bool disk_;
+  const ParseCache* cache_;
   std::set<fs::path> done_;
   struct Frame {
     fs::path key;
@@ -112,7 +113,7 @@ private:
       return;
     uint32_t id = sm_.add(display, std::move(text));
     stack_.push_back({key, display, from});
-    PolicyFile pf = parse_policy_file(sm_, id, diags_);
+    PolicyFile pf = parse_policy_file(sm_, id, diags_, cache_);
     for (const Import& imp : pf.imports) {
       fs::path target = path.parent_path() / imp.path;
       fs::path tkey = canonical_key(target);
@@ -484,13 +485,18 @@ void resolve(Policy& p, Diagnostics& diags) {
 }
 
 /// Merges the parsed files in order and resolves every name.
-LoadResult merge_and_resolve(Loader& loader, Diagnostics& diags) {
+LoadResult merge_and_resolve(std::vector<PolicyFile>& files, bool unreadable, Diagnostics& diags) {
   LoadResult out;
-  out.unreadable = loader.unreadable;
+  out.unreadable = unreadable;
   if (diags.has_errors())
     return out; // syntax or import errors: names cannot be judged reliably
   Policy& p = out.policy;
-  for (PolicyFile& f : loader.files) {
+  // One allocation for the flows (the bulk of a large policy) instead of doubling, and each
+  // file's vectors freed as soon as they are moved out, so the merge never holds two copies.
+  size_t total = 0;
+  for (const PolicyFile& f : files)
+    total += f.flows.size();
+  for (PolicyFile& f : files) {
     for (auto& h : f.headers)
       p.headers.push_back(std::move(h));
     for (auto& z : f.zones)
@@ -503,8 +509,14 @@ LoadResult merge_and_resolve(Loader& loader, Diagnostics& diags) {
       define(p.features, p.feature_index, std::move(ft), "feature", diags);
     for (auto& g : f.groups)
       define(p.groups, p.group_index, std::move(g), "group", diags);
-    for (auto& fl : f.flows)
-      p.flows.push_back(std::move(fl));
+    if (p.flows.empty() && f.flows.capacity() >= total) {
+      p.flows.swap(f.flows); // the usual case, one big file: no copy at all
+    } else {
+      p.flows.reserve(total);
+      for (auto& fl : f.flows)
+        p.flows.push_back(std::move(fl));
+      std::vector<Flow>().swap(f.flows);
+    }
     for (auto& s : f.suppressions)
       p.suppressions.push_back(std::move(s));
     for (auto& e : f.expectations)
@@ -520,18 +532,22 @@ LoadResult merge_and_resolve(Loader& loader, Diagnostics& diags) {
 } // namespace
 
 LoadResult load_policy(const std::vector<fs::path>& paths, SourceManager& sm, Diagnostics& diags,
-                       const std::vector<SourceLoc>& named_at) {
-  Loader loader(sm, diags);
+                       const std::vector<SourceLoc>& named_at, const ParseCache* cache) {
+  Loader loader(sm, diags, true, cache);
   for (size_t i = 0; i < paths.size(); ++i)
     loader.load_root(paths[i], i < named_at.size() ? named_at[i] : SourceLoc{});
-  return merge_and_resolve(loader, diags);
+  return merge_and_resolve(loader.files, loader.unreadable, diags);
+}
+
+LoadResult load_parsed(std::vector<PolicyFile> files, Diagnostics& diags) {
+  return merge_and_resolve(files, false, diags);
 }
 
 LoadResult load_policy_text(const std::string& display, std::string text, SourceManager& sm,
                             Diagnostics& diags) {
   Loader loader(sm, diags, false);
   loader.load_text(display, std::move(text));
-  return merge_and_resolve(loader, diags);
+  return merge_and_resolve(loader.files, loader.unreadable, diags);
 }
 
 } // namespace portolan

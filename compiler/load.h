@@ -11,6 +11,8 @@
 
 namespace portolan {
 
+class ParseCache;
+
 struct LoadResult {
   Policy policy;
   bool ok = false;         ///< no errors: the policy is complete and resolved
@@ -21,8 +23,13 @@ struct LoadResult {
 /// file that imports them, each file once. Diagnostics go to `diags`. `named_at` (parallel to
 /// `files`, may be shorter) says where each file was named, e.g. in a manifest, so an
 /// unreadable one is reported there.
+/// `cache`: the parse cache (compiler/pmodel.h), or none.
 LoadResult load_policy(const std::vector<std::filesystem::path>& files, SourceManager& sm,
-                       Diagnostics& diags, const std::vector<SourceLoc>& named_at = {});
+                       Diagnostics& diags, const std::vector<SourceLoc>& named_at = {},
+                       const ParseCache* cache = nullptr);
+
+/// Merges and resolves files parsed some other way (a `.pmodel`), as load_policy does.
+LoadResult load_parsed(std::vector<PolicyFile> files, Diagnostics& diags);
 
 /// Input files larger than this are refused (a policy or manifest is text of a few MB at most;
 /// the cap stops /dev/zero-like inputs from eating memory).

@@ -7,9 +7,14 @@
 
 namespace portolan {
 
+class ParseCache;
+
 /// Parses one registered source file. Syntax and literal errors (bad ports, dates, ICMP) go to
-/// `diags`; the returned file holds whatever could be understood. Never throws.
-PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags);
+/// `diags`; the returned file holds whatever could be understood. Never throws. Large files are
+/// cut at top-level declarations and the pieces parsed on every core; with a `cache`, a piece
+/// whose text was parsed before (without a diagnostic) is read from it instead.
+PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags,
+                             const ParseCache* cache = nullptr);
 
 /// One token of a policy text as the lexer sees it, comments included (they are on a hidden
 /// channel the parser ignores); whitespace is not a token. For tools that work on the text

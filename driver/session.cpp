@@ -2,6 +2,7 @@
 
 #include "checks/check.h"
 #include "lower/lower.h"
+#include "pmodel.h"
 
 #include <iostream>
 
@@ -77,7 +78,10 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
   }
   if (files.empty())
     return false;
-  loaded = load_policy(files, sm, diags, locs);
+  std::optional<ParseCache> cache;
+  if (cache_dir)
+    cache.emplace(*cache_dir);
+  loaded = load_policy(files, sm, diags, locs, cache ? &*cache : nullptr);
   unreadable = unreadable || loaded.unreadable;
   mark("load-policy");
   if (loaded.ok && manifest) {
@@ -85,6 +89,42 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
     mark("validate-manifest");
   }
   return true;
+}
+
+void Session::open_model(const fs::path& path) {
+  packets_.clear();
+  last_ = std::chrono::steady_clock::now();
+  std::string why;
+  auto bytes = read_file(path, &why);
+  std::optional<DecodedModel> m;
+  if (bytes)
+    if (auto payload = unseal(kModelMagic, *bytes, &why)) {
+      m = decode_model(*payload);
+      if (!m)
+        why = "corrupt (its contents do not decode)";
+    }
+  if (!m) {
+    diags.error("unreadable", SourceLoc{},
+                "cannot use model '" + path.string() + "'" + (why.empty() ? "" : ": " + why));
+    unreadable = true;
+    return;
+  }
+  manifest = read_manifest_text(m->files[0].first, m->files[0].second, sm, diags);
+  for (size_t i = 1; i < m->files.size(); ++i)
+    sm.add(std::move(m->files[i].first), std::move(m->files[i].second));
+  mark("read-manifest");
+  std::vector<PolicyFile> files;
+  files.push_back(std::move(m->decls));
+  loaded = load_parsed(std::move(files), diags);
+  mark("load-policy");
+  if (loaded.ok && manifest) {
+    valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
+    mark("validate-manifest");
+  }
+}
+
+std::string Session::model_file() const {
+  return seal(kModelMagic, encode_model(sm, loaded.policy));
 }
 
 void Session::adopt(Manifest m, LoadResult policy) {

@@ -64,12 +64,22 @@ public:
   std::optional<Date> today; ///< --today: judge expiry as of this date
   bool unreadable = false;   ///< an input could not be read (exit 2)
   bool timings = false;      ///< report each stage's wall time on stderr (`--timings`)
+  /// `--cache DIR`: the parse cache's folder (compiler/pmodel.h); none: no cache.
+  std::optional<std::filesystem::path> cache_dir;
 
   /// Stages read-manifest, load-policy and validate-manifest. `manifest` may be empty (a policy
   /// checked alone); `extra` policy files come after the manifest's. False when there is
   /// nothing to load (no policy file at all): a usage problem the caller reports.
   bool open(const std::optional<std::filesystem::path>& manifest,
             const std::vector<std::filesystem::path>& extra = {});
+
+  /// The same stages from a `.pmodel` that `portolan compile` wrote: the manifest and every
+  /// source are read from it, the policy is not parsed again. A file that is not a model of
+  /// this version, or is corrupt, is refused (an error, `unreadable`).
+  void open_model(const std::filesystem::path& model);
+  /// What `portolan compile` writes: the sources and the loaded policy, sealed (needs a
+  /// manifest and a clean load).
+  std::string model_file() const;
 
   /// Stage validate-manifest for a manifest and policy read some other way (from text: the fuzz
   /// harnesses and in-memory tests), adopted as if open() had read them.

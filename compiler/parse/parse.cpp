@@ -3,13 +3,19 @@
 // the tree into the model.
 #include "parse.h"
 
+#include "pmodel.h"
+
 #include "PortolanLexer.h"
 #include "PortolanParser.h"
 #include "antlr4-runtime.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
+#include <thread>
 
 namespace portolan {
 namespace {
@@ -909,9 +915,238 @@ PolicyFile empty_file(uint32_t file_id) {
   return f;
 }
 
+/// A run of whole lines of a file: [begin, end) in bytes, starting at 1-based `line`, column 1.
+struct Piece {
+  size_t begin = 0, end = 0;
+  uint32_t line = 1;
+};
+
+/// Whether the line at `i` starts with a keyword that begins a top-level declaration.
+bool starts_declaration(const std::string& s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
+    ++i;
+  size_t j = i;
+  while (j < s.size() && s[j] >= 'a' && s[j] <= 'z')
+    ++j;
+  if (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_'))
+    return false;
+  static const std::string_view kWords[] = {"policy",  "import", "zone", "role",     "service",
+                                            "feature", "group",  "flow", "suppress", "expect"};
+  std::string_view w(s.data() + i, j - i);
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
+/// Pieces of about `target` bytes or more, cut only at the start of a line that follows a
+/// top-level declaration's end (a ';' or '}' outside braces), outside strings and comments; after
+/// a '}', only before a line that starts a declaration, since a '}' at the top level also closes
+/// an inline endpoint list (`flow a -> {b, c}` then `via s;` on the next line). The cut needs no
+/// proof: only tokens that span a line end can be cut, a block comment cut in two leaves its
+/// first piece with an unterminated '/*', and a piece that does not parse on its own sends the
+/// whole file to the single parse. A good cut just makes that rare.
+std::vector<Piece> split_pieces(const std::string& s, size_t target) {
+  std::vector<Piece> out;
+  Piece cur;
+  uint32_t line = 1;
+  int depth = 0;
+  char last = ';'; // the start of the file is a boundary
+  const size_t n = s.size();
+  size_t i = 0, since = 0; // since: the last line start that could have been a cut
+  while (i < n) {
+    char c = s[i];
+    if (c == '\n') {
+      ++line;
+      ++i;
+      if (depth == 0 && (last == ';' || (last == '}' && starts_declaration(s, i))) && i < n) {
+        // Cut where the declarations just read hash to 0 mod 8, so the cuts follow the
+        // content: an edit moves the cuts of its own piece only, and the parse cache (keyed
+        // by each piece's text) still serves every other piece. 4x the target forces a cut.
+        uint64_t h = 1469598103934665603ull;
+        for (size_t k = since; k < i; ++k)
+          h = (h ^ static_cast<unsigned char>(s[k])) * 1099511628211ull;
+        size_t size = i - cur.begin;
+        if (size >= target && (target <= 1 || h % 8 == 0 || size >= 4 * target)) {
+          cur.end = i;
+          out.push_back(cur);
+          cur = Piece{i, 0, line};
+        }
+        since = i;
+      }
+    } else if (c == '"') { // STRING: escapes pair a backslash with any character but a line end
+      for (++i; i < n && s[i] != '"' && s[i] != '\n' && s[i] != '\r';)
+        i += (s[i] == '\\' && i + 1 < n && s[i + 1] != '\n' && s[i + 1] != '\r') ? 2 : 1;
+      if (i < n && s[i] == '"')
+        ++i;
+      last = '"';
+    } else if (c == '#' || (c == '/' && i + 1 < n && s[i + 1] == '/')) {
+      while (i < n && s[i] != '\n' && s[i] != '\r')
+        ++i;
+    } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+      for (i += 2; i < n && !(s[i] == '*' && i + 1 < n && s[i + 1] == '/'); ++i)
+        if (s[i] == '\n')
+          ++line;
+      i = std::min(n, i + 2);
+    } else {
+      if (c == '{')
+        ++depth;
+      else if (c == '}')
+        --depth;
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\f')
+        last = c;
+      ++i;
+    }
+  }
+  cur.end = n;
+  out.push_back(cur);
+  return out;
+}
+
+/// Bytes per piece: small enough that the trees alive at once stay small, large enough that
+/// setting up a lexer and parser per piece costs nothing next to parsing it.
+/// PORTOLAN_PARSE_PIECE overrides it (tests: 1 cuts at every declaration).
+size_t piece_bytes() {
+  if (const char* e = std::getenv("PORTOLAN_PARSE_PIECE")) {
+    long v = std::strtol(e, nullptr, 10);
+    if (v >= 1)
+      return static_cast<size_t>(v);
+  }
+  return 128 * 1024;
+}
+
+/// Threads for the pieces: one per core; PORTOLAN_PARSE_THREADS overrides it (benchmarks).
+size_t parse_threads() {
+  if (const char* e = std::getenv("PORTOLAN_PARSE_THREADS")) {
+    long v = std::strtol(e, nullptr, 10);
+    if (v >= 1 && v <= 256)
+      return static_cast<size_t>(v);
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : std::min<size_t>(hc, 64);
+}
+
+struct PieceResult {
+  bool ok = false; ///< SLL parsed it; false: the whole file is parsed again
+  PolicyFile file;
+  Diagnostics diags; ///< what building its model said (literal errors), in order
+};
+
+/// One piece, SLL with bail-out; its tokens carry the file's lines and columns.
+PieceResult parse_piece(const std::string& text, const Piece& p, uint32_t file_id) {
+  PieceResult r;
+  antlr4::ANTLRInputStream input(text.data() + p.begin, p.end - p.begin);
+  PortolanLexer lexer(&input);
+  lexer.removeErrorListeners();
+  lexer.setLine(p.line);
+  lexer.setCharPositionInLine(0);
+  antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  // A port written as a vendor page prints it: the whole file's parse says so in its words
+  // (and builds nothing), so the piece gives up. A hint's tokens never span a cut (a cut
+  // follows a ';' or '}', which ends the look back over a port list).
+  if (!port_hints(tokens.getTokens(), file_id).empty())
+    return r;
+  PortolanParser parser(&tokens);
+  parser.removeErrorListeners();
+  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::SLL);
+  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+  PortolanParser::FileContext* tree = nullptr;
+  try {
+    tree = parser.file();
+  } catch (const antlr4::ParseCancellationException&) {
+    return r;
+  }
+  r.file = Builder(file_id, r.diags).build(tree);
+  r.ok = true;
+  return r;
+}
+
+/// Moves `from`'s elements to the end of `to` and frees `from`.
+template <class T>
+void move_append(std::vector<T>& to, std::vector<T>& from) {
+  if (to.empty() && to.capacity() < from.size()) {
+    to = std::move(from);
+    return;
+  }
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  std::vector<T>().swap(from);
+}
+
+/// Appends a later piece's declarations, in order.
+void append(PolicyFile& to, PolicyFile&& from) {
+  move_append(to.headers, from.headers);
+  move_append(to.imports, from.imports);
+  move_append(to.zones, from.zones);
+  move_append(to.roles, from.roles);
+  move_append(to.services, from.services);
+  move_append(to.features, from.features);
+  move_append(to.groups, from.groups);
+  move_append(to.flows, from.flows);
+  move_append(to.suppressions, from.suppressions);
+  move_append(to.expectations, from.expectations);
+}
+
+/// The whole file as one parse: SLL first, then full LL with our error reporting.
+PolicyFile parse_whole(const SourceFile& src, uint32_t file_id, Diagnostics& diags) {
+  antlr4::ANTLRInputStream input(src.text);
+  PortolanLexer lexer(&input);
+  lexer.removeErrorListeners();
+  antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  // Ports as vendor pages print them: said in our words, before (and instead of) the bare
+  // syntax errors they cause; the file is not built (`1,024` would parse as two ports).
+  std::vector<PortHint> hints = port_hints(tokens.getTokens(), file_id);
+  for (const PortHint& h : hints)
+    diags.error("port-token", h.loc, h.message);
+  PortolanParser parser(&tokens);
+  parser.removeErrorListeners();
+
+  // Fast path: SLL prediction with bail-out; only a failing parse pays for full LL and reporting.
+  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::SLL);
+  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+  PortolanParser::FileContext* tree = nullptr;
+  try {
+    tree = parser.file();
+  } catch (const antlr4::ParseCancellationException&) {
+    tree = nullptr;
+  }
+  Diagnostics syntax;
+  if (!tree) {
+    tokens.seek(0);
+    parser.reset();
+    parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+        antlr4::atn::PredictionMode::LL);
+    ErrorListener listener(file_id, syntax);
+    parser.addErrorListener(&listener);
+    tree = parser.file();
+    parser.removeErrorListeners();
+    if (listener.count > kMaxSyntaxErrors)
+      syntax.add(Severity::Note, "syntax", SourceLoc{file_id, 0, 0, 0},
+                 "too many syntax errors in " + src.path + "; stopped after " +
+                     std::to_string(kMaxSyntaxErrors));
+    if (listener.failed) {
+      for (const auto& d : syntax.all()) {
+        bool hinted = false; // a syntax error a port hint explains already
+        for (const PortHint& h : hints)
+          hinted = hinted || (d.loc.line == h.loc.line && d.loc.col >= h.loc.col &&
+                              d.loc.col <= h.loc.col + h.loc.len);
+        if (!hinted)
+          diags.add(d.severity, d.code, d.loc, d.message);
+      }
+      // The tree after recovery is unreliable: report syntax errors only.
+      return empty_file(file_id);
+    }
+  }
+  if (!hints.empty())
+    return empty_file(file_id);
+  return Builder(file_id, diags).build(tree);
+}
+
 } // namespace
 
-PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags) {
+PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnostics& diags,
+                             const ParseCache* cache) {
   const SourceFile& src = sm.file(file_id);
   if (size_t bad = invalid_utf8(src.text); bad != std::string_view::npos) {
     uint32_t line = 1, col = 1;
@@ -929,60 +1164,66 @@ PolicyFile parse_policy_file(const SourceManager& sm, uint32_t file_id, Diagnost
     return empty_file(file_id);
   }
   try {
-    antlr4::ANTLRInputStream input(src.text);
-    PortolanLexer lexer(&input);
-    lexer.removeErrorListeners();
-    antlr4::CommonTokenStream tokens(&lexer);
-    tokens.fill();
-    // Ports as vendor pages print them: said in our words, before (and instead of) the bare
-    // syntax errors they cause; the file is not built (`1,024` would parse as two ports).
-    std::vector<PortHint> hints = port_hints(tokens.getTokens(), file_id);
-    for (const PortHint& h : hints)
-      diags.error("port-token", h.loc, h.message);
-    PortolanParser parser(&tokens);
-    parser.removeErrorListeners();
-
-    // Fast path: SLL prediction with bail-out; only a failing parse pays for full LL and reporting.
-    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-        antlr4::atn::PredictionMode::SLL);
-    parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
-    PortolanParser::FileContext* tree = nullptr;
-    try {
-      tree = parser.file();
-    } catch (const antlr4::ParseCancellationException&) {
-      tree = nullptr;
-    }
-    Diagnostics syntax;
-    if (!tree) {
-      tokens.seek(0);
-      parser.reset();
-      parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
-      parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-          antlr4::atn::PredictionMode::LL);
-      ErrorListener listener(file_id, syntax);
-      parser.addErrorListener(&listener);
-      tree = parser.file();
-      parser.removeErrorListeners();
-      if (listener.count > kMaxSyntaxErrors)
-        syntax.add(Severity::Note, "syntax", SourceLoc{file_id, 0, 0, 0},
-                   "too many syntax errors in " + src.path + "; stopped after " +
-                       std::to_string(kMaxSyntaxErrors));
-      if (listener.failed) {
-        for (const auto& d : syntax.all()) {
-          bool hinted = false; // a syntax error a port hint explains already
-          for (const PortHint& h : hints)
-            hinted = hinted || (d.loc.line == h.loc.line && d.loc.col >= h.loc.col &&
-                                d.loc.col <= h.loc.col + h.loc.len);
-          if (!hinted)
-            diags.add(d.severity, d.code, d.loc, d.message);
-        }
-        // The tree after recovery is unreliable: report syntax errors only.
-        return empty_file(file_id);
+    // Fast path: the file in pieces at top-level declaration boundaries, each lexed and parsed
+    // with SLL on its own (on every core), its tree freed as soon as its model is built.
+    std::vector<Piece> pieces = split_pieces(src.text, piece_bytes());
+    std::vector<PieceResult> results(pieces.size());
+    auto run = [&](size_t i) {
+      const Piece& p = pieces[i];
+      if (!cache) {
+        results[i] = parse_piece(src.text, p, file_id);
+        return;
       }
+      std::string_view text = std::string_view(src.text).substr(p.begin, p.end - p.begin);
+      Sha256 key = sha256(text);
+      if (auto f = cache->get(text, key, file_id, p.line)) {
+        results[i].ok = true;
+        results[i].file = std::move(*f);
+        return;
+      }
+      results[i] = parse_piece(src.text, p, file_id);
+      if (results[i].ok && results[i].diags.all().empty()) // what it says is said again
+        cache->put(text, key, results[i].file, p.line);
+    };
+    // The first piece alone fills ANTLR's shared DFA caches before threads share them.
+    run(0);
+    if (results[0].ok && pieces.size() > 1) {
+      size_t threads = std::min(parse_threads(), pieces.size() - 1);
+      std::atomic<size_t> next{1};
+      std::atomic<bool> failed{false};
+      auto worker = [&] {
+        for (size_t i; !failed && (i = next++) < pieces.size();) {
+          run(i);
+          if (!results[i].ok)
+            failed = true;
+        }
+      };
+      std::vector<std::thread> pool;
+      for (size_t t = 1; t < threads; ++t)
+        pool.emplace_back(worker);
+      worker();
+      for (auto& t : pool)
+        t.join();
     }
-    if (!hints.empty())
-      return empty_file(file_id);
-    return Builder(file_id, diags).build(tree);
+    bool all_ok =
+        std::all_of(results.begin(), results.end(), [](const PieceResult& r) { return r.ok; });
+    if (all_ok) {
+      PolicyFile out = empty_file(file_id);
+      size_t flows = 0;
+      for (const PieceResult& r : results)
+        flows += r.file.flows.size();
+      out.flows.reserve(flows);
+      for (PieceResult& r : results) {
+        for (const Diagnostic& d : r.diags.all())
+          diags.add(d.severity, d.code, d.loc, d.message) = d;
+        append(out, std::move(r.file));
+      }
+      return out;
+    }
+    results.clear();
+    // A piece failed: the whole file again, as one, so syntax errors are found and reported
+    // exactly as a single parse reports them (full LL, recovery, our wording).
+    return parse_whole(src, file_id, diags);
   } catch (const std::exception& e) {
     diags.error("internal", SourceLoc{file_id, 1, 1, 1},
                 std::string("parser failed unexpectedly: ") + e.what());
