@@ -11,6 +11,7 @@
 #include "names.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cctype>
 #include <tuple>
 
@@ -157,10 +158,11 @@ public:
          it != index_.end() && it->first.addr <= last; ++it)
       if (check(it->second))
         return true;
-    // ... and those holding it are `k` cut shorter.
+    // ... and those holding it are `k` cut shorter (only to lengths some element has).
     for (int len = 0; len < k.len; ++len)
-      if (auto it = index_.find(cut(k, len)); it != index_.end() && check(it->second))
-        return true;
+      if (lens_[static_cast<size_t>(len)])
+        if (auto it = index_.find(cut(k, len)); it != index_.end() && check(it->second))
+          return true;
     return false;
   }
 
@@ -184,6 +186,7 @@ public:
     last_elem_ = lines_.size();
     lines_.push_back(t + " comment \"" + comment + "\"");
     index_[key(e)].push_back(elems_.size());
+    lens_.set(key(e).len);
     elems_.push_back(e);
   }
 
@@ -238,6 +241,7 @@ private:
   std::string comment_;
   std::vector<FoldElem> elems_;
   std::map<Prefix, std::vector<size_t>> index_; ///< first address of each element -> elements
+  std::bitset<129> lens_;                       ///< the prefix lengths of the index's keys
   std::vector<std::string> lines_;              ///< heading comments and elements
   size_t last_elem_ = 0;
   std::string last_heading_;

@@ -12,6 +12,8 @@
 
 #include "nat.h"
 
+#include <algorithm>
+
 namespace portolan {
 namespace {
 
@@ -35,9 +37,15 @@ private:
     for (const TargetView& v : ctx.targets) {
       if (!v.target || !v.env || v.target->scope != Scope::Between)
         continue;
+      const std::vector<Translation> translations = target_translations(lc, *v.target, *v.env);
+      auto judged = [&](const Translation& t) {
+        return t.kind == Translation::Kind::Destination && !t.mapping() && !said.count(t.loc);
+      };
+      if (std::none_of(translations.begin(), translations.end(), judged))
+        continue; // what the target allows is worked out only where a translation needs it
       PacketSet allowed = allowed_packets(v).of(Chain::Forward);
-      for (const Translation& t : target_translations(lc, *v.target, *v.env)) {
-        if (t.kind != Translation::Kind::Destination || t.mapping() || said.count(t.loc))
+      for (const Translation& t : translations) {
+        if (!judged(t))
           continue;
         PacketDims d;
         if (!t.peer_any) {
@@ -51,7 +59,7 @@ private:
           continue;
         // A symmetric binding whose host only opens connections out uses its source half.
         bool symmetric = false;
-        for (const Translation& u : target_translations(lc, *v.target, *v.env))
+        for (const Translation& u : translations)
           symmetric = symmetric || (u.kind == Translation::Kind::Source && u.loc == t.loc);
         PacketDims out;
         out.src = d.dst;
