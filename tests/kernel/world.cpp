@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,10 +79,11 @@ std::string last_output(const fs::path& log) {
   return s.size() > 2000 ? s.substr(0, 2000) + "..." : s;
 }
 
-int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000) {
+int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000,
+                const fs::path& in = "/dev/null") {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   std::vector<char*> args;
@@ -516,7 +519,8 @@ public:
   Prober(const Namespaces& ns, const WorldPlan& plan, std::vector<Observation>& obs)
       : ns_(ns), plan_(plan), obs_(obs) {}
 
-  void run(const std::vector<size_t>& which, int timeout_ms) {
+  void run(const std::vector<size_t>& which, int timeout_ms,
+           const std::function<void()>& sent = nullptr) {
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) {
       for (size_t i : which)
@@ -540,6 +544,8 @@ public:
       if (++started % 32 == 0)
         drain(0); // answer early arrivals so no receive queue overflows
     }
+    if (sent)
+      sent();
     auto deadline = Clock::now() + milliseconds(timeout_ms);
     while (pending_ > 0 && !g_stop) {
       auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -1291,6 +1297,37 @@ Observation send_again(const ProbeSpec& p, Conn& c, int timeout_ms) {
   return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms", false};
 }
 
+/// A command started through run_command whose child is held before its exec: its stdin is a
+/// FIFO nobody writes to until this goes away (the spawned child blocks opening it). For the
+/// retry check: while it is held, the sockets this process has open must not live on in it.
+class HeldCommand {
+public:
+  HeldCommand(const fs::path& dir, const fs::path& log) : fifo_(dir / "held.fifo") {
+    ::unlink(fifo_.c_str());
+    if (::mkfifo(fifo_.c_str(), 0600) != 0)
+      return;
+    th_ = std::thread([this, log] { run_command({"true"}, log, 20000, fifo_); });
+    // Long enough for the child to be cloned and blocked in its open(2) of the FIFO.
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  HeldCommand(const HeldCommand&) = delete;
+  HeldCommand& operator=(const HeldCommand&) = delete;
+  ~HeldCommand() {
+    if (!th_.joinable())
+      return;
+    // O_RDWR never blocks on a FIFO and lets the held open(2) complete.
+    int fd = ::open(fifo_.c_str(), O_RDWR | O_CLOEXEC);
+    th_.join();
+    if (fd >= 0)
+      ::close(fd);
+    ::unlink(fifo_.c_str());
+  }
+
+private:
+  fs::path fifo_;
+  std::thread th_;
+};
+
 } // namespace
 
 void request_stop() {
@@ -1336,18 +1373,27 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
       std::vector<size_t> all;
       for (size_t i = 0; i < plan.probes.size(); ++i)
         all.push_back(i);
-      prober.run(all, opt.timeout_ms);
+      // The retry check: a command of this process is held before its exec while the first
+      // round's sockets are open (as any command another world runs at that moment may be), and
+      // every probe the engine allows is sent again, as a retry would send it.
+      std::optional<HeldCommand> held;
+      prober.run(all, opt.timeout_ms, [&] {
+        if (opt.retry_check)
+          held.emplace(dir, log);
+      });
       // A probe the engine allows that timed out (or whose answer did) gets one slower second
       // chance, so a loaded machine cannot fail the run; a real drop drops again.
       std::vector<size_t> again;
       for (size_t i : all)
         if (opt.retry && plan.probes[i].expect_allow &&
-            (res.obs[i].outcome == Outcome::Denied || res.obs[i].outcome == Outcome::HalfOpen))
+            (opt.retry_check || res.obs[i].outcome == Outcome::Denied ||
+             res.obs[i].outcome == Outcome::HalfOpen))
           again.push_back(i);
       for (size_t i : again)
         res.obs[i].retried = true;
       if (!again.empty() && !g_stop)
         prober.run(again, opt.retry_timeout_ms);
+      held.reset();
       if (!plan.reload.empty() && !config.reload_files.empty() && !g_stop) {
         res.reload_obs.resize(plan.reload.size());
         std::vector<std::unique_ptr<Conn>> conns;

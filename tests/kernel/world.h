@@ -37,6 +37,10 @@ struct RunOptions {
   int timeout_ms = 250;          ///< how long a probe may take before it counts as dropped
   int retry_timeout_ms = 1500;   ///< the second chance of a probe expected to pass
   bool retry = true;
+  /// The retry check (self-check): every probe the engine allows is sent a second time, as a
+  /// retry, while a command this process started is held before its exec; the second round
+  /// must be a clean repeat (no socket of the first round may still hold an address or port).
+  bool retry_check = false;
 };
 
 /// The config to load into namespace 0: the backend's files as emitted.
