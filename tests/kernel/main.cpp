@@ -407,6 +407,10 @@ int main(int argc, char** argv) {
   Options opt;
   if (!parse(argc, argv, opt))
     return 2;
+  if (auto why = start_command_helper()) {
+    std::cout << "kernel: FAILED: cannot start the command helper: " << *why << "\n";
+    return 1;
+  }
   if (opt.prefix.empty())
     opt.prefix = "ptl-" + std::to_string(::getpid());
   const char* tmp = std::getenv("TMPDIR");

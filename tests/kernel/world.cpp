@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -79,8 +82,10 @@ std::string last_output(const fs::path& log) {
   return s.size() > 2000 ? s.substr(0, 2000) + "..." : s;
 }
 
-int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000,
-                const fs::path& in = "/dev/null") {
+/// Spawns one command and waits for it (bounded). Only the command helper calls it once that
+/// runs (see run_command).
+int spawn_and_wait(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms,
+                   const fs::path& in) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
@@ -90,13 +95,6 @@ int run_command(const std::vector<std::string>& argv, const fs::path& log, int t
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  {
-    std::ofstream l(log, std::ios::app);
-    l << "$";
-    for (const std::string& a : argv)
-      l << " " << a;
-    l << "\n";
-  }
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -118,6 +116,123 @@ int run_command(const std::vector<std::string>& argv, const fs::path& log, int t
     std::this_thread::sleep_for(milliseconds(1));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Commands are spawned by a helper process forked at start-up, before this process has any
+// socket, never by this process itself. A child spawned here would start with a copy of this
+// process's file table (posix_spawn clones it; only its exec closes the close-on-exec files):
+// until then every socket of every world lives on in it, however promptly its world closes it.
+// A listener or UDP socket of a probe's first round then still holds its address and port when
+// the retry binds them again (EADDRINUSE), and a client still holds its connection's addresses
+// and ports when the retry connects again (EADDRNOTAVAIL): the CI flake "listener: bind ...:
+// Address already in use, after a retry", seen when other worlds were running commands.
+struct CommandHelper {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> idle; ///< our ends of the channels to the helper, free for a request
+  pid_t pid = -1;
+};
+
+CommandHelper& command_helper() {
+  static CommandHelper h;
+  return h;
+}
+
+constexpr size_t kHelperChannels = 20; // worlds at once (16 at most), the main thread, spare
+constexpr size_t kRequestMax = 1 << 16;
+
+/// The helper: one thread per channel; a request is [timeout ms][stdin]\0[log]\0[argv...]\0,
+/// the answer the exit code (int32). It ends when this process ends (every channel at EOF).
+[[noreturn]] void helper_main(const std::vector<int>& channels, pid_t parent) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) // the main process stops on these and still needs
+    ::signal(sig, SIG_IGN);                 // its commands to remove its namespaces
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent)
+    ::_exit(0);
+  std::vector<std::thread> threads;
+  for (int fd : channels)
+    threads.emplace_back([fd] {
+      std::vector<char> buf(kRequestMax);
+      for (;;) {
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n <= static_cast<ssize_t>(sizeof(int32_t)))
+          break;
+        int32_t timeout = 0;
+        std::memcpy(&timeout, buf.data(), sizeof timeout);
+        std::vector<std::string> parts;
+        std::string cur;
+        for (ssize_t i = sizeof timeout; i < n; ++i)
+          if (buf[static_cast<size_t>(i)] == '\0') {
+            parts.push_back(cur);
+            cur.clear();
+          } else {
+            cur += buf[static_cast<size_t>(i)];
+          }
+        int32_t rc = -1;
+        if (parts.size() >= 3)
+          rc = spawn_and_wait({parts.begin() + 2, parts.end()}, parts[1], timeout, parts[0]);
+        if (::send(fd, &rc, sizeof rc, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof rc))
+          break;
+      }
+      ::close(fd);
+    });
+  for (std::thread& t : threads)
+    t.join();
+  ::_exit(0);
+}
+
+/// Runs a command (no shell; stdout and stderr appended to `log`, after a "$ argv" line) and
+/// returns its exit code; -1 when it could not run, -2 when it was killed after `timeout_ms`.
+int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000,
+                const fs::path& in = "/dev/null") {
+  {
+    std::ofstream l(log, std::ios::app);
+    l << "$";
+    for (const std::string& a : argv)
+      l << " " << a;
+    l << "\n";
+  }
+  CommandHelper& h = command_helper();
+  if (h.pid < 0)
+    return spawn_and_wait(argv, log, timeout_ms, in); // before start_command_helper (never)
+  std::string msg(sizeof(int32_t), '\0');
+  int32_t t = timeout_ms;
+  std::memcpy(msg.data(), &t, sizeof t);
+  for (const std::string& part : {in.string(), log.string()})
+    msg += part + '\0';
+  for (const std::string& a : argv)
+    msg += a + '\0';
+  int fd = -1;
+  {
+    std::unique_lock<std::mutex> lock(h.mu);
+    h.cv.wait(lock, [&] { return !h.idle.empty(); });
+    fd = h.idle.back();
+    h.idle.pop_back();
+  }
+  int32_t rc = -1;
+  ssize_t n = -1;
+  if (msg.size() <= kRequestMax) {
+    do
+      n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+  }
+  if (n == static_cast<ssize_t>(msg.size())) {
+    do
+      n = ::recv(fd, &rc, sizeof rc, 0);
+    while (n < 0 && errno == EINTR);
+  }
+  if (n != static_cast<ssize_t>(sizeof rc)) {
+    rc = -1;
+    std::ofstream(log, std::ios::app) << "ptl-kernel: the command helper did not run this\n";
+  }
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    h.idle.push_back(fd);
+  }
+  h.cv.notify_one();
+  return rc;
 }
 
 bool run_batch(const std::string& ns, const std::vector<std::string>& lines, const fs::path& dir,
@@ -1186,8 +1301,8 @@ int reload_socket(const Namespaces& ns, int k, const IpAddr& a, uint16_t port, i
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(a, port, ss);
-  // The probes' sockets on the same port were closed a moment ago; give the kernel a little
-  // time to let go of them.
+  // The probes' sockets on the same port were closed a moment ago (and no spawned command
+  // holds them: see CommandHelper); a little patience all the same.
   int rc = -1;
   for (int tries = 0; tries < 20; ++tries) {
     rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
@@ -1329,6 +1444,48 @@ private:
 };
 
 } // namespace
+
+std::optional<std::string> start_command_helper() {
+  CommandHelper& h = command_helper();
+  if (h.pid >= 0)
+    return std::nullopt;
+  std::vector<int> ours, theirs;
+  auto close_all = [&] {
+    for (int fd : ours)
+      ::close(fd);
+    for (int fd : theirs)
+      ::close(fd);
+  };
+  for (size_t k = 0; k < kHelperChannels; ++k) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      std::string why = errno_text("socketpair");
+      close_all();
+      return why;
+    }
+    ours.push_back(sv[0]);
+    theirs.push_back(sv[1]);
+  }
+  std::fflush(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::string why = errno_text("fork");
+    close_all();
+    return why;
+  }
+  if (pid == 0) {
+    for (int fd : ours)
+      ::close(fd);
+    helper_main(theirs, parent);
+  }
+  for (int fd : theirs)
+    ::close(fd);
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.idle = ours;
+  h.pid = pid;
+  return std::nullopt;
+}
 
 void request_stop() {
   g_stop = true;

@@ -70,6 +70,12 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
 /// Whether this process can create and use a network namespace; the reason when it cannot.
 std::optional<std::string> kernel_unavailable(const RunOptions& opt);
 
+/// Forks the process that spawns every command of the harness (ip, nft, iptables-restore).
+/// Call it first thing, before any thread or socket exists: a command spawned by this process
+/// itself would hold a copy of every open socket until its exec, so a probe's socket could
+/// outlive its close and collide with the retry (world.cpp). The reason when it cannot start.
+std::optional<std::string> start_command_helper();
+
 /// Asks running worlds to stop after their current step (from a signal handler).
 void request_stop();
 bool stop_requested();
