@@ -70,7 +70,10 @@ of other protocols and ICMP types, and connections opened before a reload.
   --show-probes        every probe of every world, with both verdicts
 )";
 
-enum class Check { Normal, AllowAll, DenyAll };
+/// Normal: the target's own config. AllowAll, DenyAll: broken configs the probes must catch.
+/// Retry: the target's own config, every probe the engine allows sent twice (RunOptions::
+/// retry_check): the second round must agree with the engine as the first does.
+enum class Check { Normal, AllowAll, DenyAll, Retry };
 
 struct Options {
   std::vector<std::string> backends{"nftables", "iptables"};
@@ -142,7 +145,7 @@ bool compile(const Loaded& l, const Target& t, Check check, Config& cfg, TargetP
   RuleSet& rs = compiled.rules;
   if (nd_plumbing)
     *nd_plumbing = rs.icmpv6_nd;
-  if (check != Check::Normal)
+  if (check == Check::AllowAll || check == Check::DenyAll)
     rs.rules.clear(); // deny-all: the governed chains keep only their drop policy and state rules
   if (check == Check::AllowAll) {
     if (l.loaded.policy.flows.empty()) {
@@ -404,6 +407,10 @@ int main(int argc, char** argv) {
   Options opt;
   if (!parse(argc, argv, opt))
     return 2;
+  if (auto why = start_command_helper()) {
+    std::cout << "kernel: FAILED: cannot start the command helper: " << *why << "\n";
+    return 1;
+  }
   if (opt.prefix.empty())
     opt.prefix = "ptl-" + std::to_string(::getpid());
   const char* tmp = std::getenv("TMPDIR");
@@ -465,7 +472,8 @@ int main(int argc, char** argv) {
       std::cout << "kernel: FAILED: " << err << "\n";
       return 1;
     }
-    std::map<std::string, int> self_checked; // backend + scope -> done
+    std::map<std::string, int> self_checked;         // backend + scope -> done
+    static std::map<std::string, int> retry_checked; // backend -> done (first manifest only)
     for (const Target& t : l->manifest->targets) {
       if (std::find(opt.backends.begin(), opt.backends.end(), t.backend) == opt.backends.end())
         continue;
@@ -476,6 +484,8 @@ int main(int argc, char** argv) {
         checks.push_back(Check::AllowAll);
         checks.push_back(Check::DenyAll);
       }
+      if (opt.self_check && !retry_checked[t.backend]++)
+        checks.push_back(Check::Retry);
       for (Check c : checks) {
         Job job;
         job.check = c;
@@ -483,6 +493,7 @@ int main(int argc, char** argv) {
         job.label = m.stem().string() + " " + t.name +
                     (c == Check::AllowAll  ? " self-check allow-all"
                      : c == Check::DenyAll ? " self-check deny-all"
+                     : c == Check::Retry   ? " self-check retry"
                                            : "");
         job.replay = "tests/kernel/run --shipped --backend " + t.backend +
                      (opt.manifests.empty() ? "" : " --manifest " + m.string());
@@ -574,6 +585,7 @@ int main(int argc, char** argv) {
       if (job.error.empty()) {
         RunOptions r = run;
         r.retry = job.check != Check::DenyAll; // everything times out there, by design
+        r.retry_check = job.check == Check::Retry;
         job.result = run_world(job.plan, job.config, std::to_string(i), r);
         job.ran = !job.result.stopped;
       }
@@ -597,6 +609,7 @@ int main(int argc, char** argv) {
   // --- Compare with the engine.
   size_t policies = 0, probes = 0, mismatches = 0, failures = 0, retried = 0, candidates = 0;
   size_t self_worlds = 0, self_probes = 0, self_bad = 0, unprobeable = 0, self_fixed = 0;
+  size_t retry_worlds = 0, retry_probes = 0, retry_bad = 0;
   std::map<std::string, size_t> per_kind;
   struct ClassCount {
     size_t probes = 0, mismatches = 0;
@@ -681,6 +694,31 @@ int main(int argc, char** argv) {
       }
       continue;
     }
+    if (job.check == Check::Retry) {
+      // Every probe the engine allows went twice, the second time while a command of this
+      // process was held before its exec: each must agree with the engine, as in a normal run.
+      size_t twice = 0, bad = 0;
+      std::string report;
+      for (size_t i = 0; i < probes_of.size(); ++i) {
+        const Observation& o = job.result.obs[i];
+        twice += o.retried;
+        if (mismatch(probes_of[i], o)) {
+          ++bad;
+          report += describe(job, probes_of[i], o);
+        }
+      }
+      ++retry_worlds;
+      retry_probes += twice;
+      bool ok = twice > 0 && bad == 0;
+      std::cout << "kernel self-check " << (ok ? "ok" : "FAILED") << ": " << job.label << ": "
+                << twice << " probes sent again as a retry, " << bad << " of " << probes_of.size()
+                << " differ from the engine\n";
+      if (!ok) {
+        ++retry_bad;
+        std::cout << report;
+      }
+      continue;
+    }
     // Self-check: the broken config must be caught by exactly the probes it breaks, and there
     // must be some (a harness that cannot see a difference would pass anything).
     bool allow_all = job.check == Check::AllowAll;
@@ -762,6 +800,15 @@ int main(int argc, char** argv) {
               << self_worlds - self_bad << " caught by exactly the probes they break\n";
   if (self_bad)
     std::cout << "kernel: FAILED: " << self_bad << " self-checks did not catch a broken config\n";
+  if (retry_worlds)
+    std::cout << "kernel: retry check: " << retry_worlds << " worlds, " << retry_probes
+              << " allowed probes sent twice (a command held before its exec meanwhile); "
+              << retry_worlds - retry_bad << " agree with the engine both times\n";
+  if (retry_bad)
+    std::cout << "kernel: FAILED: " << retry_bad << " retry checks: a second round differed\n";
+  bool retry_missing = opt.self_check && retry_worlds == 0;
+  if (retry_missing)
+    std::cout << "kernel: FAILED: the retry check did not run\n";
   bool self_missing = opt.self_check && self_worlds == 0;
   if (self_missing)
     std::cout << "kernel: FAILED: the self-check did not run\n";
@@ -803,7 +850,7 @@ int main(int argc, char** argv) {
             << " mismatches"
             << " (" << known_total << " counted apart above: refusals, stricter drops)"
             << "\n";
-  bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && not_run == 0 &&
-            policies > 0;
+  bool ok = mismatches == 0 && failures == 0 && self_bad == 0 && !self_missing && retry_bad == 0 &&
+            !retry_missing && not_run == 0 && policies > 0;
   return ok ? 0 : 1;
 }

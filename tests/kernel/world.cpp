@@ -12,19 +12,24 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -77,23 +82,19 @@ std::string last_output(const fs::path& log) {
   return s.size() > 2000 ? s.substr(0, 2000) + "..." : s;
 }
 
-int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000) {
+/// Spawns one command and waits for it (bounded). Only the command helper calls it once that
+/// runs (see run_command).
+int spawn_and_wait(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms,
+                   const fs::path& in) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   std::vector<char*> args;
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  {
-    std::ofstream l(log, std::ios::app);
-    l << "$";
-    for (const std::string& a : argv)
-      l << " " << a;
-    l << "\n";
-  }
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -115,6 +116,123 @@ int run_command(const std::vector<std::string>& argv, const fs::path& log, int t
     std::this_thread::sleep_for(milliseconds(1));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Commands are spawned by a helper process forked at start-up, before this process has any
+// socket, never by this process itself. A child spawned here would start with a copy of this
+// process's file table (posix_spawn clones it; only its exec closes the close-on-exec files):
+// until then every socket of every world lives on in it, however promptly its world closes it.
+// A listener or UDP socket of a probe's first round then still holds its address and port when
+// the retry binds them again (EADDRINUSE), and a client still holds its connection's addresses
+// and ports when the retry connects again (EADDRNOTAVAIL): the CI flake "listener: bind ...:
+// Address already in use, after a retry", seen when other worlds were running commands.
+struct CommandHelper {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> idle; ///< our ends of the channels to the helper, free for a request
+  pid_t pid = -1;
+};
+
+CommandHelper& command_helper() {
+  static CommandHelper h;
+  return h;
+}
+
+constexpr size_t kHelperChannels = 20; // worlds at once (16 at most), the main thread, spare
+constexpr size_t kRequestMax = 1 << 16;
+
+/// The helper: one thread per channel; a request is [timeout ms][stdin]\0[log]\0[argv...]\0,
+/// the answer the exit code (int32). It ends when this process ends (every channel at EOF).
+[[noreturn]] void helper_main(const std::vector<int>& channels, pid_t parent) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) // the main process stops on these and still needs
+    ::signal(sig, SIG_IGN);                 // its commands to remove its namespaces
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent)
+    ::_exit(0);
+  std::vector<std::thread> threads;
+  for (int fd : channels)
+    threads.emplace_back([fd] {
+      std::vector<char> buf(kRequestMax);
+      for (;;) {
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n <= static_cast<ssize_t>(sizeof(int32_t)))
+          break;
+        int32_t timeout = 0;
+        std::memcpy(&timeout, buf.data(), sizeof timeout);
+        std::vector<std::string> parts;
+        std::string cur;
+        for (ssize_t i = sizeof timeout; i < n; ++i)
+          if (buf[static_cast<size_t>(i)] == '\0') {
+            parts.push_back(cur);
+            cur.clear();
+          } else {
+            cur += buf[static_cast<size_t>(i)];
+          }
+        int32_t rc = -1;
+        if (parts.size() >= 3)
+          rc = spawn_and_wait({parts.begin() + 2, parts.end()}, parts[1], timeout, parts[0]);
+        if (::send(fd, &rc, sizeof rc, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof rc))
+          break;
+      }
+      ::close(fd);
+    });
+  for (std::thread& t : threads)
+    t.join();
+  ::_exit(0);
+}
+
+/// Runs a command (no shell; stdout and stderr appended to `log`, after a "$ argv" line) and
+/// returns its exit code; -1 when it could not run, -2 when it was killed after `timeout_ms`.
+int run_command(const std::vector<std::string>& argv, const fs::path& log, int timeout_ms = 20000,
+                const fs::path& in = "/dev/null") {
+  {
+    std::ofstream l(log, std::ios::app);
+    l << "$";
+    for (const std::string& a : argv)
+      l << " " << a;
+    l << "\n";
+  }
+  CommandHelper& h = command_helper();
+  if (h.pid < 0)
+    return spawn_and_wait(argv, log, timeout_ms, in); // before start_command_helper (never)
+  std::string msg(sizeof(int32_t), '\0');
+  int32_t t = timeout_ms;
+  std::memcpy(msg.data(), &t, sizeof t);
+  for (const std::string& part : {in.string(), log.string()})
+    msg += part + '\0';
+  for (const std::string& a : argv)
+    msg += a + '\0';
+  int fd = -1;
+  {
+    std::unique_lock<std::mutex> lock(h.mu);
+    h.cv.wait(lock, [&] { return !h.idle.empty(); });
+    fd = h.idle.back();
+    h.idle.pop_back();
+  }
+  int32_t rc = -1;
+  ssize_t n = -1;
+  if (msg.size() <= kRequestMax) {
+    do
+      n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+  }
+  if (n == static_cast<ssize_t>(msg.size())) {
+    do
+      n = ::recv(fd, &rc, sizeof rc, 0);
+    while (n < 0 && errno == EINTR);
+  }
+  if (n != static_cast<ssize_t>(sizeof rc)) {
+    rc = -1;
+    std::ofstream(log, std::ios::app) << "ptl-kernel: the command helper did not run this\n";
+  }
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    h.idle.push_back(fd);
+  }
+  h.cv.notify_one();
+  return rc;
 }
 
 bool run_batch(const std::string& ns, const std::vector<std::string>& lines, const fs::path& dir,
@@ -516,7 +634,8 @@ public:
   Prober(const Namespaces& ns, const WorldPlan& plan, std::vector<Observation>& obs)
       : ns_(ns), plan_(plan), obs_(obs) {}
 
-  void run(const std::vector<size_t>& which, int timeout_ms) {
+  void run(const std::vector<size_t>& which, int timeout_ms,
+           const std::function<void()>& sent = nullptr) {
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) {
       for (size_t i : which)
@@ -540,6 +659,8 @@ public:
       if (++started % 32 == 0)
         drain(0); // answer early arrivals so no receive queue overflows
     }
+    if (sent)
+      sent();
     auto deadline = Clock::now() + milliseconds(timeout_ms);
     while (pending_ > 0 && !g_stop) {
       auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -1180,8 +1301,8 @@ int reload_socket(const Namespaces& ns, int k, const IpAddr& a, uint16_t port, i
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(a, port, ss);
-  // The probes' sockets on the same port were closed a moment ago; give the kernel a little
-  // time to let go of them.
+  // The probes' sockets on the same port were closed a moment ago (and no spawned command
+  // holds them: see CommandHelper); a little patience all the same.
   int rc = -1;
   for (int tries = 0; tries < 20; ++tries) {
     rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
@@ -1291,7 +1412,80 @@ Observation send_again(const ProbeSpec& p, Conn& c, int timeout_ms) {
   return {Outcome::Denied, "nothing arrived within " + std::to_string(timeout_ms) + " ms", false};
 }
 
+/// A command started through run_command whose child is held before its exec: its stdin is a
+/// FIFO nobody writes to until this goes away (the spawned child blocks opening it). For the
+/// retry check: while it is held, the sockets this process has open must not live on in it.
+class HeldCommand {
+public:
+  HeldCommand(const fs::path& dir, const fs::path& log) : fifo_(dir / "held.fifo") {
+    ::unlink(fifo_.c_str());
+    if (::mkfifo(fifo_.c_str(), 0600) != 0)
+      return;
+    th_ = std::thread([this, log] { run_command({"true"}, log, 20000, fifo_); });
+    // Long enough for the child to be cloned and blocked in its open(2) of the FIFO.
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  HeldCommand(const HeldCommand&) = delete;
+  HeldCommand& operator=(const HeldCommand&) = delete;
+  ~HeldCommand() {
+    if (!th_.joinable())
+      return;
+    // O_RDWR never blocks on a FIFO and lets the held open(2) complete.
+    int fd = ::open(fifo_.c_str(), O_RDWR | O_CLOEXEC);
+    th_.join();
+    if (fd >= 0)
+      ::close(fd);
+    ::unlink(fifo_.c_str());
+  }
+
+private:
+  fs::path fifo_;
+  std::thread th_;
+};
+
 } // namespace
+
+std::optional<std::string> start_command_helper() {
+  CommandHelper& h = command_helper();
+  if (h.pid >= 0)
+    return std::nullopt;
+  std::vector<int> ours, theirs;
+  auto close_all = [&] {
+    for (int fd : ours)
+      ::close(fd);
+    for (int fd : theirs)
+      ::close(fd);
+  };
+  for (size_t k = 0; k < kHelperChannels; ++k) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      std::string why = errno_text("socketpair");
+      close_all();
+      return why;
+    }
+    ours.push_back(sv[0]);
+    theirs.push_back(sv[1]);
+  }
+  std::fflush(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::string why = errno_text("fork");
+    close_all();
+    return why;
+  }
+  if (pid == 0) {
+    for (int fd : ours)
+      ::close(fd);
+    helper_main(theirs, parent);
+  }
+  for (int fd : theirs)
+    ::close(fd);
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.idle = ours;
+  h.pid = pid;
+  return std::nullopt;
+}
 
 void request_stop() {
   g_stop = true;
@@ -1336,18 +1530,27 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
       std::vector<size_t> all;
       for (size_t i = 0; i < plan.probes.size(); ++i)
         all.push_back(i);
-      prober.run(all, opt.timeout_ms);
+      // The retry check: a command of this process is held before its exec while the first
+      // round's sockets are open (as any command another world runs at that moment may be), and
+      // every probe the engine allows is sent again, as a retry would send it.
+      std::optional<HeldCommand> held;
+      prober.run(all, opt.timeout_ms, [&] {
+        if (opt.retry_check)
+          held.emplace(dir, log);
+      });
       // A probe the engine allows that timed out (or whose answer did) gets one slower second
       // chance, so a loaded machine cannot fail the run; a real drop drops again.
       std::vector<size_t> again;
       for (size_t i : all)
         if (opt.retry && plan.probes[i].expect_allow &&
-            (res.obs[i].outcome == Outcome::Denied || res.obs[i].outcome == Outcome::HalfOpen))
+            (opt.retry_check || res.obs[i].outcome == Outcome::Denied ||
+             res.obs[i].outcome == Outcome::HalfOpen))
           again.push_back(i);
       for (size_t i : again)
         res.obs[i].retried = true;
       if (!again.empty() && !g_stop)
         prober.run(again, opt.retry_timeout_ms);
+      held.reset();
       if (!plan.reload.empty() && !config.reload_files.empty() && !g_stop) {
         res.reload_obs.resize(plan.reload.size());
         std::vector<std::unique_ptr<Conn>> conns;

@@ -37,6 +37,10 @@ struct RunOptions {
   int timeout_ms = 250;          ///< how long a probe may take before it counts as dropped
   int retry_timeout_ms = 1500;   ///< the second chance of a probe expected to pass
   bool retry = true;
+  /// The retry check (self-check): every probe the engine allows is sent a second time, as a
+  /// retry, while a command this process started is held before its exec; the second round
+  /// must be a clean repeat (no socket of the first round may still hold an address or port).
+  bool retry_check = false;
 };
 
 /// The config to load into namespace 0: the backend's files as emitted.
@@ -65,6 +69,12 @@ WorldResult run_world(const WorldPlan& plan, const Config& config, const std::st
 
 /// Whether this process can create and use a network namespace; the reason when it cannot.
 std::optional<std::string> kernel_unavailable(const RunOptions& opt);
+
+/// Forks the process that spawns every command of the harness (ip, nft, iptables-restore).
+/// Call it first thing, before any thread or socket exists: a command spawned by this process
+/// itself would hold a copy of every open socket until its exec, so a probe's socket could
+/// outlive its close and collide with the retry (world.cpp). The reason when it cannot start.
+std::optional<std::string> start_command_helper();
 
 /// Asks running worlds to stop after their current step (from a signal handler).
 void request_stop();
