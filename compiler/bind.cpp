@@ -65,15 +65,6 @@ std::vector<std::string> flow_ids(const Policy& p) {
   return ids;
 }
 
-const std::vector<std::string>& flow_ids(const LowerContext& ctx,
-                                         std::vector<std::string>& scratch) {
-  if (ctx.ids && ctx.ids->size() == ctx.policy.flows.size())
-    return *ctx.ids;
-  if (scratch.size() != ctx.policy.flows.size())
-    scratch = flow_ids(ctx.policy);
-  return scratch;
-}
-
 std::string trace_of(const LowerContext& ctx, const SourceLoc& loc) {
   if (!loc.valid())
     return "?";

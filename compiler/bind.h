@@ -21,9 +21,6 @@ struct LowerContext {
   const Manifest& manifest;
   const SourceManager& sm;
   std::optional<Date> today_override; ///< --today
-  /// flow_ids(policy), worked out once by the caller for all its targets; null: each lowering
-  /// works them out itself (a pass over every flow's summary, the same for every target).
-  const std::vector<std::string>* ids = nullptr;
 };
 
 /// Whether a flow is in force in `env`: its feature is on and it has not expired.
@@ -40,10 +37,6 @@ std::string trace_of(const LowerContext& ctx, const SourceLoc& loc);
 /// (except a repeated summary, or the rare hash collision, resolved the same way), so inserting
 /// or moving a flow leaves every other flow's id as it was.
 std::vector<std::string> flow_ids(const Policy& p);
-
-/// `*ctx.ids` when the caller worked them out, else flow_ids(ctx.policy) kept in `scratch`.
-const std::vector<std::string>& flow_ids(const LowerContext& ctx,
-                                         std::vector<std::string>& scratch);
 
 /// The addresses bound to an endpoint in one environment.
 struct BoundAddrs {

@@ -157,7 +157,9 @@ std::vector<Translation> target_translations(const LowerContext& ctx, const Targ
       o.note = f.note;
       o.trace = trace_of(ctx, f.loc);
       o.src_zone = m.outside;
-      o.id = flow_ids(ctx, ids)[fi];
+      if (ids.empty())
+        ids = flow_ids(p);
+      o.id = ids[fi];
       m.flow = std::move(o);
       m.loc = f.maps->loc;
       m.proto = f.maps->proto;

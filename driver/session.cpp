@@ -163,18 +163,15 @@ CompiledTarget Session::compile_target(const Target& t, Want want) {
         slot = std::make_unique<EnvPackets>(loaded.policy, env->second);
       shared = slot.get();
     }
-  if (loaded.ok && ids_.size() != loaded.policy.flows.size())
-    ids_ = flow_ids(loaded.policy);
-  return compile_into(t, want, diags, false, shared, &ids_);
+  return compile_into(t, want, diags, false, shared);
 }
 
 CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics& out) const {
-  return compile_into(t, want, out, true, nullptr, nullptr);
+  return compile_into(t, want, out, true, nullptr);
 }
 
 CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
-                                     EnvPackets* shared,
-                                     const std::vector<std::string>* ids) const {
+                                     EnvPackets* shared) const {
   if (timings)
     last_ = std::chrono::steady_clock::now();
   CompiledTarget c;
@@ -187,8 +184,7 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
   auto backend = make_backend(t.backend);
   if (valid == valid_.end() || env == manifest->environments.end() || !backend)
     return c; // reported by validate-manifest
-  LowerContext ctx = lower_context();
-  ctx.ids = ids;
+  const LowerContext ctx = lower_context();
   // The const overload may run on several threads: it shares nothing.
   std::optional<EnvPackets> local;
   EnvPackets& packets = shared ? *shared : local.emplace(loaded.policy, env->second);

@@ -118,15 +118,12 @@ public:
 
 private:
   CompiledTarget compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
-                              EnvPackets* shared, const std::vector<std::string>* ids) const;
+                              EnvPackets* shared) const;
 
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
   /// By environment: the packet sets its targets share (compile_target; freed by analyse).
   std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
   bool analysis_ran_ = false;
-  /// flow_ids(loaded.policy), worked out once for every target compile_target lowers (the
-  /// const overload, which may run on several threads, works them out per call).
-  std::vector<std::string> ids_;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
 };

@@ -12,8 +12,6 @@
 
 #include "nat.h"
 
-#include <algorithm>
-
 namespace portolan {
 namespace {
 
@@ -37,15 +35,9 @@ private:
     for (const TargetView& v : ctx.targets) {
       if (!v.target || !v.env || v.target->scope != Scope::Between)
         continue;
-      const std::vector<Translation> translations = target_translations(lc, *v.target, *v.env);
-      auto judged = [&](const Translation& t) {
-        return t.kind == Translation::Kind::Destination && !t.mapping() && !said.count(t.loc);
-      };
-      if (std::none_of(translations.begin(), translations.end(), judged))
-        continue; // what the target allows is worked out only where a translation needs it
       PacketSet allowed = allowed_packets(v).of(Chain::Forward);
-      for (const Translation& t : translations) {
-        if (!judged(t))
+      for (const Translation& t : target_translations(lc, *v.target, *v.env)) {
+        if (t.kind != Translation::Kind::Destination || t.mapping() || said.count(t.loc))
           continue;
         PacketDims d;
         if (!t.peer_any) {
@@ -59,7 +51,7 @@ private:
           continue;
         // A symmetric binding whose host only opens connections out uses its source half.
         bool symmetric = false;
-        for (const Translation& u : translations)
+        for (const Translation& u : target_translations(lc, *v.target, *v.env))
           symmetric = symmetric || (u.kind == Translation::Kind::Source && u.loc == t.loc);
         PacketDims out;
         out.src = d.dst;

@@ -163,8 +163,7 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   };
 
   std::vector<Rule> denies, allows;
-  std::vector<std::string> own_ids;
-  const std::vector<std::string>& ids = flow_ids(ctx, own_ids);
+  const std::vector<std::string> ids = flow_ids(ctx.policy);
   for (const Term& term : terms) {
     const Flow& f = ctx.policy.flows[term.flow];
     const auto& bs = bound(*term.src);
