@@ -54,6 +54,7 @@ void print_checks(std::ostream& out) {
 bool Session::open(const std::optional<fs::path>& manifest_path,
                    const std::vector<fs::path>& extra) {
   packets_.clear();
+  ids_.reset();
   last_ = std::chrono::steady_clock::now();
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
@@ -89,6 +90,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
 
 void Session::adopt(Manifest m, LoadResult policy) {
   packets_.clear();
+  ids_.reset();
   last_ = std::chrono::steady_clock::now();
   manifest = std::move(m);
   loaded = std::move(policy);
@@ -99,7 +101,7 @@ void Session::adopt(Manifest m, LoadResult policy) {
 }
 
 LowerContext Session::lower_context() const {
-  return LowerContext{loaded.policy, *manifest, sm, today};
+  return LowerContext{loaded.policy, *manifest, sm, today, ids_ ? &*ids_ : nullptr};
 }
 
 std::vector<const Target*> Session::targets(const std::string& env,
@@ -123,6 +125,8 @@ CompiledTarget Session::compile_target(const Target& t, Want want) {
         slot = std::make_unique<EnvPackets>(loaded.policy, env->second);
       shared = slot.get();
     }
+  if (loaded.ok && !ids_)
+    ids_ = flow_ids(loaded.policy); // once for every target, not once per target
   return compile_into(t, want, diags, false, shared);
 }
 

@@ -113,6 +113,9 @@ private:
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
   /// By environment: the packet sets its targets share (compile_target; freed by analyse).
   std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
+  /// flow_ids of the loaded policy, computed by the first compile_target (the const overload,
+  /// which may run on several threads, only reads it).
+  std::optional<std::vector<std::string>> ids_;
   bool analysis_ran_ = false;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
