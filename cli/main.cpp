@@ -59,7 +59,7 @@ void add_common(CLI::App& app, Common& c, bool with_env) {
                  "judge expiry as of DATE (YYYY-MM-DD) or 'now', instead of the environment's "
                  "'today'")
       ->type_name("DATE");
-  app.add_flag("--timings", c.timings, "print each stage's wall time on stderr");
+  app.add_flag("--timings", c.timings, "print each stage's wall and CPU time on stderr");
 }
 
 /// Opens a session from the common options; nullopt after a usage problem already reported.

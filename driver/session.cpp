@@ -56,6 +56,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
   packets_.clear();
   ids_.reset();
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
   if (manifest_path) {
@@ -92,6 +93,7 @@ void Session::adopt(Manifest m, LoadResult policy) {
   packets_.clear();
   ids_.reset();
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   manifest = std::move(m);
   loaded = std::move(policy);
   if (loaded.ok && !diags.has_errors()) {
@@ -136,8 +138,10 @@ CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics& 
 
 CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
                                      EnvPackets* shared) const {
-  if (timings)
+  if (timings) {
     last_ = std::chrono::steady_clock::now();
+    last_cpu_ = cpu_ms();
+  }
   CompiledTarget c;
   c.target = &t;
   auto valid = valid_.find(t.name);
@@ -181,6 +185,7 @@ std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagno
 void Session::analyse(std::vector<TargetView> views) {
   packets_.clear(); // the views hold what the checks need
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   AnalysisContext ctx{
       loaded.policy, manifest ? &*manifest : nullptr, sm, today, std::move(views), diags, timings};
   run_checks(ctx, manifest ? manifest->checks : std::map<std::string, std::string>{});
@@ -190,6 +195,7 @@ void Session::analyse(std::vector<TargetView> views) {
 
 void Session::report(bool judges) {
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   if (loaded.ok)
     apply_suppressions(
         loaded.policy, diags,
@@ -207,8 +213,11 @@ void Session::mark(const char* stage) const {
   if (!timings)
     return; // nothing shared is touched: compile_target may run on several threads
   auto now = std::chrono::steady_clock::now();
+  double cpu = cpu_ms();
   ms_[stage] += std::chrono::duration<double, std::milli>(now - last_).count();
+  cpu_ms_[stage] += cpu - last_cpu_;
   last_ = now;
+  last_cpu_ = cpu;
 }
 
 void Session::print_timings() const {
@@ -216,7 +225,8 @@ void Session::print_timings() const {
     return;
   for (const Stage& s : stages())
     if (auto it = ms_.find(s.name); it != ms_.end())
-      std::cerr << "timing: " << s.name << " " << it->second << " ms\n";
+      std::cerr << "timing: " << s.name << " " << it->second << " ms (cpu " << cpu_ms_.at(s.name)
+                << " ms)\n";
 }
 
 } // namespace portolan

@@ -63,7 +63,7 @@ public:
   LoadResult loaded;
   std::optional<Date> today; ///< --today: judge expiry as of this date
   bool unreadable = false;   ///< an input could not be read (exit 2)
-  bool timings = false;      ///< report each stage's wall time on stderr (`--timings`)
+  bool timings = false;      ///< report each stage's wall and CPU time on stderr (`--timings`)
 
   /// Stages read-manifest, load-policy and validate-manifest. `manifest` may be empty (a policy
   /// checked alone); `extra` policy files come after the manifest's. False when there is
@@ -119,6 +119,8 @@ private:
   bool analysis_ran_ = false;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
+  mutable double last_cpu_ = 0;
+  mutable std::map<std::string, double> cpu_ms_; ///< stage -> the process's CPU time
 };
 
 } // namespace portolan
