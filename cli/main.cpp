@@ -65,7 +65,7 @@ void add_common(CLI::App& app, Common& c, bool with_env) {
                  "judge expiry as of DATE (YYYY-MM-DD) or 'now', instead of the environment's "
                  "'today'")
       ->type_name("DATE");
-  app.add_flag("--timings", c.timings, "print each stage's wall time on stderr");
+  app.add_flag("--timings", c.timings, "print each stage's wall and CPU time on stderr");
   app.add_option("--cache", c.cache,
                  "parse cache folder: a piece of policy text parsed before is read from it "
                  "(off without this option; docs/architecture.md, 'Parse cache')")

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace portolan {
 
@@ -51,8 +53,12 @@ bool flow_active(const Flow& f, const Environment& env, const std::optional<Date
 std::vector<std::string> flow_ids(const Policy& p) {
   std::vector<std::string> ids;
   ids.reserve(p.flows.size());
-  std::map<std::string, int> repeats;
-  std::set<std::string> taken;
+  // Hashed, not ordered: only membership and counts decide an id, and a tree of every flow's
+  // summary made this O(N log N) string compares, most of them cache misses past 100k flows.
+  std::unordered_map<std::string, int> repeats;
+  std::unordered_set<std::string> taken;
+  repeats.reserve(p.flows.size());
+  taken.reserve(p.flows.size());
   for (const Flow& f : p.flows) {
     std::string key = f.summary();
     if (int n = ++repeats[key]; n > 1)

@@ -21,6 +21,9 @@ struct LowerContext {
   const Manifest& manifest;
   const SourceManager& sm;
   std::optional<Date> today_override; ///< --today
+  /// flow_ids(policy), computed once by the caller that lowers many targets; null: computed
+  /// by each lower_target.
+  const std::vector<std::string>* flow_ids = nullptr;
 };
 
 /// Whether a flow is in force in `env`: its feature is on and it has not expired.

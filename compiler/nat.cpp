@@ -157,9 +157,9 @@ std::vector<Translation> target_translations(const LowerContext& ctx, const Targ
       o.note = f.note;
       o.trace = trace_of(ctx, f.loc);
       o.src_zone = m.outside;
-      if (ids.empty())
+      if (!ctx.flow_ids && ids.empty())
         ids = flow_ids(p);
-      o.id = ids[fi];
+      o.id = ctx.flow_ids ? (*ctx.flow_ids)[fi] : ids[fi];
       m.flow = std::move(o);
       m.loc = f.maps->loc;
       m.proto = f.maps->proto;

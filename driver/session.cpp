@@ -55,7 +55,9 @@ void print_checks(std::ostream& out) {
 bool Session::open(const std::optional<fs::path>& manifest_path,
                    const std::vector<fs::path>& extra) {
   packets_.clear();
+  ids_.reset();
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   std::vector<fs::path> files;
   std::vector<SourceLoc> locs;
   if (manifest_path) {
@@ -93,6 +95,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
 
 void Session::open_model(const fs::path& path) {
   packets_.clear();
+  ids_.reset();
   last_ = std::chrono::steady_clock::now();
   std::string why;
   auto bytes = read_file(path, &why);
@@ -129,7 +132,9 @@ std::string Session::model_file() const {
 
 void Session::adopt(Manifest m, LoadResult policy) {
   packets_.clear();
+  ids_.reset();
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   manifest = std::move(m);
   loaded = std::move(policy);
   if (loaded.ok && !diags.has_errors()) {
@@ -139,7 +144,7 @@ void Session::adopt(Manifest m, LoadResult policy) {
 }
 
 LowerContext Session::lower_context() const {
-  return LowerContext{loaded.policy, *manifest, sm, today};
+  return LowerContext{loaded.policy, *manifest, sm, today, ids_ ? &*ids_ : nullptr};
 }
 
 std::vector<const Target*> Session::targets(const std::string& env,
@@ -163,6 +168,8 @@ CompiledTarget Session::compile_target(const Target& t, Want want) {
         slot = std::make_unique<EnvPackets>(loaded.policy, env->second);
       shared = slot.get();
     }
+  if (loaded.ok && !ids_)
+    ids_ = flow_ids(loaded.policy); // once for every target, not once per target
   return compile_into(t, want, diags, false, shared);
 }
 
@@ -172,8 +179,10 @@ CompiledTarget Session::compile_target(const Target& t, Want want, Diagnostics& 
 
 CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d, bool replay,
                                      EnvPackets* shared) const {
-  if (timings)
+  if (timings) {
     last_ = std::chrono::steady_clock::now();
+    last_cpu_ = cpu_ms();
+  }
   CompiledTarget c;
   c.target = &t;
   auto valid = valid_.find(t.name);
@@ -217,6 +226,7 @@ std::vector<OutputFile> Session::emit(const Target& t, const RuleSet& rs, Diagno
 void Session::analyse(std::vector<TargetView> views) {
   packets_.clear(); // the views hold what the checks need
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   AnalysisContext ctx{
       loaded.policy, manifest ? &*manifest : nullptr, sm, today, std::move(views), diags, timings};
   run_checks(ctx, manifest ? manifest->checks : std::map<std::string, std::string>{});
@@ -226,6 +236,7 @@ void Session::analyse(std::vector<TargetView> views) {
 
 void Session::report(bool judges) {
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   if (loaded.ok)
     apply_suppressions(
         loaded.policy, diags,
@@ -243,8 +254,11 @@ void Session::mark(const char* stage) const {
   if (!timings)
     return; // nothing shared is touched: compile_target may run on several threads
   auto now = std::chrono::steady_clock::now();
+  double cpu = cpu_ms();
   ms_[stage] += std::chrono::duration<double, std::milli>(now - last_).count();
+  cpu_ms_[stage] += cpu - last_cpu_;
   last_ = now;
+  last_cpu_ = cpu;
 }
 
 void Session::print_timings() const {
@@ -252,7 +266,8 @@ void Session::print_timings() const {
     return;
   for (const Stage& s : stages())
     if (auto it = ms_.find(s.name); it != ms_.end())
-      std::cerr << "timing: " << s.name << " " << it->second << " ms\n";
+      std::cerr << "timing: " << s.name << " " << it->second << " ms (cpu " << cpu_ms_.at(s.name)
+                << " ms)\n";
 }
 
 } // namespace portolan

@@ -63,7 +63,7 @@ public:
   LoadResult loaded;
   std::optional<Date> today; ///< --today: judge expiry as of this date
   bool unreadable = false;   ///< an input could not be read (exit 2)
-  bool timings = false;      ///< report each stage's wall time on stderr (`--timings`)
+  bool timings = false;      ///< report each stage's wall and CPU time on stderr (`--timings`)
   /// `--cache DIR`: the parse cache's folder (compiler/pmodel.h); none: no cache.
   std::optional<std::filesystem::path> cache_dir;
 
@@ -123,9 +123,14 @@ private:
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
   /// By environment: the packet sets its targets share (compile_target; freed by analyse).
   std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
+  /// flow_ids of the loaded policy, computed by the first compile_target (the const overload,
+  /// which may run on several threads, only reads it).
+  std::optional<std::vector<std::string>> ids_;
   bool analysis_ran_ = false;
   mutable std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   mutable std::map<std::string, double> ms_; ///< stage -> wall time (timing only)
+  mutable double last_cpu_ = 0;
+  mutable std::map<std::string, double> cpu_ms_; ///< stage -> the process's CPU time
 };
 
 } // namespace portolan

@@ -23,7 +23,7 @@ struct AnalysisContext {
   std::optional<Date> today_override;
   std::vector<TargetView> targets;
   Diagnostics& out;
-  bool timings = false; ///< print each check's wall time on stderr
+  bool timings = false; ///< print each check's wall and CPU time on stderr
 
   /// Reports a finding with the catalogue's default severity.
   Diagnostic& report(const std::string& code, SourceLoc loc, std::string message);
@@ -48,6 +48,10 @@ public:
 std::optional<std::string> witness(const PacketSet& s);
 /// The packet witness() prints.
 std::optional<Packet> witness_packet(const PacketSet& s);
+
+/// The CPU time this process has used so far, in milliseconds (`--timings` prints it next to
+/// the wall time: on a shared machine the wall time is mostly the other processes').
+double cpu_ms();
 
 /// The pipeline, in order.
 const std::vector<std::unique_ptr<Check>>& all_checks();

@@ -35,10 +35,19 @@ private:
     for (const TargetView& v : ctx.targets) {
       if (!v.target || !v.env || v.target->scope != Scope::Between)
         continue;
-      PacketSet allowed = allowed_packets(v).of(Chain::Forward);
-      for (const Translation& t : target_translations(lc, *v.target, *v.env)) {
+      // What the target allows is the union of every flow it enforces: built only for a
+      // target that translates something (most translate nothing).
+      std::optional<PacketSet> allowed_once;
+      auto allowed_fwd = [&]() -> const PacketSet& {
+        if (!allowed_once)
+          allowed_once = allowed_packets(v).of(Chain::Forward);
+        return *allowed_once;
+      };
+      const std::vector<Translation> translations = target_translations(lc, *v.target, *v.env);
+      for (const Translation& t : translations) {
         if (t.kind != Translation::Kind::Destination || t.mapping() || said.count(t.loc))
           continue;
+        const PacketSet& allowed = allowed_fwd();
         PacketDims d;
         if (!t.peer_any) {
           std::vector<AddrRange> peer;
@@ -51,7 +60,7 @@ private:
           continue;
         // A symmetric binding whose host only opens connections out uses its source half.
         bool symmetric = false;
-        for (const Translation& u : target_translations(lc, *v.target, *v.env))
+        for (const Translation& u : translations)
           symmetric = symmetric || (u.kind == Translation::Kind::Source && u.loc == t.loc);
         PacketDims out;
         out.src = d.dst;

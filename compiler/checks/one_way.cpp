@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace portolan {
 namespace {
@@ -73,6 +74,47 @@ std::vector<std::pair<uint8_t, PortRange>> ports_of(const Policy& p, const Flow&
   return out;
 }
 
+/// One-way allow flows by (source, destination) endpoint, so the reverse is a lookup: the
+/// endpoints by dense id (their text, `Endpoint::str`), the pairs hashed, and visited in the
+/// order of their texts (as an ordered map of the texts would, without its string compares).
+struct PairIndex {
+  std::vector<std::string> names;
+  std::unordered_map<std::string, uint32_t> ids;
+  std::unordered_map<uint64_t, std::vector<size_t>> lists;
+  std::vector<uint64_t> order; ///< every key, by (source text, destination text)
+
+  uint32_t id_of(std::string name) {
+    auto [it, fresh] = ids.try_emplace(std::move(name), static_cast<uint32_t>(names.size()));
+    if (fresh)
+      names.push_back(it->first);
+    return it->second;
+  }
+  static uint64_t key(uint32_t src, uint32_t dst) { return uint64_t(src) << 32 | dst; }
+  static uint32_t src_of(uint64_t k) { return static_cast<uint32_t>(k >> 32); }
+  static uint32_t dst_of(uint64_t k) { return static_cast<uint32_t>(k); }
+  const std::vector<size_t>* find(uint32_t src, uint32_t dst) const {
+    auto it = lists.find(key(src, dst));
+    return it == lists.end() ? nullptr : &it->second;
+  }
+  void sort() {
+    std::vector<uint32_t> by_name(names.size());
+    for (uint32_t i = 0; i < by_name.size(); ++i)
+      by_name[i] = i;
+    std::sort(by_name.begin(), by_name.end(),
+              [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
+    std::vector<uint32_t> rank(names.size());
+    for (uint32_t r = 0; r < by_name.size(); ++r)
+      rank[by_name[r]] = r;
+    order.clear();
+    for (const auto& [k, list] : lists)
+      order.push_back(k);
+    std::sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
+      return std::pair(rank[src_of(a)], rank[dst_of(a)]) <
+             std::pair(rank[src_of(b)], rank[dst_of(b)]);
+    });
+  }
+};
+
 class OneWayCheck : public Check {
 public:
   const char* name() const override { return "one-way"; }
@@ -85,14 +127,18 @@ public:
     // Index one-way allow flows by (src, dst) so the reverse is a lookup, not a scan; every
     // allow flow by its source role (both roles of a two-way flow) for the providers: a flow
     // to another role whose addresses cover the missing direction's (`any`) provides it too.
-    std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_pair;
+    PairIndex by_pair;
     std::map<std::string, std::vector<size_t>> by_roles; // by source role (either, two-way)
     for (size_t i = 0; i < flows.size(); ++i) {
       if (flows[i].action != Action::Allow)
         continue;
       if (!flows[i].bidirectional)
-        by_pair[{flows[i].src.str(), flows[i].dst.str()}].push_back(i);
+        by_pair
+            .lists[PairIndex::key(by_pair.id_of(flows[i].src.str()),
+                                  by_pair.id_of(flows[i].dst.str()))]
+            .push_back(i);
     }
+    by_pair.sort();
     // Built on the first direction found missing: most policies have none.
     auto index_roles = [&] {
       if (!by_roles.empty())
@@ -113,19 +159,20 @@ public:
     };
     for (const Environment* env : ctx.environments()) {
       BindCache bound(p, *env);
-      std::map<size_t, bool> active;
+      std::vector<int8_t> active(flows.size(), -1); // unknown, no, yes
       auto is_active = [&](size_t i) {
-        auto it = active.find(i);
-        if (it == active.end())
-          it = active.emplace(i, flow_active(flows[i], *env, ctx.today_override, nullptr)).first;
-        return it->second;
+        if (active[i] < 0)
+          active[i] = flow_active(flows[i], *env, ctx.today_override, nullptr) ? 1 : 0;
+        return active[i] == 1;
       };
-      for (const auto& [key, list] : by_pair) {
-        auto rev = by_pair.find({key.second, key.first});
-        if (rev == by_pair.end())
+      for (uint64_t key : by_pair.order) {
+        const std::vector<size_t>& list = by_pair.lists.at(key);
+        const std::vector<size_t>* rev =
+            by_pair.find(PairIndex::dst_of(key), PairIndex::src_of(key));
+        if (!rev)
           continue;
         for (size_t i : list)
-          for (size_t j : rev->second) {
+          for (size_t j : *rev) {
             if (!share_service(flows[i], flows[j]))
               continue;
             if (!is_active(i) || is_active(j))
@@ -176,18 +223,20 @@ public:
 private:
   /// A two-way vendor port written one way, whose reverse row exists between the same
   /// endpoints but carries a different protocol or port.
-  static void report_mismatched_pairs(
-      AnalysisContext& ctx,
-      const std::map<std::pair<std::string, std::string>, std::vector<size_t>>& by_pair) {
+  static void report_mismatched_pairs(AnalysisContext& ctx, const PairIndex& by_pair) {
     const Policy& p = ctx.policy;
-    for (const auto& [key, list] : by_pair) {
-      if (key.first == key.second)
+    for (uint64_t k : by_pair.order) {
+      uint32_t src = PairIndex::src_of(k), dst = PairIndex::dst_of(k);
+      if (src == dst)
         continue;
-      auto rev = by_pair.find({key.second, key.first});
-      if (rev == by_pair.end())
+      const std::vector<size_t>* rev = by_pair.find(dst, src);
+      if (!rev)
         continue;
+      const std::vector<size_t>& list = by_pair.lists.at(k);
+      const std::string& from = by_pair.names[src];
+      const std::string& to = by_pair.names[dst];
       std::vector<std::pair<uint8_t, PortRange>> back;
-      for (size_t j : rev->second)
+      for (size_t j : *rev)
         for (const auto& pr : ports_of(p, p.flows[j]))
           back.push_back(pr);
       if (back.empty())
@@ -208,9 +257,9 @@ private:
           // The closest reverse row (same group first): the same port over another protocol,
           // else the nearest port of the same protocol.
           std::string how;
-          size_t culprit = rev->second.front();
+          size_t culprit = rev->front();
           long best = -1;
-          for (size_t j : rev->second)
+          for (size_t j : *rev)
             for (const auto& [proto, r] : ports_of(p, p.flows[j])) {
               bool same_port = r.lo <= tw.port && tw.port <= r.hi;
               long dist = proto != tw.proto && same_port ? 0
@@ -238,7 +287,7 @@ private:
           l.len = 4;
           ctx.report("one-way", l,
                      std::string(proto_name(tw.proto)) + " " + std::to_string(tw.port) +
-                         " is two-way, but no flow from '" + key.second + "' to '" + key.first +
+                         " is two-way, but no flow from '" + to + "' to '" + from +
                          "' carries it back")
               .notes.push_back({p.flows[culprit].loc, "the reverse row: " + how});
         }

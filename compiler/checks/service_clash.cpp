@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace portolan {
 namespace {
@@ -32,41 +33,54 @@ public:
       const ServiceRef* first;
       uint64_t envs;
     };
-    std::map<std::string, std::vector<Use>> towards;
+    // By endpoint text, hashed (an ordered map of every endpoint's text made this check
+    // O(N log N) string compares); endpoints are visited in first-use order.
+    std::unordered_map<std::string, size_t> endpoint_index;
     std::vector<std::string> endpoint_order;
+    std::vector<std::vector<Use>> towards; // by position in endpoint_order
     for (const Flow& f : p.flows) {
       uint64_t m = mask_of(f);
       std::vector<const Endpoint*> dsts{&f.dst};
       if (f.bidirectional)
         dsts.push_back(&f.src);
-      for (const Endpoint* d : dsts)
+      for (const Endpoint* d : dsts) {
+        std::vector<Use>* uses = nullptr;
         for (const ServiceRef& sr : f.services) {
           if (!p.service_of(sr))
             continue;
-          auto [it, fresh] = towards.try_emplace(d->str());
-          if (fresh)
-            endpoint_order.push_back(d->str());
+          if (!uses) {
+            auto [it, fresh] = endpoint_index.try_emplace(d->str(), towards.size());
+            if (fresh) {
+              endpoint_order.push_back(it->first);
+              towards.emplace_back();
+            }
+            uses = &towards[it->second];
+          }
           bool seen = false;
-          for (Use& u : it->second)
+          for (Use& u : *uses)
             if (u.first->name == sr.name) {
               u.envs |= m;
               seen = true;
             }
           if (!seen)
-            it->second.push_back({&sr, m});
+            uses->push_back({&sr, m});
         }
+      }
     }
     // Service pairs are few (services x services) while flows are many: compare each pair once.
-    std::map<std::pair<const Service*, const Service*>, std::optional<std::string>> memo;
+    std::unordered_map<const Service*,
+                       std::unordered_map<const Service*, std::optional<std::string>>>
+        memo;
     auto clash = [&](const Service* a, const Service* b) -> const std::optional<std::string>& {
-      auto key = std::make_pair(a, b);
-      auto it = memo.find(key);
-      if (it == memo.end())
-        it = memo.emplace(key, shared_port(*a, *b)).first;
+      auto& row = memo[a];
+      auto it = row.find(b);
+      if (it == row.end())
+        it = row.emplace(b, shared_port(*a, *b)).first;
       return it->second;
     };
-    for (const std::string& d : endpoint_order) {
-      const auto& list = towards[d];
+    for (size_t di = 0; di < endpoint_order.size(); ++di) {
+      const std::string& d = endpoint_order[di];
+      const auto& list = towards[di];
       // Identical clashes (the same port claimed by several services) become one finding.
       std::map<std::string, std::vector<size_t>> groups; // port -> uses, in first-use order
       std::vector<std::string> port_order;

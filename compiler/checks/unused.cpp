@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <unordered_set>
 
 namespace fs = std::filesystem;
 
@@ -18,7 +19,9 @@ namespace {
 
 /// The names a set of flows uses.
 struct Uses {
-  std::set<std::string> roles, endpoints, services, features, groups;
+  /// Hashed: an ordered set of every role's name made this check O(N log N) string compares.
+  using Names = std::unordered_set<std::string>;
+  Names roles, endpoints, services, features, groups;
   /// A side's roles and interfaces (a group's or list's members), and the groups it names,
   /// nested ones included.
   void add_side(const Policy& p, const Endpoint& side) {
@@ -27,6 +30,16 @@ struct Uses {
         roles.insert(e->role);
         endpoints.insert(e->str());
       }
+    auto is_role = [&](const Endpoint& e) {
+      // The loader's index, checked against the name; else the name's lookup.
+      if (e.role_id >= 0 && static_cast<size_t>(e.role_id) < p.roles.size() &&
+          p.roles[static_cast<size_t>(e.role_id)].name == e.role)
+        return true;
+      return p.role_index.count(e.role) > 0;
+    };
+    if (side.kind == Endpoint::Kind::Single && side.items.empty() && side.iface.empty() &&
+        is_role(side))
+      return; // a role names no group (the usual side: no lookup below)
     std::function<void(const Endpoint&)> name_groups = [&](const Endpoint& e) {
       for (const Endpoint& item : e.items)
         name_groups(item);
@@ -152,9 +165,8 @@ public:
       siblings = find_siblings(folders, loaded, catalogues);
 
     // Per item: the siblings that import its file, and which of them use it.
-    auto judge = [&](SourceLoc loc, const std::set<std::string>& used_here,
-                     std::set<std::string> Uses::*kind, const std::string& name,
-                     const std::string& what) {
+    auto judge = [&](SourceLoc loc, const Uses::Names& used_here, Uses::Names Uses::*kind,
+                     const std::string& name, const std::string& what) {
       if (used_here.count(name)) {
         // Used here; a sibling importing the catalogue that does not use it needs the
         // catalogue's suppression: say so to that suppression (the finding is dropped by it).

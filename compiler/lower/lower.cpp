@@ -163,7 +163,10 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   };
 
   std::vector<Rule> denies, allows;
-  const std::vector<std::string> ids = flow_ids(ctx.policy);
+  std::vector<std::string> own_ids;
+  if (!ctx.flow_ids)
+    own_ids = flow_ids(ctx.policy);
+  const std::vector<std::string>& ids = ctx.flow_ids ? *ctx.flow_ids : own_ids;
   for (const Term& term : terms) {
     const Flow& f = ctx.policy.flows[term.flow];
     const auto& bs = bound(*term.src);
