@@ -449,9 +449,6 @@ std::string output_problem(const std::string& output) {
 
 } // namespace
 
-namespace {
-
-/// The endpoint a binding key names ("role" or "role.iface"), for zone lookups.
 Endpoint key_endpoint(const std::string& key) {
   Endpoint e;
   auto dot = key.find('.');
@@ -460,6 +457,8 @@ Endpoint key_endpoint(const std::string& key) {
     e.iface = key.substr(dot + 1);
   return e;
 }
+
+namespace {
 
 /// The other zones of the perimeter targets of `env` that have zone `z`, sorted.
 std::set<std::string> perimeter_peers(const Manifest& m, const std::string& env,

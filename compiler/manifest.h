@@ -86,6 +86,9 @@ std::optional<Manifest> read_manifest(const std::filesystem::path& path, SourceM
 Manifest read_manifest_text(const std::filesystem::path& path, const std::string& text,
                             SourceManager& sm, Diagnostics& diags);
 
+/// The endpoint a binding key names ("role" or "role.iface"), for zone lookups.
+Endpoint key_endpoint(const std::string& key);
+
 /// The zone a NAT binding faces: its `outside`, else the other zone of the one perimeter target
 /// of `env` that has the binding's zone. "" when that is not exactly one zone (validate_manifest
 /// reports it).

@@ -18,15 +18,6 @@ std::string Translation::summary() const {
 
 namespace {
 
-Endpoint key_endpoint(const std::string& key) {
-  Endpoint e;
-  auto dot = key.find('.');
-  e.role = key.substr(0, dot);
-  if (dot != std::string::npos)
-    e.iface = key.substr(dot + 1);
-  return e;
-}
-
 bool in_peer(const Translation& t, const IpAddr& a) {
   if (t.peer_any)
     return true;
