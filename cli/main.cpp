@@ -600,7 +600,9 @@ int run(int argc, char** argv) {
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
 
-  build->add_option("--model", bc.model, "a .pmodel from 'portolan compile', instead of --manifest")
+  build
+      ->add_option("--model", bc.model,
+                   "a .pmodel (or a slice) from 'portolan compile', instead of --manifest")
       ->type_name("FILE");
 
   Common mc;
@@ -622,9 +624,11 @@ int run(int argc, char** argv) {
       std::string("Reads the manifest and its policy files, resolves every name and validates the "
                   "manifest, then writes the result (with every source text, for diagnostics) "
                   "as one sealed file: 'portolan build --model FILE --target T' builds a target "
-                  "without parsing the policy again, one build step per target. A model of "
-                  "another version, or a corrupt one, is refused. See docs/manifest.md, "
-                  "'Build systems'.") +
+                  "without parsing the policy again, one build step per target. --slices DIR "
+                  "writes DIR/<target>.pmodel per target instead (or as well): only what that "
+                  "target's build needs, for 'build --model DIR/T.pmodel'; a file whose bytes "
+                  "are unchanged is not rewritten (Ninja's restat). A model of another version, "
+                  "or a corrupt one, is refused. See docs/manifest.md, 'Build systems'.") +
       "\n\nexit codes: 0 written, 1 errors (nothing written), 2 bad usage or unreadable input");
 
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
