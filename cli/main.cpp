@@ -317,6 +317,14 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
   if (!out.empty())
     written.push_back(out);
   if (!slices.empty())
+    for (const Target& t : s.manifest->targets) // each slice a file of DIR, never elsewhere
+      if (t.name.empty() || t.name == "." || t.name == ".." ||
+          t.name.find_first_of("/\\\n") != std::string::npos) {
+        std::cerr << "portolan: target name '" << t.name
+                  << "' cannot name a slice file in --slices; no model was written\n";
+        return kExitUsage;
+      }
+  if (!slices.empty())
     for (auto& [t, bytes] : s.slice_files()) {
       std::string path = (fs::path(slices) / (t->name + ".pmodel")).generic_string();
       written.push_back(path);

@@ -95,6 +95,16 @@ for x in x t f; do
 done
 [ -e "$work/o3" ] && bad "a broken slice wrote files"
 
+# A target name that is not a plain file name writes no slice (and no model) anywhere.
+mkdir -p "$work/ev"
+cp "$src"/tests/golden/deployment/deployment.* "$work/ev/"
+sed -i '0,/name *= *"edge-windows"/s//name = "..\/evil"/' "$work/ev/deployment.toml"
+"$portolan" compile --manifest "$work/ev/deployment.toml" -o "$work/ev/p.pmodel" \
+  --slices "$work/ev/s" > /dev/null 2>&1
+rc=$?
+[ "$rc" = 2 ] || bad "a target named ../evil: compile --slices exits $rc, not 2"
+[ -e "$work/ev/evil.pmodel" ] || [ -e "$work/ev/p.pmodel" ] && bad "a target named ../evil wrote a file"
+
 # Unchanged slices keep their mtime; a change to one flow rewrites only the slices it touches.
 cp -r "$work/gen" "$work/g2"
 "$portolan" compile --manifest "$work/g2/vs-capirca.toml" --slices "$work/s2" > /dev/null 2>&1
