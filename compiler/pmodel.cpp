@@ -899,13 +899,15 @@ std::optional<DecodedSlice> decode_slice(std::string_view payload) {
   for (uint32_t i = 0; i < nid && r.ok; ++i)
     s.ids.push_back(r.str());
   uint32_t n = r.count();
+  uint64_t emptied_total = 0;
   for (uint32_t i = 0; i < n && r.ok; ++i) {
     std::string path = r.str();
     std::string text;
     uint32_t runs = r.count();
     for (uint32_t k = 0; k < runs && r.ok; ++k) {
       uint32_t emptied = r.u32();
-      if (emptied > payload.size()) { // more lines than bytes: not one of ours
+      emptied_total += emptied;
+      if (emptied_total > kMaxInputBytes) { // more lines than any input holds: not one of ours
         r.ok = false;
         break;
       }
