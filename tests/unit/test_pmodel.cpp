@@ -416,3 +416,28 @@ TEST_CASE("pmodel: a model of another format is refused") {
   CHECK(!unseal(kModelMagic, other, &why));
   CHECK(why.find("another Portolan version or model format") != std::string::npos);
 }
+
+TEST_CASE("pmodel: a truncated or altered slice payload never decodes wrongly or crashes") {
+  test::TempDir d;
+  d.write("other.policy", "zone other;\n");
+  SourceManager sm;
+  Diagnostics diags;
+  LoadResult a = load_policy({d.write("every.policy", kEverything)}, sm, diags);
+  REQUIRE(a.ok);
+  std::vector<size_t> keep;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < a.policy.flows.size(); i += 2) {
+    keep.push_back(i);
+    ids.push_back("f" + std::to_string(i));
+  }
+  std::string bytes = encode_slice(sm, a.policy, "edge", keep, ids);
+  REQUIRE(decode_slice(bytes));
+  for (size_t n = 0; n < bytes.size(); ++n)
+    CHECK(!decode_slice(std::string_view(bytes).substr(0, n)));
+  for (size_t i = 0; i < bytes.size(); ++i) { // every byte altered: refused, or a whole slice
+    std::string x = bytes;
+    x[i] = static_cast<char>(x[i] ^ 0x5a);
+    if (auto s = decode_slice(x))
+      CHECK(s->ids.size() == s->model.decls.flows.size());
+  }
+}
