@@ -211,7 +211,19 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     return kExitUsage;
   if (!s.manifest || !s.clean())
     return finish(s);
-  for (const auto& w : wanted)
+  std::vector<std::string> slice_wanted;
+  if (s.slice_target) { // a slice builds its one target and nothing else
+    for (const auto& w : wanted)
+      if (w != *s.slice_target) {
+        std::cerr << "portolan: '" << c.model << "' is the slice of target '" << *s.slice_target
+                  << "', not of '" << w
+                  << "': build that target from its own slice or from the whole .pmodel\n";
+        return kExitUsage;
+      }
+    slice_wanted = {*s.slice_target};
+  }
+  const std::vector<std::string>& targets = s.slice_target ? slice_wanted : wanted;
+  for (const auto& w : targets)
     if (s.targets("", {w}).empty()) {
       std::cerr << "portolan: the manifest has no target '" << w << "'\n";
       return kExitUsage;
@@ -220,7 +232,7 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   // default out/ beside the manifest, never the manifest's (the policy repo's) folder itself.
   fs::path out_dir = out.empty() ? s.manifest->dir / "out" : fs::path(out);
   OutputSet outputs;
-  for (const Target* t : s.targets("", wanted))
+  for (const Target* t : s.targets("", targets))
     for (OutputFile& f : s.compile_target(*t, Want{true, false}).files)
       outputs.emplace_back(t->output + f.suffix, std::move(f.content));
   int code = finish(s);
@@ -281,10 +293,13 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
 }
 
 /// `portolan compile`: the manifest's policy loaded once, written as a `.pmodel` for
-/// `build --model`; with --depfile, a Make/Ninja depfile naming every source it was read from.
-int run_compile(const Common& c, const std::string& out, const std::string& depfile) {
-  if (c.manifest.empty() || out.empty()) {
-    std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel\n";
+/// `build --model` (-o) and/or as one slice per target (--slices DIR: DIR/<target>.pmodel, each
+/// rewritten only when its bytes change); with --depfile, a Make/Ninja depfile naming every
+/// source it was read from.
+int run_compile(const Common& c, const std::string& out, const std::string& depfile,
+                const std::string& slices) {
+  if (c.manifest.empty() || (out.empty() && slices.empty())) {
+    std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel or --slices DIR\n";
     return kExitUsage;
   }
   Session s;
@@ -295,10 +310,30 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     std::cerr << "portolan: compile failed; no model was written\n";
     return code == kExitClean ? kExitFindings : code;
   }
+  std::vector<std::pair<std::string, std::string>> writes; // path, bytes
+  if (!out.empty())
+    writes.emplace_back(out, s.model_file());
+  std::vector<std::string> written; // the depfile's targets
+  if (!out.empty())
+    written.push_back(out);
+  if (!slices.empty())
+    for (const Target& t : s.manifest->targets) // each slice a file of DIR, never elsewhere
+      if (t.name.empty() || t.name == "." || t.name == ".." ||
+          t.name.find_first_of("/\\\n") != std::string::npos) {
+        std::cerr << "portolan: target name '" << t.name
+                  << "' cannot name a slice file in --slices; no model was written\n";
+        return kExitUsage;
+      }
+  if (!slices.empty())
+    for (auto& [t, bytes] : s.slice_files()) {
+      std::string path = (fs::path(slices) / (t->name + ".pmodel")).generic_string();
+      written.push_back(path);
+      writes.emplace_back(std::move(path), std::move(bytes));
+    }
   std::string dep;
   if (!depfile.empty()) { // made before writing, so a path it cannot name writes nothing
     std::string bad;
-    auto text = depfile_text({out}, files_read(s), bad);
+    auto text = depfile_text(written, files_read(s), bad);
     if (!text) {
       std::cerr << "portolan: --depfile cannot name '" << bad
                 << "' (a newline in it, or a trailing backslash); no model was written\n";
@@ -306,11 +341,19 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     }
     dep = std::move(*text);
   }
+  for (const auto& [path, bytes] : writes) {
+    // An unchanged slice keeps its mtime: with `restat = 1`, Ninja then skips the targets
+    // built from it.
+    if (auto old = read_file(path); old && *old == bytes)
+      continue;
+    if (!write_file_atomic(path, bytes)) {
+      std::cerr << "portolan: cannot write '" << path << "'\n";
+      return kExitUsage;
+    }
+  }
   std::string err;
-  if (!write_file_atomic(out, s.model_file()) ||
-      (!depfile.empty() && !write_file_atomic(depfile, dep, err))) {
-    std::cerr << "portolan: cannot write '" << out << "'"
-              << (depfile.empty() ? "" : " or '" + depfile + "'") << "\n";
+  if (!depfile.empty() && !write_file_atomic(depfile, dep, err)) {
+    std::cerr << "portolan: cannot write '" << depfile << "'\n";
     return kExitUsage;
   }
   return kExitClean;
@@ -565,24 +608,35 @@ int run(int argc, char** argv) {
       "exit codes: 0 built, 1 errors (nothing written), 2 bad usage or unreadable "
       "input");
 
-  build->add_option("--model", bc.model, "a .pmodel from 'portolan compile', instead of --manifest")
+  build
+      ->add_option("--model", bc.model,
+                   "a .pmodel (or a slice) from 'portolan compile', instead of --manifest")
       ->type_name("FILE");
 
   Common mc;
-  std::string model_out, depfile;
+  std::string model_out, depfile, slices_dir;
   CLI::App* compile = app.add_subcommand(
       "compile", "load a manifest's policy once into a .pmodel file for 'build --model'");
   add_common(*compile, mc, false);
   compile->add_option("-o,--output", model_out, "the model file to write")->type_name("FILE");
-  compile->add_option("--depfile", depfile, "also write a Makefile rule: the model's sources")
+  compile
+      ->add_option("--slices", slices_dir,
+                   "also (or instead of -o) write DIR/<target>.pmodel for every target: a slice "
+                   "holding only what building that target needs, rewritten only when it changes")
+      ->type_name("DIR");
+  compile
+      ->add_option("--depfile", depfile,
+                   "also write a Makefile rule: the model (and slices) depend on its sources")
       ->type_name("FILE");
   compile->footer(
       std::string("Reads the manifest and its policy files, resolves every name and validates the "
                   "manifest, then writes the result (with every source text, for diagnostics) "
                   "as one sealed file: 'portolan build --model FILE --target T' builds a target "
-                  "without parsing the policy again, one build step per target. A model of "
-                  "another version, or a corrupt one, is refused. See docs/manifest.md, "
-                  "'Build systems'.") +
+                  "without parsing the policy again, one build step per target. --slices DIR "
+                  "writes DIR/<target>.pmodel per target instead (or as well): only what that "
+                  "target's build needs, for 'build --model DIR/T.pmodel'; a file whose bytes "
+                  "are unchanged is not rewritten (Ninja's restat). A model of another version, "
+                  "or a corrupt one, is refused. See docs/manifest.md, 'Build systems'.") +
       "\n\nexit codes: 0 written, 1 errors (nothing written), 2 bad usage or unreadable input");
 
   CLI::App* q = app.add_subcommand("query", "which flow decides a packet, in each target that "
@@ -747,7 +801,7 @@ int run(int argc, char** argv) {
   if (build->parsed())
     return run_build(bc, targets, out, build_files, ba);
   if (compile->parsed())
-    return run_compile(mc, model_out, depfile);
+    return run_compile(mc, model_out, depfile, slices_dir);
   if (q->parsed())
     return run_query(qc, qa, q->help());
   if (fmtc->parsed()) {

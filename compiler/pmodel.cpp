@@ -3,6 +3,7 @@
 #include "load.h"
 #include "version.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -799,6 +800,130 @@ std::optional<DecodedModel> decode_model(std::string_view payload) {
     return std::nullopt;
   m.decls = std::move(*decls);
   return m;
+}
+
+namespace {
+
+/// The declarations of a slice: the policy's, by reference, and a copy of the kept flows.
+struct SliceDecls {
+  const std::vector<PolicyHeader>& headers;
+  const std::vector<Zone>& zones;
+  const std::vector<Role>& roles;
+  const std::vector<Service>& services;
+  const std::vector<Feature>& features;
+  const std::vector<Group>& groups;
+  std::vector<Flow> flows;
+  const std::vector<Suppression>& suppressions;
+  const std::vector<Expectation>& expectations;
+};
+
+} // namespace
+
+std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
+                         const std::vector<size_t>& keep, const std::vector<std::string>& ids) {
+  SliceDecls d{p.headers, p.zones, p.roles,        p.services,    p.features,
+               p.groups,  {},      p.suppressions, p.expectations};
+  d.flows.reserve(keep.size());
+  std::vector<uint8_t> kept(p.flows.size(), 0);
+  for (size_t i : keep) {
+    d.flows.push_back(p.flows[i]);
+    kept[i] = 1;
+  }
+  // Per file, the lines only a dropped flow occupies: no diagnostic of this target quotes them.
+  std::vector<std::vector<uint8_t>> blank(sm.size() + 1);
+  for (size_t i = 0; i < p.flows.size(); ++i) {
+    const Flow& f = p.flows[i];
+    if (kept[i] || !f.loc.valid() || f.loc.file > sm.size())
+      continue;
+    auto& b = blank[f.loc.file];
+    uint32_t last = std::max(f.end_line, f.loc.line);
+    if (b.size() <= last)
+      b.resize(last + 1, 0);
+    for (uint32_t l = f.loc.line; l <= last; ++l)
+      b[l] = 1;
+  }
+  for (size_t i : keep) { // a kept flow sharing a line with a dropped one keeps the line
+    const Flow& f = p.flows[i];
+    if (!f.loc.valid() || f.loc.file > sm.size())
+      continue;
+    auto& b = blank[f.loc.file];
+    for (uint32_t l = f.loc.line; l <= std::max(f.end_line, f.loc.line) && l < b.size(); ++l)
+      b[l] = 0;
+  }
+  Writer w(1);
+  w.str(target);
+  w.strs(ids);
+  w.u32(static_cast<uint32_t>(sm.size()));
+  // A file is its path, its byte length, then runs: (emptied lines, kept text up to the next
+  // emptied line, its newline included).
+  for (uint32_t id = 1; id <= sm.size(); ++id) {
+    const std::string& text = sm.file(id).text;
+    const auto& b = blank[id];
+    w.str(sm.file(id).path);
+    std::string kept_text;
+    std::vector<std::pair<uint32_t, std::string>> runs;
+    uint32_t emptied = 0, line = 1;
+    for (size_t pos = 0; pos < text.size(); ++line) {
+      size_t nl = text.find('\n', pos);
+      size_t end = nl == std::string::npos ? text.size() : nl + 1;
+      if (line < b.size() && b[line]) {
+        if (!kept_text.empty()) {
+          runs.emplace_back(emptied, std::move(kept_text));
+          kept_text.clear();
+          emptied = 0;
+        }
+        ++emptied;
+      } else {
+        kept_text.append(text, pos, end - pos);
+      }
+      pos = end;
+    }
+    runs.emplace_back(emptied, std::move(kept_text));
+    w.u32(static_cast<uint32_t>(runs.size()));
+    for (const auto& [n, t] : runs) {
+      w.u32(n);
+      w.str(t);
+    }
+  }
+  Writer pw(1, true);
+  encode_decls(pw, d);
+  w.str(pw.out);
+  return std::move(w.out);
+}
+
+std::optional<DecodedSlice> decode_slice(std::string_view payload) {
+  Reader r(payload, 1, 1);
+  DecodedSlice s;
+  s.target = r.str();
+  uint32_t nid = r.count();
+  for (uint32_t i = 0; i < nid && r.ok; ++i)
+    s.ids.push_back(r.str());
+  uint32_t n = r.count();
+  uint64_t emptied_total = 0;
+  for (uint32_t i = 0; i < n && r.ok; ++i) {
+    std::string path = r.str();
+    std::string text;
+    uint32_t runs = r.count();
+    for (uint32_t k = 0; k < runs && r.ok; ++k) {
+      uint32_t emptied = r.u32();
+      emptied_total += emptied;
+      if (emptied_total > kMaxInputBytes) { // more lines than any input holds: not one of ours
+        r.ok = false;
+        break;
+      }
+      text.append(emptied, '\n');
+      text += r.str();
+    }
+    s.model.files.emplace_back(std::move(path), std::move(text));
+  }
+  std::string policy = r.str();
+  if (!r.done() || s.model.files.empty() || s.target.empty())
+    return std::nullopt;
+  auto decls = decode_policy(policy, static_cast<uint32_t>(s.model.files.size()));
+  if (!decls || decls->flows.size() != s.ids.size())
+    return std::nullopt;
+  s.model.decls = std::move(*decls);
+  return s;
 }
 
 // --- container ---------------------------------------------------------------------------------

@@ -60,6 +60,22 @@ std::optional<std::string> unseal(std::string_view magic, std::string_view file,
 
 inline constexpr std::string_view kPieceMagic = "PTLPIECE";
 inline constexpr std::string_view kModelMagic = "PTLMODEL";
+inline constexpr std::string_view kSliceMagic = "PTLSLICE";
+
+/// A slice of a model for one target (`portolan compile --slices`): the target's name, the
+/// kept flows' ids (flow_ids of the whole policy, in the kept flows' order), every source (the
+/// manifest whole; a policy file with the lines of every dropped flow emptied, so lines and
+/// columns stay where they were), and the policy with only the flows `keep` lists (indices
+/// into p.flows, ascending). Every other declaration is kept whole.
+std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
+                         const std::vector<size_t>& keep, const std::vector<std::string>& ids);
+struct DecodedSlice {
+  std::string target;
+  std::vector<std::string> ids; ///< one per flow of model.decls
+  DecodedModel model;
+};
+/// Nullopt unless the bytes are exactly one encoded slice with one id per flow.
+std::optional<DecodedSlice> decode_slice(std::string_view payload);
 
 /// The parse cache: a folder of sealed entries named by the SHA-256 of a piece's text. An
 /// entry that cannot be read, or does not unseal and decode, is ignored (and overwritten).

@@ -96,13 +96,23 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
 void Session::open_model(const fs::path& path) {
   packets_.clear();
   ids_.reset();
+  slice_target.reset();
   last_ = std::chrono::steady_clock::now();
+  last_cpu_ = timings ? cpu_ms() : 0;
   std::string why;
   auto bytes = read_file(path, &why);
   std::optional<DecodedModel> m;
+  std::vector<std::string> ids;
+  bool slice = bytes && bytes->starts_with(kSliceMagic);
   if (bytes)
-    if (auto payload = unseal(kModelMagic, *bytes, &why)) {
-      m = decode_model(*payload);
+    if (auto payload = unseal(slice ? kSliceMagic : kModelMagic, *bytes, &why)) {
+      if (!slice) {
+        m = decode_model(*payload);
+      } else if (auto sl = decode_slice(*payload)) {
+        m = std::move(sl->model);
+        ids = std::move(sl->ids);
+        slice_target = std::move(sl->target);
+      }
       if (!m)
         why = "corrupt (its contents do not decode)";
     }
@@ -116,6 +126,13 @@ void Session::open_model(const fs::path& path) {
   for (size_t i = 1; i < m->files.size(); ++i)
     sm.add(std::move(m->files[i].first), std::move(m->files[i].second));
   mark("read-manifest");
+  if (slice && (!manifest || targets("", {*slice_target}).empty())) {
+    diags.error("unreadable", SourceLoc{},
+                "cannot use model '" + path.string() +
+                    "': corrupt (a slice of a target its manifest does not have)");
+    unreadable = true;
+    return;
+  }
   std::vector<PolicyFile> files;
   files.push_back(std::move(m->decls));
   loaded = load_parsed(std::move(files), diags);
@@ -124,10 +141,55 @@ void Session::open_model(const fs::path& path) {
     valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
     mark("validate-manifest");
   }
+  if (slice && loaded.ok)
+    ids_ = std::move(ids); // the whole policy's ids: flow_ids of the slice would differ
 }
 
 std::string Session::model_file() const {
   return seal(kModelMagic, encode_model(sm, loaded.policy));
+}
+
+std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
+  std::vector<std::pair<const Target*, std::string>> out;
+  if (!manifest || !loaded.ok)
+    return out;
+  const Policy& p = loaded.policy;
+  if (!ids_)
+    ids_ = flow_ids(p);
+  // Which flows a build of the target can touch, whatever --today it is given: the selection
+  // with no flow expired (an earlier day than any), a superset of the selection on any day
+  // (an allow's chains are its own; a deny's grow with the allows kept). Every flow with an
+  // expiry (reported by every target's build, expired or not judged) or a suppression (judged
+  // by every build, and `unused` if nothing matches) is kept too.
+  LowerContext ctx = lower_context();
+  ctx.today_override = Date{0, 0, 0};
+  std::vector<uint8_t> always(p.flows.size(), 0);
+  for (size_t i = 0; i < p.flows.size(); ++i)
+    always[i] = p.flows[i].expires || !p.flows[i].suppressions.empty();
+  for (const Target& t : manifest->targets) {
+    std::vector<uint8_t> keep = always;
+    auto env = manifest->environments.find(t.env);
+    if (env == manifest->environments.end() || !valid_.count(t.name)) {
+      std::fill(keep.begin(), keep.end(), 1); // not buildable: a build reports it, keep all
+    } else {
+      auto& slot = packets_[t.env];
+      if (!slot)
+        slot = std::make_unique<EnvPackets>(p, env->second);
+      for (const Term& term : enforced_terms(ctx, t, env->second, nullptr, slot.get()))
+        keep[term.flow] = 1;
+    }
+    std::vector<size_t> kept;
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < keep.size(); ++i)
+      if (keep[i]) {
+        kept.push_back(i);
+        ids.push_back((*ids_)[i]);
+      }
+    out.emplace_back(&t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids)));
+  }
+  packets_.clear();
+  mark("slice");
+  return out;
 }
 
 void Session::adopt(Manifest m, LoadResult policy) {

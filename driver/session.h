@@ -80,6 +80,11 @@ public:
   /// What `portolan compile` writes: the sources and the loaded policy, sealed (needs a
   /// manifest and a clean load).
   std::string model_file() const;
+  /// What `portolan compile --slices` writes: per target, in manifest order, a sealed slice of
+  /// the model holding only the flows that building it can need (needs a clean open()).
+  std::vector<std::pair<const Target*, std::string>> slice_files();
+  /// Set by open_model when the file is a slice: the one target it can build.
+  std::optional<std::string> slice_target;
 
   /// Stage validate-manifest for a manifest and policy read some other way (from text: the fuzz
   /// harnesses and in-memory tests), adopted as if open() had read them.

@@ -356,6 +356,53 @@ TEST_CASE("pmodel: a loaded policy reads back from a .pmodel unchanged, resolved
       CHECK(model->files[id - 1].first == sm.file(id).path);
       CHECK(model->files[id - 1].second == sm.file(id).text);
     }
+    // A slice keeping every flow is the model; one keeping every other flow keeps their ids,
+    // their lines as they were, and empties the lines of the dropped ones (line numbers kept).
+    const size_t n = a.policy.flows.size();
+    std::vector<std::string> ids(n);
+    for (size_t i = 0; i < n; ++i)
+      ids[i] = "id" + std::to_string(i);
+    std::vector<size_t> all(n), half;
+    for (size_t i = 0; i < n; ++i) {
+      all[i] = i;
+      if (i % 2 == 0)
+        half.push_back(i);
+    }
+    auto whole = decode_slice(encode_slice(sm, a.policy, "t", all, ids));
+    REQUIRE(whole);
+    CHECK(whole->target == "t");
+    CHECK(whole->ids == ids);
+    for (uint32_t id = 1; id <= sm.size(); ++id)
+      CHECK(whole->model.files[id - 1].second == sm.file(id).text);
+    std::vector<std::string> half_ids;
+    for (size_t i : half)
+      half_ids.push_back(ids[i]);
+    auto sliced = decode_slice(encode_slice(sm, a.policy, "t", half, half_ids));
+    REQUIRE(sliced);
+    CHECK(sliced->ids == half_ids);
+    REQUIRE(sliced->model.decls.flows.size() == half.size());
+    SourceManager ssm;
+    for (auto& [path, text] : sliced->model.files)
+      ssm.add(path, text);
+    for (size_t k = 0; k < half.size(); ++k) {
+      const Flow& f = a.policy.flows[half[k]];
+      CHECK(sliced->model.decls.flows[k].summary() == f.summary());
+      CHECK(sliced->model.decls.flows[k].loc.line == f.loc.line);
+      CHECK(ssm.line(f.loc.file, f.loc.line) == sm.line(f.loc.file, f.loc.line));
+    }
+    for (size_t i = 1; i < n; i += 2) {
+      const Flow& f = a.policy.flows[i];
+      bool shared = false; // a line a kept flow also occupies stays
+      for (size_t k : half)
+        shared = shared ||
+                 (a.policy.flows[k].loc.file == f.loc.file &&
+                  a.policy.flows[k].loc.line <= std::max(f.end_line, f.loc.line) &&
+                  std::max(a.policy.flows[k].end_line, a.policy.flows[k].loc.line) >= f.loc.line);
+      if (!shared)
+        CHECK(ssm.line(f.loc.file, f.loc.line).empty());
+    }
+    if (half.size() != n) // one id per kept flow, or the slice is refused
+      CHECK(!decode_slice(encode_slice(sm, a.policy, "t", half, ids)));
   }
   CHECK(loaded + 1 >= files.size()); // at most one corpus file needs a companion
 }
@@ -368,4 +415,29 @@ TEST_CASE("pmodel: a model of another format is refused") {
   std::string why;
   CHECK(!unseal(kModelMagic, other, &why));
   CHECK(why.find("another Portolan version or model format") != std::string::npos);
+}
+
+TEST_CASE("pmodel: a truncated or altered slice payload never decodes wrongly or crashes") {
+  test::TempDir d;
+  d.write("other.policy", "zone other;\n");
+  SourceManager sm;
+  Diagnostics diags;
+  LoadResult a = load_policy({d.write("every.policy", kEverything)}, sm, diags);
+  REQUIRE(a.ok);
+  std::vector<size_t> keep;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < a.policy.flows.size(); i += 2) {
+    keep.push_back(i);
+    ids.push_back("f" + std::to_string(i));
+  }
+  std::string bytes = encode_slice(sm, a.policy, "edge", keep, ids);
+  REQUIRE(decode_slice(bytes));
+  for (size_t n = 0; n < bytes.size(); ++n)
+    CHECK(!decode_slice(std::string_view(bytes).substr(0, n)));
+  for (size_t i = 0; i < bytes.size(); ++i) { // every byte altered: refused, or a whole slice
+    std::string x = bytes;
+    x[i] = static_cast<char>(x[i] ^ 0x5a);
+    if (auto s = decode_slice(x))
+      CHECK(s->ids.size() == s->model.decls.flows.size());
+  }
 }
