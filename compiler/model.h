@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -54,7 +55,7 @@ private:
 
 /// A vector kept behind one pointer (null while empty) and deep-copied with its owner: 8 bytes
 /// where `std::vector` takes 24, for members that are almost always empty (an endpoint's list
-/// items and group members: two per endpoint, four per flow).
+/// items and members, a flow's tags and suppressions).
 template <class T>
 class BoxVec {
 public:
@@ -287,6 +288,8 @@ struct Flow {
   /// "access: pic_partner <-> edge.access via sip_mtls" (deny flows say so).
   std::string summary() const;
 };
+// A vector<Flow> that grows moves its flows; a throwing move would make it copy every one.
+static_assert(std::is_nothrow_move_constructible_v<Flow>);
 
 /// One side of an expectation: every address, a role or interface (bound per environment), or a
 /// literal address or prefix.
