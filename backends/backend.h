@@ -18,6 +18,16 @@ struct OutputFile {
   std::string content;
 };
 
+/// The files of one `emit`, moved into the vector: `return {OutputFile{...}}` copies each file
+/// (an initializer list's elements are const), twice the largest output at the peak of a build.
+template <class... F>
+std::vector<OutputFile> output_files(F&&... files) {
+  std::vector<OutputFile> out;
+  out.reserve(sizeof...(files));
+  (out.push_back(std::forward<F>(files)), ...);
+  return out;
+}
+
 class Backend {
 public:
   virtual ~Backend() = default;

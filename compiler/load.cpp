@@ -386,7 +386,7 @@ void resolve(Policy& p, Diagnostics& diags) {
     return it->second;
   };
   // Appends what one written item stands for, each role or interface once.
-  auto expand = [&](const Endpoint& e, std::vector<Endpoint>& out) {
+  auto expand = [&](const Endpoint& e, auto& out) { // a vector or an Endpoint's BoxVec
     auto add = [&](const Endpoint& m) {
       for (const Endpoint& x : out)
         if (x.str() == m.str())

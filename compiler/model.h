@@ -9,12 +9,100 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
 namespace portolan {
+
+/// An optional T kept on the heap and deep-copied with its owner: what `std::optional<T>` is
+/// (`if (b)`, `b->x`, `*b`, `b = T{...}`), but one pointer wide, for members that are large
+/// and rarely set (a flow's `maps` and `when`), so every flow does not pay for them.
+template <class T>
+class Box {
+public:
+  Box() = default;
+  Box(const T& v) : p_(std::make_unique<T>(v)) {}
+  Box(T&& v) : p_(std::make_unique<T>(std::move(v))) {}
+  Box(const Box& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  Box(Box&&) noexcept = default;
+  Box& operator=(const Box& o) {
+    if (this != &o)
+      p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  Box& operator=(Box&&) noexcept = default;
+  Box& operator=(T v) {
+    p_ = std::make_unique<T>(std::move(v));
+    return *this;
+  }
+  ~Box() = default;
+
+  explicit operator bool() const { return p_ != nullptr; }
+  bool has_value() const { return p_ != nullptr; }
+  T& operator*() { return *p_; }
+  const T& operator*() const { return *p_; }
+  T* operator->() { return p_.get(); }
+  const T* operator->() const { return p_.get(); }
+  void reset() { p_.reset(); }
+
+private:
+  std::unique_ptr<T> p_;
+};
+
+/// A vector kept behind one pointer (null while empty) and deep-copied with its owner: 8 bytes
+/// where `std::vector` takes 24, for members that are almost always empty (an endpoint's list
+/// items and members, a flow's tags and suppressions).
+template <class T>
+class BoxVec {
+public:
+  BoxVec() = default;
+  BoxVec(const BoxVec& o) : p_(o.p_ ? std::make_unique<std::vector<T>>(*o.p_) : nullptr) {}
+  BoxVec(BoxVec&&) noexcept = default;
+  BoxVec& operator=(const BoxVec& o) {
+    if (this != &o)
+      p_ = o.p_ ? std::make_unique<std::vector<T>>(*o.p_) : nullptr;
+    return *this;
+  }
+  BoxVec& operator=(BoxVec&&) noexcept = default;
+  BoxVec& operator=(std::vector<T> v) {
+    if (v.empty())
+      p_.reset();
+    else
+      p_ = std::make_unique<std::vector<T>>(std::move(v));
+    return *this;
+  }
+  ~BoxVec() = default;
+
+  /// The elements as a vector (a shared empty one while none).
+  const std::vector<T>& vec() const {
+    static const std::vector<T> none;
+    return p_ ? *p_ : none;
+  }
+  operator const std::vector<T>&() const { return vec(); }
+  friend bool operator==(const BoxVec& a, const BoxVec& b) { return a.vec() == b.vec(); }
+  friend bool operator==(const BoxVec& a, const std::vector<T>& b) { return a.vec() == b; }
+  size_t size() const { return p_ ? p_->size() : 0; }
+  bool empty() const { return !p_ || p_->empty(); }
+  T* begin() { return p_ ? p_->data() : nullptr; }
+  T* end() { return p_ ? p_->data() + p_->size() : nullptr; }
+  const T* begin() const { return p_ ? p_->data() : nullptr; }
+  const T* end() const { return p_ ? p_->data() + p_->size() : nullptr; }
+  T& operator[](size_t i) { return (*p_)[i]; }
+  const T& operator[](size_t i) const { return (*p_)[i]; }
+  void push_back(T v) {
+    if (!p_)
+      p_ = std::make_unique<std::vector<T>>();
+    p_->push_back(std::move(v));
+  }
+  void clear() { p_.reset(); }
+
+private:
+  std::unique_ptr<std::vector<T>> p_;
+};
 
 struct Zone {
   std::string name, desc;
@@ -31,9 +119,9 @@ struct Interface {
 struct Endpoint {
   enum class Kind : uint8_t { Single, Group, List, Any };
   Kind kind = Kind::Single;
-  std::string role, iface;       ///< Single: iface empty = the whole role; Group: role = group name
-  std::vector<Endpoint> items;   ///< List: the items as written (each Single or Group)
-  std::vector<Endpoint> members; ///< Group, List: the roles/interfaces it stands for (loader)
+  std::string role, iface;  ///< Single: iface empty = the whole role; Group: role = group name
+  BoxVec<Endpoint> items;   ///< List: the items as written (each Single or Group)
+  BoxVec<Endpoint> members; ///< Group, List: the roles/interfaces it stands for (loader)
   SourceLoc loc, role_loc, iface_loc;
   int32_t role_id = -1;  ///< set by the loader: index into Policy::roles
   int32_t iface_id = -1; ///< set by the loader: index into the role's interfaces, -1 = whole
@@ -182,24 +270,26 @@ struct Condition {
 struct Flow {
   std::string group; ///< the seed's "Access", "A/V"; may be empty
   Action action = Action::Allow;
-  Endpoint src, dst;
   bool bidirectional = false;
-  std::vector<ServiceRef> services;
-  std::optional<PortMap> maps; ///< a port mapping: `src -> dst` is the published front half
-  std::string note;
   bool required = false;
-  std::optional<Condition> when;
+  Endpoint src, dst;
+  std::vector<ServiceRef> services;
+  Box<PortMap> maps; ///< a port mapping: `src -> dst` is the published front half
+  std::string note;
+  Box<Condition> when;
   SourceLoc when_loc; ///< the whole condition
   std::optional<Date> expires;
   SourceLoc expires_loc;
-  std::vector<std::string> tags;
-  std::vector<Suppression> suppressions;
+  BoxVec<std::string> tags;
+  BoxVec<Suppression> suppressions;
   SourceLoc loc;         ///< the `flow` keyword
   uint32_t end_line = 0; ///< last line of the flow's text (its ';' or '}')
 
   /// "access: pic_partner <-> edge.access via sip_mtls" (deny flows say so).
   std::string summary() const;
 };
+// A vector<Flow> that grows moves its flows; a throwing move would make it copy every one.
+static_assert(std::is_nothrow_move_constructible_v<Flow>);
 
 /// One side of an expectation: every address, a role or interface (bound per environment), or a
 /// literal address or prefix.

@@ -115,12 +115,12 @@ std::string hex(const Sha256& h) {
 #if defined(__x86_64__) && defined(__GLIBCXX__) && _GLIBCXX_USE_CXX11_ABI &&                       \
     !defined(_GLIBCXX_DEBUG)
 static_assert(sizeof(Zone) == 80 && sizeof(Interface) == 128 && sizeof(Feature) == 80);
-static_assert(sizeof(Endpoint) == 176 && sizeof(Vip) == 248 && sizeof(Role) == 408);
+static_assert(sizeof(Endpoint) == 144 && sizeof(Vip) == 216 && sizeof(Role) == 376);
 static_assert(sizeof(PortMatch) == 56 && sizeof(IcmpMatch) == 5 && sizeof(ProtoMatch) == 1);
 static_assert(sizeof(Service) == 128 && sizeof(Group) == 128 && sizeof(Condition) == 80);
 static_assert(sizeof(Suppression) == 80 && sizeof(ServiceRef) == 56 && sizeof(Date) == 12);
-static_assert(sizeof(Flow) == 896 && sizeof(ExpectSide) == 224 && sizeof(Expectation) == 656);
-static_assert(sizeof(PortMap) == 216);
+static_assert(sizeof(Flow) == 488 && sizeof(ExpectSide) == 192 && sizeof(Expectation) == 592);
+static_assert(sizeof(PortMap) == 184);
 static_assert(sizeof(PolicyHeader) == 104 && sizeof(Import) == 48);
 static_assert(sizeof(PolicyFile) == 248 && sizeof(Policy) == 488);
 static_assert(std::variant_size_v<ServiceSpec> == 4);
@@ -186,7 +186,7 @@ public:
     u8(static_cast<uint8_t>(e.kind));
     str(e.role);
     str(e.iface);
-    vec(e.items, [&](const Endpoint& x) { endpoint(x); });
+    vec(e.items.vec(), [&](const Endpoint& x) { endpoint(x); });
     loc(e.loc);
     loc(e.role_loc);
     loc(e.iface_loc);
@@ -596,7 +596,7 @@ void encode_decls(Writer& w, const F& f) {
     }
     w.loc(fl.expires_loc);
     w.strs(fl.tags);
-    w.vec(fl.suppressions, [&](const Suppression& s) { w.suppression(s); });
+    w.vec(fl.suppressions.vec(), [&](const Suppression& s) { w.suppression(s); });
     w.loc(fl.loc);
     w.line(fl.end_line);
   });

@@ -316,7 +316,7 @@ public:
       e.line(" class inspection_default");
       e.line("  inspect icmp");
     }
-    return {OutputFile{"", e.take()}};
+    return output_files(OutputFile{"", e.take()});
   }
 
 private:

@@ -323,7 +323,7 @@ public:
                               (fam == Family::V4 ? " IPv4" : " IPv6") +
                               " rules; AWS allows 60 by default (an adjustable quota)");
         }
-    return {OutputFile{"", render(rs, groups, harmless, vpc_id)}};
+    return output_files(OutputFile{"", render(rs, groups, harmless, vpc_id)});
   }
 
 private:

@@ -166,7 +166,8 @@ public:
       }
     if (refused)
       return {};
-    return {OutputFile{".v4", family_file(rs, 4)}, OutputFile{".v6", family_file(rs, 6)}};
+    return output_files(OutputFile{".v4", family_file(rs, 4)},
+                        OutputFile{".v6", family_file(rs, 6)});
   }
 
 private:

@@ -482,7 +482,7 @@ public:
     e.close("}");
     for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
       head.line("# " + l);
-    return {OutputFile{"", head.take() + e.take()}};
+    return output_files(OutputFile{"", head.take() + e.take()});
   }
 
 private:

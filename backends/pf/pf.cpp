@@ -382,7 +382,8 @@ public:
     tail.line(host ? head(Action::Deny, "") + " quick all"
                    : head(Action::Deny, " out") + " quick all received-on any");
     e.line();
-    return {OutputFile{"", e.take() + rules + (rules.empty() ? "" : "\n") + tail.take()}};
+    return output_files(
+        OutputFile{"", e.take() + rules + (rules.empty() ? "" : "\n") + tail.take()});
   }
 };
 

@@ -246,7 +246,7 @@ public:
     // UTF-8 text (a label like "Portübersicht") needs the BOM to arrive as written.
     if (std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; }))
       text.insert(0, "\xEF\xBB\xBF");
-    return {OutputFile{"", std::move(text)}};
+    return output_files(OutputFile{"", std::move(text)});
   }
 
 private:
