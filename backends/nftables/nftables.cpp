@@ -145,20 +145,25 @@ public:
 
   /// Whether `e` shares a packet with an element already in the set.
   bool meets(const FoldElem& e) const {
+    const Prefix& k = key(e);
     auto check = [&](const std::vector<size_t>& ids) {
       for (size_t i : ids)
         if (same_box(elems_[i], e))
           return true;
       return false;
     };
-    // The second side, within one first-side key (or the key's one list when the set has a
-    // single address side).
-    auto in_row = [&](const Row& row) {
-      if (!two_sides())
-        return !row.empty() && check(row.begin()->second);
-      return nested(row, lens_[1], e.d, check);
-    };
-    return nested(index_, lens_[0], first(e), in_row);
+    // Prefixes either nest or are disjoint: those inside `k` start within it...
+    IpAddr last = k.last();
+    for (auto it = index_.lower_bound(Prefix{k.addr, 0});
+         it != index_.end() && it->first.addr <= last; ++it)
+      if (check(it->second))
+        return true;
+    // ... and those holding it are `k` cut shorter (only to lengths some element has).
+    for (int len = 0; len < k.len; ++len)
+      if (lens_[static_cast<size_t>(len)])
+        if (auto it = index_.find(cut(k, len)); it != index_.end() && check(it->second))
+          return true;
+    return false;
   }
 
   void add(const FoldElem& e, const std::string& heading, const std::string& note,
@@ -180,10 +185,8 @@ public:
       t += " . " + port_text(e.port, "-");
     last_elem_ = lines_.size();
     lines_.push_back(t + " comment \"" + comment + "\"");
-    index_[first(e)][two_sides() ? e.d : Prefix{}].push_back(elems_.size());
-    lens_[0].set(first(e).len);
-    if (two_sides())
-      lens_[1].set(e.d.len);
+    index_[key(e)].push_back(elems_.size());
+    lens_.set(key(e).len);
     elems_.push_back(e);
   }
 
@@ -226,25 +229,7 @@ public:
   }
 
 private:
-  /// The first address side of the index (the source when the set has one).
-  const Prefix& first(const FoldElem& e) const { return shape_.src ? e.s : e.d; }
-  bool two_sides() const { return shape_.src && shape_.dst; }
-
-  /// Whether `found` holds for the value of some key of `m` that nests with `k` (inside it,
-  /// or holding it). Prefixes either nest or are disjoint: those inside `k` start within it,
-  /// and those holding it are `k` cut shorter, only to the lengths `lens` says keys have.
-  template <class Map, class Found>
-  static bool nested(const Map& m, const std::bitset<129>& lens, const Prefix& k, Found&& found) {
-    IpAddr last = k.last();
-    for (auto it = m.lower_bound(Prefix{k.addr, 0}); it != m.end() && it->first.addr <= last; ++it)
-      if (found(it->second))
-        return true;
-    for (int len = 0; len < k.len; ++len)
-      if (lens[static_cast<size_t>(len)])
-        if (auto it = m.find(cut(k, len)); it != m.end() && found(it->second))
-          return true;
-    return false;
-  }
+  const Prefix& key(const FoldElem& e) const { return shape_.src ? e.s : e.d; }
   bool same_box(const FoldElem& a, const FoldElem& b) const {
     return (!shape_.src || overlaps(a.s, b.s)) && (!shape_.dst || overlaps(a.d, b.d)) &&
            (shape_.l4 == L4Key::None || a.proto == b.proto) &&
@@ -255,13 +240,9 @@ private:
   FoldShape shape_;
   std::string comment_;
   std::vector<FoldElem> elems_;
-  /// Elements by first side, then by destination (when the set has both): keyed by the first
-  /// side alone, an element under a /16 was compared with every element of every source in
-  /// that /16, a number that grows with the policy.
-  using Row = std::map<Prefix, std::vector<size_t>>;
-  std::map<Prefix, Row> index_;
-  std::bitset<129> lens_[2];       ///< the prefix lengths of each level's keys
-  std::vector<std::string> lines_; ///< heading comments and elements
+  std::map<Prefix, std::vector<size_t>> index_; ///< first address of each element -> elements
+  std::bitset<129> lens_;                       ///< the prefix lengths of the index's keys
+  std::vector<std::string> lines_;              ///< heading comments and elements
   size_t last_elem_ = 0;
   std::string last_heading_;
 };
