@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <unordered_set>
 
 namespace portolan {
 
@@ -572,9 +573,12 @@ std::map<std::string, ValidTarget> validate_manifest(const Manifest& m, const Po
     auto s = nearest_name(n, c);
     return s ? "; did you mean '" + *s + "'?" : std::string();
   };
+  // Hashed for membership (a scan of the list per binding was quadratic in the roles); the
+  // list, in policy order, gives the hints.
+  const std::unordered_set<std::string> known(endpoints.begin(), endpoints.end());
   for (const auto& [name, env] : m.environments) {
     for (const auto& [key, b] : env.bind)
-      if (std::find(endpoints.begin(), endpoints.end(), key) == endpoints.end())
+      if (!known.count(key))
         diags.error("unknown-role", b.loc,
                     "environment '" + name + "' binds '" + key +
                         "', which is no role or role.interface of the policy" +

@@ -65,7 +65,19 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
 }
 
 const PacketSet* EnvPackets::of(const Term& t) {
-  Slot& s = sets_[{t.flow, t.reverse, t.src, t.dst, t.vip, t.mapped}];
+  if (head_.size() <= t.flow)
+    head_.resize(std::max(policy_.flows.size(), t.flow + 1), -1);
+  const Key key{t.reverse, t.src, t.dst, t.vip, t.mapped};
+  int32_t at = head_[t.flow];
+  while (at >= 0 && !(slots_[static_cast<size_t>(at)].key == key))
+    at = slots_[static_cast<size_t>(at)].next;
+  if (at < 0) {
+    Slot& fresh = slots_.emplace_back();
+    fresh.key = key;
+    fresh.next = head_[t.flow];
+    at = head_[t.flow] = static_cast<int32_t>(slots_.size() - 1);
+  }
+  Slot& s = slots_[static_cast<size_t>(at)];
   if (!s.done) {
     s.done = true;
     const auto& bs = bound_(*t.src);

@@ -7,6 +7,7 @@
 #include "bind.h"
 #include "packetspace.h"
 
+#include <deque>
 #include <map>
 #include <tuple>
 
@@ -58,17 +59,29 @@ private:
   const Policy& policy_;
   const Environment& env_;
   BindCache bound_;
+  /// By flow, direction, the term's two endpoints, its VIP and whether it is a port mapping's
+  /// internal leg: a flow with a group or a list has one term per pair of members, a balanced
+  /// leg (a node's endpoint in place of the VIP's, its families restricted) is another term, and
+  /// so is a mapped leg (its one mapped port), each with its own packets. A short list per
+  /// flow, by flow index: an ordered map of these keys cost a walk of cache misses per lookup
+  /// past 100,000 flows.
+  struct Key {
+    bool reverse;
+    const Endpoint* src;
+    const Endpoint* dst;
+    const Role* vip;
+    bool mapped;
+    bool operator==(const Key&) const = default;
+  };
   struct Slot {
+    Key key{};
+    int32_t next = -1; ///< the flow's next slot
     bool done = false;
     bool bound = false;
     PacketSet set;
   };
-  /// By flow, direction, the term's two endpoints, its VIP and whether it is a port mapping's
-  /// internal leg: a flow with a group or a list has one term per pair of members, a balanced
-  /// leg (a node's endpoint in place of the VIP's, its families restricted) is another term, and
-  /// so is a mapped leg (its one mapped port), each with its own packets.
-  std::map<std::tuple<size_t, bool, const Endpoint*, const Endpoint*, const Role*, bool>, Slot>
-      sets_;
+  std::vector<int32_t> head_; ///< by flow: its first slot, -1 when none
+  std::deque<Slot> slots_;    ///< stable: callers keep pointers to the sets
 };
 
 /// The view of one target from its enforced terms (bind.h): per chain, each flow's packets

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace portolan {
 namespace {
@@ -84,7 +85,7 @@ public:
     // A flow is shadowed or redundant only where every target that enforces it agrees:
     // covered in one firewall but needed in another, it cannot be removed.
     std::map<size_t, std::vector<Covered>> covered;
-    std::set<size_t> needed;
+    std::vector<uint8_t> needed(ctx.policy.flows.size(), 0); // by flow: needed somewhere
     for (const TargetView& v : ctx.targets)
       run_target(ctx, v, covered, needed);
     // ... and in every environment in which it is in force: a copy under another feature may
@@ -94,7 +95,7 @@ public:
       if (std::find(envs.begin(), envs.end(), v.env) == envs.end())
         envs.push_back(v.env);
     for (auto& [fi, list] : covered) {
-      if (needed.count(fi))
+      if (needed[fi])
         continue;
       std::vector<std::string> names;
       bool everywhere = true;
@@ -122,17 +123,24 @@ private:
   };
 
   void run_target(AnalysisContext& ctx, const TargetView& v,
-                  std::map<size_t, std::vector<Covered>>& covered, std::set<size_t>& needed) const {
+                  std::map<size_t, std::vector<Covered>>& covered,
+                  std::vector<uint8_t>& needed) const {
     const Policy& p = ctx.policy;
-    std::map<size_t, std::vector<ChainResult>> by_flow;
-    std::map<size_t, PacketSet> combined; // a flow's packets across all chains
+    // Per flow, in flow order: a hashed position and a sort, not a tree of every flow.
+    std::vector<std::pair<size_t, std::vector<ChainResult>>> by_flow;
+    std::unordered_map<size_t, size_t> at;
     for (const auto& [chain, list] : v.chains) {
       auto statuses = analyse_chain(list);
+      at.reserve(at.size() + list.size());
       for (size_t k = 0; k < list.size(); ++k) {
-        by_flow[list[k].flow].push_back({chain, std::move(statuses[k])});
-        combined[list[k].flow].add(list[k].packets);
+        auto [it, fresh] = at.try_emplace(list[k].flow, by_flow.size());
+        if (fresh)
+          by_flow.emplace_back(list[k].flow, std::vector<ChainResult>{});
+        by_flow[it->second].second.push_back({chain, std::move(statuses[k])});
       }
     }
+    std::sort(by_flow.begin(), by_flow.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     // A flow never takes effect only if that holds in every chain it reaches; a direction
     // that is cut off while another still works is an exception, judged as a pair below.
     std::map<std::pair<size_t, size_t>, Chain> pairs; // (deny flow, allow flow) -> first chain
@@ -144,13 +152,25 @@ private:
         covered[fi].push_back({&v, results});
         continue;
       }
-      needed.insert(fi);
+      needed[fi] = 1;
       if (p.flows[fi].action != Action::Allow)
         continue;
       for (const ChainResult& r : results)
         for (size_t d : r.status.denies)
           pairs.emplace(std::make_pair(d, fi), r.chain);
     }
+    if (pairs.empty())
+      return;
+    // A flow's packets across all chains, for the flows of a pair only (a copy of every
+    // flow's set was most of this check's allocation).
+    std::unordered_map<size_t, PacketSet> combined;
+    for (const auto& [pair, chain] : pairs)
+      for (size_t fi : {pair.first, pair.second})
+        combined.try_emplace(fi);
+    for (const auto& [chain, list] : v.chains)
+      for (const FlowPackets& fp : list)
+        if (auto it = combined.find(fp.flow); it != combined.end())
+          it->second.add(fp.packets);
     for (const auto& [pair, chain] : pairs)
       report_pair(ctx, v, chain, pair.first, pair.second, combined.at(pair.first),
                   combined.at(pair.second));

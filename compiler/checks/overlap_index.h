@@ -1,7 +1,10 @@
 // Finds which flows' packet sets may overlap a query without comparing all pairs. Every box of
 // every flow is indexed on its own (a two-way flow's bounding box would span from one role's
-// addresses to the other's and match nearly everything), sorted by the start of the
-// destination range, with a segment tree of range ends to skip what ends too early.
+// addresses to the other's and match nearly everything), in a static R-tree packed by
+// destination, then source: a query descends only into nodes whose bounds overlap it in all
+// five dimensions. An index on destinations alone visited every box whose destinations
+// overlap the query, and past 100,000 flows a /16 holds the destinations of more and more
+// roles, so each query cost grew with N.
 #pragma once
 
 #include "packetspace.h"
@@ -42,73 +45,144 @@ public:
   }
 
   void build() {
-    for (int f = 0; f < 2; ++f) {
-      auto& e = entries_[f];
-      std::sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) {
-        return a.box.iv[PacketBox::kDst].lo < b.box.iv[PacketBox::kDst].lo ||
-               (a.box.iv[PacketBox::kDst].lo == b.box.iv[PacketBox::kDst].lo && a.id < b.id);
-      });
-      // A segment tree of the largest destination end in each range of entries.
-      size_t n = 1;
-      while (n < e.size())
-        n <<= 1;
-      size_[f] = n;
-      max_hi_[f].assign(2 * n, 0);
-      for (size_t i = 0; i < e.size(); ++i)
-        max_hi_[f][n + i] = e[i].box.iv[PacketBox::kDst].hi;
-      for (size_t i = n - 1; i > 0; --i)
-        max_hi_[f][i] = std::max(max_hi_[f][2 * i], max_hi_[f][2 * i + 1]);
-    }
+    for (int f = 0; f < 2; ++f)
+      pack(f);
   }
 
-  /// Ids whose bounding box overlaps `q` in some family, ascending and unique. Entries are
-  /// sorted by destination start, so only a prefix can overlap; within it the tree skips every
-  /// range whose destinations all end before the query starts: O(log n + matches).
+  /// Ids whose boxes overlap `q` in some family, ascending and unique.
   std::vector<size_t> query(const PacketSet& q) const {
     std::vector<size_t> out;
     for (int f = 0; f < 2; ++f) {
       if (entries_[f].empty())
         continue;
-      const auto& e = entries_[f];
-      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6)) {
-        u128 qlo = qb.iv[PacketBox::kDst].lo, qhi = qb.iv[PacketBox::kDst].hi;
-        size_t end = static_cast<size_t>(std::upper_bound(e.begin(), e.end(), qhi,
-                                                          [](u128 v, const Entry& x) {
-                                                            return v < x.box.iv[PacketBox::kDst].lo;
-                                                          }) -
-                                         e.begin());
-        visit(f, 1, 0, size_[f], end, qlo, qb, out);
-      }
+      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+        search(f, qb, [&](size_t id) {
+          out.push_back(id);
+          return false;
+        });
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
+  /// Whether query(q) would be non-empty; stops at the first overlapping box.
+  bool any(const PacketSet& q) const {
+    for (int f = 0; f < 2; ++f) {
+      if (entries_[f].empty())
+        continue;
+      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+        if (search(f, qb, [](size_t) { return true; }))
+          return true;
+    }
+    return false;
+  }
+
 private:
+  static constexpr size_t kFan = 16;
+
   struct Entry {
     PacketBox box;
     size_t id;
   };
+  /// A node covers entries (leaf level) or nodes of the level below [first, first + count).
+  struct Node {
+    PacketBox bound;
+    uint32_t first = 0, count = 0;
+  };
 
-  void visit(int f, size_t node, size_t lo, size_t hi, size_t end, u128 qlo, const PacketBox& qb,
-             std::vector<size_t>& out) const {
-    if (lo >= end || max_hi_[f][node] < qlo)
-      return;
-    if (hi - lo == 1) {
-      const Entry& x = entries_[f][lo];
-      if (x.box.overlaps(qb))
-        out.push_back(x.id);
-      return;
+  static bool meets(const PacketBox& a, const PacketBox& b) {
+    for (int d = 0; d < PacketBox::kDims; ++d)
+      if (a.iv[d].hi < b.iv[d].lo || b.iv[d].hi < a.iv[d].lo)
+        return false;
+    return true;
+  }
+
+  static void widen(PacketBox& into, const PacketBox& b) {
+    for (int d = 0; d < PacketBox::kDims; ++d) {
+      into.iv[d].lo = std::min(into.iv[d].lo, b.iv[d].lo);
+      into.iv[d].hi = std::max(into.iv[d].hi, b.iv[d].hi);
     }
-    size_t mid = (lo + hi) / 2;
-    visit(f, 2 * node, lo, mid, end, qlo, qb, out);
-    visit(f, 2 * node + 1, mid, hi, end, qlo, qb, out);
+  }
+
+  /// Sort-tile-recursive packing: sort by destination start, cut into vertical slices of
+  /// about sqrt(leaves) leaves each, sort each slice by source start, cut into leaves; the
+  /// levels above group kFan consecutive nodes.
+  void pack(int f) {
+    auto& e = entries_[f];
+    levels_[f].clear();
+    if (e.empty())
+      return;
+    auto key = [](const Entry& x, int d) { return x.box.iv[d].lo; };
+    std::sort(e.begin(), e.end(), [&](const Entry& a, const Entry& b) {
+      return key(a, PacketBox::kDst) < key(b, PacketBox::kDst) ||
+             (key(a, PacketBox::kDst) == key(b, PacketBox::kDst) && a.id < b.id);
+    });
+    size_t leaves = (e.size() + kFan - 1) / kFan;
+    size_t slices = 1;
+    while (slices * slices < leaves)
+      ++slices;
+    size_t per_slice = ((leaves + slices - 1) / slices) * kFan;
+    for (size_t lo = 0; lo < e.size(); lo += per_slice) {
+      auto first = e.begin() + static_cast<long>(lo);
+      auto last = e.begin() + static_cast<long>(std::min(e.size(), lo + per_slice));
+      std::sort(first, last, [&](const Entry& a, const Entry& b) {
+        return key(a, PacketBox::kSrc) < key(b, PacketBox::kSrc) ||
+               (key(a, PacketBox::kSrc) == key(b, PacketBox::kSrc) &&
+                (key(a, PacketBox::kDst) < key(b, PacketBox::kDst) ||
+                 (key(a, PacketBox::kDst) == key(b, PacketBox::kDst) && a.id < b.id)));
+      });
+    }
+    std::vector<Node> level;
+    for (size_t lo = 0; lo < e.size(); lo += kFan) {
+      Node n{e[lo].box, static_cast<uint32_t>(lo),
+             static_cast<uint32_t>(std::min(kFan, e.size() - lo))};
+      for (size_t i = lo + 1; i < lo + n.count; ++i)
+        widen(n.bound, e[i].box);
+      level.push_back(n);
+    }
+    levels_[f].push_back(std::move(level));
+    while (levels_[f].back().size() > 1) {
+      const auto& below = levels_[f].back();
+      std::vector<Node> up;
+      for (size_t lo = 0; lo < below.size(); lo += kFan) {
+        Node n{below[lo].bound, static_cast<uint32_t>(lo),
+               static_cast<uint32_t>(std::min(kFan, below.size() - lo))};
+        for (size_t i = lo + 1; i < lo + n.count; ++i)
+          widen(n.bound, below[i].bound);
+        up.push_back(n);
+      }
+      levels_[f].push_back(std::move(up));
+    }
+  }
+
+  /// Calls hit(id) for every entry overlapping qb until it returns true; true if one did.
+  template <class Hit>
+  bool search(int f, const PacketBox& qb, Hit&& hit) const {
+    const auto& levels = levels_[f];
+    const auto& e = entries_[f];
+    // (level, node) pairs still to visit; the root is the one node of the top level.
+    std::vector<std::pair<size_t, uint32_t>> stack{{levels.size() - 1, 0}};
+    while (!stack.empty()) {
+      auto [lv, i] = stack.back();
+      stack.pop_back();
+      const Node& n = levels[lv][i];
+      if (!meets(n.bound, qb))
+        continue;
+      if (lv == 0) {
+        for (uint32_t k = n.first; k < n.first + n.count; ++k)
+          if (meets(e[k].box, qb) && hit(e[k].id))
+            return true;
+        continue;
+      }
+      for (uint32_t k = n.first + n.count; k-- > n.first;)
+        stack.push_back({lv - 1, k});
+    }
+    return false;
   }
 
   std::vector<Entry> entries_[2];
-  std::vector<u128> max_hi_[2];
-  size_t size_[2] = {0, 0};
+  std::vector<std::vector<Node>> levels_[2]; ///< leaves first; the last holds the root
 };
 
 } // namespace portolan

@@ -29,8 +29,11 @@ public:
     };
     // endpoint -> services used towards it (first use, in flow order) and where they are in
     // force (the union over the flows that use them).
+    // The service is kept next to its first use: comparing and looking up through the flow's
+    // reference was a cache miss into a different flow each time past 100,000 flows.
     struct Use {
       const ServiceRef* first;
+      const Service* service;
       uint64_t envs;
     };
     // By endpoint text, hashed (an ordered map of every endpoint's text made this check
@@ -46,7 +49,8 @@ public:
       for (const Endpoint* d : dsts) {
         std::vector<Use>* uses = nullptr;
         for (const ServiceRef& sr : f.services) {
-          if (!p.service_of(sr))
+          const Service* svc = p.service_of(sr);
+          if (!svc)
             continue;
           if (!uses) {
             auto [it, fresh] = endpoint_index.try_emplace(d->str(), towards.size());
@@ -57,13 +61,14 @@ public:
             uses = &towards[it->second];
           }
           bool seen = false;
+          // One service per name, so the same service is the same name.
           for (Use& u : *uses)
-            if (u.first->name == sr.name) {
+            if (u.service == svc) {
               u.envs |= m;
               seen = true;
             }
           if (!seen)
-            uses->push_back({&sr, m});
+            uses->push_back({&sr, svc, m});
         }
       }
     }
@@ -86,8 +91,8 @@ public:
       std::vector<std::string> port_order;
       for (size_t k = 0; k < list.size(); ++k)
         for (size_t j = 0; j < k; ++j) {
-          const Service* o = p.service_of(*list[j].first);
-          const Service* s = p.service_of(*list[k].first);
+          const Service* o = list[j].service;
+          const Service* s = list[k].service;
           if (o->label == s->label || !(list[j].envs & list[k].envs))
             continue;
           const auto& port = clash(o, s);

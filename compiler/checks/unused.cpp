@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <unordered_set>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -22,14 +23,31 @@ struct Uses {
   /// Hashed: an ordered set of every role's name made this check O(N log N) string compares.
   using Names = std::unordered_set<std::string>;
   Names roles, endpoints, services, features, groups;
+  /// Resolved roles and endpoints already in the sets above, by dense id: each name is
+  /// hashed once, not once per flow (millions of lookups in a set that outgrows the cache).
+  std::vector<uint8_t> seen_role, seen_endpoint;
+  void use(const Policy& p, const Endpoint& e) {
+    if (e.kind == Endpoint::Kind::Single && e.role_id >= 0 &&
+        static_cast<size_t>(e.role_id) < seen_role.size() &&
+        p.roles[static_cast<size_t>(e.role_id)].name == e.role) {
+      int32_t id = p.endpoint_id(e);
+      if (id >= 0 && static_cast<size_t>(id) < seen_endpoint.size()) {
+        if (!std::exchange(seen_role[static_cast<size_t>(e.role_id)], 1))
+          roles.insert(e.role);
+        if (!std::exchange(seen_endpoint[static_cast<size_t>(id)], 1))
+          endpoints.insert(e.str());
+        return;
+      }
+    }
+    roles.insert(e.role);
+    endpoints.insert(e.str());
+  }
   /// A side's roles and interfaces (a group's or list's members), and the groups it names,
   /// nested ones included.
   void add_side(const Policy& p, const Endpoint& side) {
     for (const Endpoint* e : side.concrete())
-      if (!e->is_any()) {
-        roles.insert(e->role);
-        endpoints.insert(e->str());
-      }
+      if (!e->is_any())
+        use(p, *e);
     auto is_role = [&](const Endpoint& e) {
       // The loader's index, checked against the name; else the name's lookup.
       if (e.role_id >= 0 && static_cast<size_t>(e.role_id) < p.roles.size() &&
@@ -53,6 +71,8 @@ struct Uses {
     name_groups(side);
   }
   void add(const Policy& p) {
+    seen_role.assign(p.roles.size(), 0);
+    seen_endpoint.assign(p.endpoint_count(), 0);
     for (const Flow& f : p.flows) {
       for (const Endpoint* e : {&f.src, &f.dst})
         add_side(p, *e);
