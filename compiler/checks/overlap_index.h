@@ -133,27 +133,27 @@ private:
                  (key(a, PacketBox::kDst) == key(b, PacketBox::kDst) && a.id < b.id)));
       });
     }
-    std::vector<Node> level;
-    for (size_t lo = 0; lo < e.size(); lo += kFan) {
-      Node n{e[lo].box, static_cast<uint32_t>(lo),
-             static_cast<uint32_t>(std::min(kFan, e.size() - lo))};
-      for (size_t i = lo + 1; i < lo + n.count; ++i)
-        widen(n.bound, e[i].box);
-      level.push_back(n);
-    }
-    levels_[f].push_back(std::move(level));
+    levels_[f].push_back(pack(e.size(), [&](size_t i) -> const PacketBox& { return e[i].box; }));
     while (levels_[f].back().size() > 1) {
-      const auto& below = levels_[f].back();
-      std::vector<Node> up;
-      for (size_t lo = 0; lo < below.size(); lo += kFan) {
-        Node n{below[lo].bound, static_cast<uint32_t>(lo),
-               static_cast<uint32_t>(std::min(kFan, below.size() - lo))};
-        for (size_t i = lo + 1; i < lo + n.count; ++i)
-          widen(n.bound, below[i].bound);
-        up.push_back(n);
-      }
+      std::vector<Node> up = pack(levels_[f].back().size(), [&](size_t i) -> const PacketBox& {
+        return levels_[f].back()[i].bound;
+      });
       levels_[f].push_back(std::move(up));
     }
+  }
+
+  /// The level above `count` items: a node per kFan of them (in order), bounding their boxes.
+  template <class BoundOf>
+  static std::vector<Node> pack(size_t count, BoundOf bound_of) {
+    std::vector<Node> level;
+    for (size_t lo = 0; lo < count; lo += kFan) {
+      Node n{bound_of(lo), static_cast<uint32_t>(lo),
+             static_cast<uint32_t>(std::min(kFan, count - lo))};
+      for (size_t i = lo + 1; i < lo + n.count; ++i)
+        widen(n.bound, bound_of(i));
+      level.push_back(n);
+    }
+    return level;
   }
 
   /// Calls hit(id) for every entry overlapping qb until it returns true; true if one did.
