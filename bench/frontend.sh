@@ -24,12 +24,14 @@ wall() {
 }
 # pair CMD...: "wall cpu" seconds of one run (CPU: user + sys of the command, from getrusage)
 pair() {
+  # The difference of two getrusage calls: python's children total is not zero at its start.
   python3 -c 'import resource, subprocess, sys, time
+cpu = lambda r: r.ru_utime + r.ru_stime
+c = cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
 t = time.time()
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 w = time.time() - t
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("%.4f %.4f" % (w, r.ru_utime + r.ru_stime))' "$@"
+print("%.4f %.4f" % (w, cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - c))' "$@"
 }
 stage_ms() { # the load-policy stage of one run, in ms
   "$@" --timings 2>&1 >/dev/null | awk '$2 == "load-policy" {print $3}'
