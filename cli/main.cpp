@@ -5,6 +5,7 @@
 #include "depfile.h"
 #include "diff_command.h"
 #include "fmt.h"
+#include "output.h"
 #include "pmodel.h"
 #include "query.h"
 #include "report.h"
@@ -310,12 +311,6 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     std::cerr << "portolan: compile failed; no model was written\n";
     return code == kExitClean ? kExitFindings : code;
   }
-  std::vector<std::pair<std::string, std::string>> writes; // path, bytes
-  if (!out.empty())
-    writes.emplace_back(out, s.model_file());
-  std::vector<std::string> written; // the depfile's targets
-  if (!out.empty())
-    written.push_back(out);
   if (!slices.empty())
     for (const Target& t : s.manifest->targets) // each slice a file of DIR, never elsewhere
       if (t.name.empty() || t.name == "." || t.name == ".." ||
@@ -324,12 +319,15 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
                   << "' cannot name a slice file in --slices; no model was written\n";
         return kExitUsage;
       }
+  std::vector<BuildFile> slice_set; // DIR's files, relative
   if (!slices.empty())
-    for (auto& [t, bytes] : s.slice_files()) {
-      std::string path = (fs::path(slices) / (t->name + ".pmodel")).generic_string();
-      written.push_back(path);
-      writes.emplace_back(std::move(path), std::move(bytes));
-    }
+    for (auto& [t, bytes] : s.slice_files())
+      slice_set.push_back(BuildFile{t->name + ".pmodel", std::move(bytes)});
+  std::vector<std::string> written; // the depfile's targets
+  if (!out.empty())
+    written.push_back(out);
+  for (const BuildFile& f : slice_set)
+    written.push_back((fs::path(slices) / f.rel).generic_string());
   std::string dep;
   if (!depfile.empty()) { // made before writing, so a path it cannot name writes nothing
     std::string bad;
@@ -341,15 +339,19 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     }
     dep = std::move(*text);
   }
-  for (const auto& [path, bytes] : writes) {
-    // An unchanged slice keeps its mtime: with `restat = 1`, Ninja then skips the targets
-    // built from it.
-    if (auto old = read_file(path); old && *old == bytes)
-      continue;
-    if (!write_file_atomic(path, bytes)) {
-      std::cerr << "portolan: cannot write '" << path << "'\n";
+  // An unchanged model keeps its mtime: with `restat = 1`, Ninja then skips what is built from
+  // it. The slices are one output set (compiler/output.h): swapped in as one, unchanged slices
+  // keep their inode and mtime, and the slice of a target no longer in the manifest goes.
+  if (!out.empty()) {
+    std::string bytes = s.model_file();
+    if (auto old = read_file(out); (!old || *old != bytes) && !write_file_atomic(out, bytes)) {
+      std::cerr << "portolan: cannot write '" << out << "'\n";
       return kExitUsage;
     }
+  }
+  if (std::string err; !slices.empty() && !write_output_set(slices, slice_set, err)) {
+    std::cerr << "portolan: cannot write the slices in '" << slices << "': " << err << "\n";
+    return kExitUsage;
   }
   std::string err;
   if (!depfile.empty() && !write_file_atomic(depfile, dep, err)) {

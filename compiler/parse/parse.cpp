@@ -1023,6 +1023,20 @@ size_t parse_threads() {
   return hc == 0 ? 1 : std::min<size_t>(hc, 64);
 }
 
+/// The file rule with SLL prediction and bail-out, no listeners: the tree, or nullptr at the
+/// first syntax error (the caller decides whether full LL runs after it).
+PortolanParser::FileContext* parse_sll(PortolanParser& parser) {
+  parser.removeErrorListeners();
+  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::SLL);
+  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+  try {
+    return parser.file();
+  } catch (const antlr4::ParseCancellationException&) {
+    return nullptr;
+  }
+}
+
 struct PieceResult {
   bool ok = false; ///< SLL parsed it; false: the whole file is parsed again
   PolicyFile file;
@@ -1045,16 +1059,9 @@ PieceResult parse_piece(const std::string& text, const Piece& p, uint32_t file_i
   if (!port_hints(tokens.getTokens(), file_id).empty())
     return r;
   PortolanParser parser(&tokens);
-  parser.removeErrorListeners();
-  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-      antlr4::atn::PredictionMode::SLL);
-  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
-  PortolanParser::FileContext* tree = nullptr;
-  try {
-    tree = parser.file();
-  } catch (const antlr4::ParseCancellationException&) {
+  PortolanParser::FileContext* tree = parse_sll(parser);
+  if (!tree)
     return r;
-  }
   r.file = Builder(file_id, r.diags).build(tree);
   r.ok = true;
   return r;
@@ -1098,18 +1105,8 @@ PolicyFile parse_whole(const SourceFile& src, uint32_t file_id, Diagnostics& dia
   for (const PortHint& h : hints)
     diags.error("port-token", h.loc, h.message);
   PortolanParser parser(&tokens);
-  parser.removeErrorListeners();
-
   // Fast path: SLL prediction with bail-out; only a failing parse pays for full LL and reporting.
-  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-      antlr4::atn::PredictionMode::SLL);
-  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
-  PortolanParser::FileContext* tree = nullptr;
-  try {
-    tree = parser.file();
-  } catch (const antlr4::ParseCancellationException&) {
-    tree = nullptr;
-  }
+  PortolanParser::FileContext* tree = parse_sll(parser);
   Diagnostics syntax;
   if (!tree) {
     tokens.seek(0);

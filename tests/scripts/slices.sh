@@ -105,6 +105,20 @@ rc=$?
 [ "$rc" = 2 ] || bad "a target named ../evil: compile --slices exits $rc, not 2"
 [ -e "$work/ev/evil.pmodel" ] || [ -e "$work/ev/p.pmodel" ] && bad "a target named ../evil wrote a file"
 
+# The slices are one output set: a target removed from the manifest takes its slice with it.
+mkdir -p "$work/rm"
+cp "$src"/tests/golden/deployment/deployment.* "$work/rm/"
+"$portolan" compile --manifest "$work/rm/deployment.toml" --slices "$work/rm/s" > /dev/null 2>&1
+[ -e "$work/rm/s/edge-windows.pmodel" ] || bad "no slice of edge-windows"
+awk '/^\[\[targets\]\]/ {blk = $0 "\n"; next} blk != "" {blk = blk $0 "\n"; if ($0 ~ /^$/) {
+       if (blk !~ /"edge-windows"/) printf "%s", blk; blk = ""}; next} {print}
+     END {if (blk !~ /"edge-windows"/) printf "%s", blk}' "$src/tests/golden/deployment/deployment.toml" \
+  > "$work/rm/deployment.toml"
+"$portolan" compile --manifest "$work/rm/deployment.toml" --slices "$work/rm/s" > /dev/null 2>&1 ||
+  bad "compile --slices without edge-windows failed"
+[ -e "$work/rm/s/edge-windows.pmodel" ] && bad "the slice of a removed target stayed"
+[ -e "$work/rm/s/perimeter-pf.pmodel" ] || bad "removing one target removed another's slice"
+
 # Unchanged slices keep their mtime; a change to one flow rewrites only the slices it touches.
 cp -r "$work/gen" "$work/g2"
 "$portolan" compile --manifest "$work/g2/vs-capirca.toml" --slices "$work/s2" > /dev/null 2>&1
