@@ -115,8 +115,9 @@ struct CheckOutput {
 };
 
 /// Stage report, then the exit code: 1 when a finding at or above `fail_on` remains.
-int finish(Session& s, const CheckOutput& o, bool judges = true) {
-  s.report(judges);
+int finish(Session& s, const CheckOutput& o,
+           Session::Judged judged = Session::Judged::every_target) {
+  s.report(judged);
   if (o.format == "json")
     std::cout << render_json(s.diags, s.sm);
   else if (o.format == "sarif")
@@ -137,10 +138,11 @@ int finish(Session& s, const CheckOutput& o, bool judges = true) {
   return failing ? kExitFindings : kExitClean;
 }
 
-int finish(Session& s, const std::string& format = "text", bool judges = true) {
+int finish(Session& s, const std::string& format = "text",
+           Session::Judged judged = Session::Judged::every_target) {
   CheckOutput o;
   o.format = format;
-  return finish(s, o, judges);
+  return finish(s, o, judged);
 }
 
 int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& files) {
@@ -167,9 +169,10 @@ int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& fi
     for (const Target* t : s.targets(c.env))
       views.push_back(s.compile_target(*t, Want{true, true, false}).view);
   }
+  const bool every = !s.manifest || views.size() == s.manifest->targets.size();
   if (s.clean()) // analysis of a broken input is only noise
     s.analyse(std::move(views));
-  return finish(s, o);
+  return finish(s, o, every ? Session::Judged::every_target : Session::Judged::some_targets);
 }
 
 /// Build's options for build tools (docs/ci.md, "Build steps").
@@ -233,10 +236,13 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   // default out/ beside the manifest, never the manifest's (the policy repo's) folder itself.
   fs::path out_dir = out.empty() ? s.manifest->dir / "out" : fs::path(out);
   OutputSet outputs;
-  for (const Target* t : s.targets("", targets))
+  const std::vector<const Target*> built = s.targets("", targets);
+  for (const Target* t : built)
     for (OutputFile& f : s.compile_target(*t, Want{true, false}).files)
       outputs.emplace_back(t->output + f.suffix, std::move(f.content));
-  int code = finish(s);
+  int code = finish(s, "text",
+                    built.size() == s.manifest->targets.size() ? Session::Judged::every_target
+                                                               : Session::Judged::some_targets);
   if (code != kExitClean) {
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
@@ -306,7 +312,10 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
   Session s;
   if (!open(s, c, {}))
     return kExitUsage;
-  int code = finish(s);
+  // No target is bound here: a suppression of a binding or backend finding is the builds' to judge.
+  int code = finish(s, "text",
+                    s.manifest && s.manifest->targets.empty() ? Session::Judged::every_target
+                                                              : Session::Judged::some_targets);
   if (code != kExitClean || !s.manifest) {
     std::cerr << "portolan: compile failed; no model was written\n";
     return code == kExitClean ? kExitFindings : code;
@@ -408,7 +417,7 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
   if (!open(s, c, {}))
     return kExitUsage;
   if (!s.manifest || !s.clean()) {
-    int code = finish(s, "text", false);
+    int code = finish(s, "text", Session::Judged::nothing);
     return a.exit_code && code == kExitFindings ? kExitUsage : code; // 1 would read as deny
   }
   std::string env = c.env;
@@ -447,7 +456,7 @@ int run_query(const Common& c, const QueryArgs& a, const std::string& help) {
         mark_conntrack(h.verdicts, *h.pkt, tracks);
     print_query(std::cout, s.loaded.policy, s.sm, env, pkt, verdicts, balanced, nat);
   }
-  int code = finish(s, "text", false);
+  int code = finish(s, "text", Session::Judged::nothing);
   if (!a.exit_code || code != kExitClean)
     return a.exit_code && code == kExitFindings ? kExitUsage : code;
   switch (query_outcome(verdicts)) {

@@ -296,15 +296,16 @@ void Session::analyse(std::vector<TargetView> views) {
   mark("analyse");
 }
 
-void Session::report(bool judges) {
+void Session::report(Judged judged) {
   last_ = std::chrono::steady_clock::now();
   last_cpu_ = timings ? cpu_ms() : 0;
   if (loaded.ok)
     apply_suppressions(
         loaded.policy, diags,
-        judges ? judged_codes(manifest.has_value(), analysis_ran_,
-                              manifest ? manifest->checks : std::map<std::string, std::string>{})
-               : std::set<std::string>{});
+        judged == Judged::nothing
+            ? std::set<std::string>{}
+            : judged_codes(manifest.has_value(), judged == Judged::every_target, analysis_ran_,
+                           manifest ? manifest->checks : std::map<std::string, std::string>{}));
   if (manifest)
     diags.apply_severities(manifest->checks);
   diags.normalize();

@@ -106,9 +106,11 @@ public:
   /// Stage analyse: the checks over the given views (a policy without a manifest: none).
   void analyse(std::vector<TargetView> views);
 
-  /// Stage report: suppressions, [checks] severities, sorting. `judges` false for runs that
-  /// judge nothing (query), so no suppression is called unused.
-  void report(bool judges = true);
+  /// What a run judged, for calling a suppression unused (judged_codes): every target of the
+  /// manifest, only some (a finding may arise in one it left out), or nothing (query).
+  enum class Judged { every_target, some_targets, nothing };
+  /// Stage report: suppressions, [checks] severities, sorting.
+  void report(Judged judged = Judged::every_target);
 
   /// The wall time since the last mark, added to `stage` (printed by print_timings).
   void mark(const char* stage) const;

@@ -64,9 +64,11 @@ void run_checks(AnalysisContext& ctx, const std::map<std::string, std::string>& 
 /// since a suppression of a check that did not run cannot be called unused.
 void apply_suppressions(const Policy& p, Diagnostics& diags, const std::set<std::string>& judged);
 
-/// The codes a run judged: the front end's always; binding, backend and analysis codes when
-/// there was a manifest (and the analysis ran).
-std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
+/// The codes a run judged: the front end's always; the manifest's own when there was one; binding,
+/// backend and target-analysis codes only when the run compiled every target of it (a finding
+/// may arise in a target the run left out: `check --env`, `build --target`, a slice, `compile`),
+/// and analysis codes only when the analysis ran.
+std::set<std::string> judged_codes(bool with_manifest, bool every_target, bool analysis_ran,
                                    const std::map<std::string, std::string>& severities);
 
 // Factories, one per check file.

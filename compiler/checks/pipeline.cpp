@@ -123,7 +123,7 @@ struct Span {
 };
 } // namespace
 
-std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
+std::set<std::string> judged_codes(bool with_manifest, bool every_target, bool analysis_ran,
                                    const std::map<std::string, std::string>& severities) {
   std::set<std::string> out;
   for (const CheckInfo& c : check_catalog()) {
@@ -133,20 +133,19 @@ std::set<std::string> judged_codes(bool with_manifest, bool analysis_ran,
     if (c.off_by_default && !severities.count(c.code))
       continue; // not turned on: its suppressions are not judged
     std::string_view stage = c.stage;
-    bool needs_manifest = stage == "bind" || stage == "backend" || stage == "manifest";
+    bool needs_targets = stage == "bind" || stage == "backend";
     if (stage == "analysis") {
       if (!analysis_ran)
         continue;
-      bool needs_targets = true;
       for (const auto& check : all_checks())
         for (const auto& code : check->codes())
           if (code == c.code)
             needs_targets = check->needs_targets();
-      if (needs_targets && !with_manifest)
-        continue;
-    } else if (needs_manifest && !with_manifest) {
-      continue;
     }
+    if (needs_targets && !(with_manifest && every_target))
+      continue;
+    if (stage == "manifest" && !with_manifest)
+      continue;
     out.insert(c.code);
   }
   return out;
