@@ -302,11 +302,15 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
 /// `portolan compile`: the manifest's policy loaded once, written as a `.pmodel` for
 /// `build --model` (-o) and/or as one slice per target (--slices DIR: DIR/<target>.pmodel, each
 /// rewritten only when its bytes change); with --depfile, a Make/Ninja depfile naming every
-/// source it was read from.
+/// source it was read from (its target: the model and slices, or with --stamp that one file).
 int run_compile(const Common& c, const std::string& out, const std::string& depfile,
-                const std::string& slices) {
+                const std::string& stamp, const std::string& slices) {
   if (c.manifest.empty() || (out.empty() && slices.empty())) {
     std::cerr << "portolan: compile needs --manifest FILE and -o FILE.pmodel or --slices DIR\n";
+    return kExitUsage;
+  }
+  if (!stamp.empty() && depfile.empty()) {
+    std::cerr << "portolan: --stamp goes with --depfile\n";
     return kExitUsage;
   }
   Session s;
@@ -332,11 +336,17 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
   if (!slices.empty())
     for (auto& [t, bytes] : s.slice_files())
       slice_set.push_back(BuildFile{t->name + ".pmodel", std::move(bytes)});
-  std::vector<std::string> written; // the depfile's targets
-  if (!out.empty())
+  // The depfile's targets. Ninja takes a depfile only when its first target is the rule's first
+  // output; the slices come in the manifest's order, so a rule that lists them otherwise (or only
+  // some) names a --stamp file first instead.
+  std::vector<std::string> written;
+  if (!stamp.empty())
+    written.push_back(stamp);
+  if (!out.empty() && stamp.empty())
     written.push_back(out);
   for (const BuildFile& f : slice_set)
-    written.push_back((fs::path(slices) / f.rel).generic_string());
+    if (stamp.empty())
+      written.push_back((fs::path(slices) / f.rel).generic_string());
   std::string dep;
   if (!depfile.empty()) { // made before writing, so a path it cannot name writes nothing
     std::string bad;
@@ -347,6 +357,15 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
       return kExitUsage;
     }
     dep = std::move(*text);
+  }
+  for (const std::string& f : {stamp, depfile}) { // fail before writing, not half-way
+    std::error_code ec;
+    fs::path dir = fs::path(f).parent_path();
+    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
+      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
+                << "; no model was written\n";
+      return kExitUsage;
+    }
   }
   // An unchanged model keeps its mtime: with `restat = 1`, Ninja then skips what is built from
   // it. The slices are one output set (compiler/output.h): swapped in as one, unchanged slices
@@ -363,6 +382,10 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     return kExitUsage;
   }
   std::string err;
+  if (!stamp.empty() && !write_file_atomic(stamp, "", err)) {
+    std::cerr << "portolan: cannot write '" << stamp << "'\n";
+    return kExitUsage;
+  }
   if (!depfile.empty() && !write_file_atomic(depfile, dep, err)) {
     std::cerr << "portolan: cannot write '" << depfile << "'\n";
     return kExitUsage;
@@ -625,7 +648,7 @@ int run(int argc, char** argv) {
       ->type_name("FILE");
 
   Common mc;
-  std::string model_out, depfile, slices_dir;
+  std::string model_out, depfile, stamp, slices_dir;
   CLI::App* compile = app.add_subcommand(
       "compile", "load a manifest's policy once into a .pmodel file for 'build --model'");
   add_common(*compile, mc, false);
@@ -638,6 +661,12 @@ int run(int argc, char** argv) {
   compile
       ->add_option("--depfile", depfile,
                    "also write a Makefile rule: the model (and slices) depend on its sources")
+      ->type_name("FILE");
+  compile
+      ->add_option("--stamp", stamp,
+                   "(with --depfile) the depfile's target is FILE, written after every successful "
+                   "compile, instead of the model and slices: for a Ninja rule that lists the "
+                   "slices as implicit outputs, in any order")
       ->type_name("FILE");
   compile->footer(
       std::string("Reads the manifest and its policy files, resolves every name and validates the "
@@ -812,7 +841,7 @@ int run(int argc, char** argv) {
   if (build->parsed())
     return run_build(bc, targets, out, build_files, ba);
   if (compile->parsed())
-    return run_compile(mc, model_out, depfile, slices_dir);
+    return run_compile(mc, model_out, depfile, stamp, slices_dir);
   if (q->parsed())
     return run_query(qc, qa, q->help());
   if (fmtc->parsed()) {
