@@ -269,8 +269,6 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
     if (c.files.empty() && !d.has_errors()) // a skipped target must fail the build
       d.error("internal", t.loc,
               "backend '" + t.backend + "' wrote no file for target '" + t.name + "'");
-    if (!want.files)
-      std::vector<OutputFile>().swap(c.files);
     mark("emit");
   }
   if (want.view) {

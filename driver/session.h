@@ -53,9 +53,6 @@ struct Want {
   bool emit = true;     ///< print it with its backend
   bool view = true;     ///< the packet sets (analysis, reference)
   bool expected = true; ///< with `view`: what it allows (the reference; `check` needs none)
-  /// With `emit`: keep the files. False: emit for the backend's diagnostics only and free the
-  /// text at once (`check`), before the view is computed.
-  bool files = true;
 };
 
 class Session {
