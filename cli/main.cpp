@@ -235,11 +235,24 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   // The set is swapped in as one folder (compiler/output.h), so it needs a folder of its own: by
   // default out/ beside the manifest, never the manifest's (the policy repo's) folder itself.
   fs::path out_dir = out.empty() ? s.manifest->dir / "out" : fs::path(out);
-  OutputSet outputs;
+  // Each target's files go into the set's staging folder as soon as the target is emitted, and
+  // their text is freed: the build holds one target's output at a time, never all of them.
+  // The set is swapped in only at the end, when the whole build succeeded; until then --out is
+  // untouched, and a failure drops the staging folder (the writer's destructor).
+  std::vector<fs::path> outputs; // below out_dir, in the order the targets were compiled
+  std::optional<OutputSetWriter> set;
+  if (!b.list_outputs)
+    set.emplace(out_dir);
   const std::vector<const Target*> built = s.targets("", targets);
-  for (const Target* t : built)
-    for (OutputFile& f : s.compile_target(*t, Want{true, false}).files)
-      outputs.emplace_back(t->output + f.suffix, std::move(f.content));
+  for (const Target* t : built) {
+    CompiledTarget compiled = s.compile_target(*t, Want{true, false});
+    for (OutputFile& f : compiled.files) {
+      const fs::path& rel = outputs.emplace_back(t->output + f.suffix);
+      if (set)
+        set->add(rel.generic_string(), f.content);
+      std::string().swap(f.content);
+    }
+  }
   int code = finish(s, "text",
                     built.size() == s.manifest->targets.size() ? Session::Judged::every_target
                                                                : Session::Judged::some_targets);
@@ -250,7 +263,7 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
   if (b.list_outputs) { // what the write below would write, in the same order; nothing written
     std::error_code ec;
     fs::path base = b.absolute ? fs::absolute(out_dir, ec).lexically_normal() : fs::path();
-    for (const auto& [rel, content] : outputs)
+    for (const fs::path& rel : outputs)
       std::cout << (base / rel).generic_string() << "\n";
     return kExitClean;
   }
@@ -260,7 +273,7 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     if (!b.stamp.empty())
       tgts.push_back(b.stamp);
     else
-      for (const auto& [rel, content] : outputs)
+      for (const fs::path& rel : outputs)
         tgts.push_back((out_dir / rel).generic_string());
     std::string bad;
     // From a model, the build read the model file: that is its one input (the sources it
@@ -284,7 +297,7 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     }
   }
   std::string err;
-  if (!write_outputs(out_dir, outputs, std::cout, err)) {
+  if (!write_outputs(out_dir, *set, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";
     return kExitUsage;
   }
