@@ -684,6 +684,13 @@ RTree RTree::bulk_load(std::vector<PacketBox> v) {
     return t;
   // Leave a quarter of each node free so the next inserts do not split at once.
   constexpr size_t kPackFill = kMaxFill * 3 / 4;
+  // Every node at once: grown one by one, the arena kept up to half of it unused.
+  size_t nodes = 0;
+  for (size_t at = v.size(); nodes == 0 || at > 1;) {
+    at = (at + kPackFill - 1) / kPackFill;
+    nodes += at;
+  }
+  t.nodes_.reserve(nodes);
   std::vector<int> level;
   t.pack_leaves(v, 0, v.size(), (v.size() + kPackFill - 1) / kPackFill, level);
   while (level.size() > 1) {
@@ -912,9 +919,17 @@ std::string RTree::check_tree() const {
   return count == size_ ? "" : "box count out of date";
 }
 
+BoxList::Rep& BoxList::own() {
+  if (!rep_)
+    rep_ = std::make_shared<Rep>();
+  else if (rep_.use_count() > 1)
+    rep_ = std::make_shared<Rep>(*rep_);
+  return *rep_;
+}
+
 void BoxList::settle() {
   // Small lists are cheap to merge every time; large ones once fresh pieces make up half.
-  if (fresh_ == 0 || (size() > 64 && fresh_ * 2 < size()))
+  if (!rep_ || rep_->fresh == 0 || (size() > 64 && rep_->fresh * 2 < size()))
     return;
   std::vector<PacketBox> v;
   v.reserve(size());
@@ -933,7 +948,10 @@ std::vector<PacketBox> BoxList::flat() const {
 
 BoxList BoxList::from_boxes(std::vector<PacketBox> v) {
   BoxList l;
-  l.tree_ = RTree::bulk_load(std::move(v));
+  if (!v.empty()) {
+    l.rep_ = std::make_shared<Rep>();
+    l.rep_->tree = RTree::bulk_load(std::move(v));
+  }
   return l;
 }
 
