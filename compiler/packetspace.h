@@ -111,7 +111,9 @@ public:
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   /// Bounding box of everything; requires !empty().
-  const PacketBox& bound() const { return nodes_[static_cast<size_t>(root_)].bound; }
+  const PacketBox& bound() const {
+    return root_ < 0 ? one_.front() : nodes_[static_cast<size_t>(root_)].bound;
+  }
   /// A tree over pairwise-disjoint boxes, packed top-down (much cheaper and tighter than
   /// inserting them one by one).
   static RTree bulk_load(std::vector<PacketBox> v);
@@ -155,6 +157,9 @@ private:
   std::vector<int> free_;
   int root_ = -1;
   size_t size_ = 0;
+  /// A tree of one box holds no node (most of a policy's per-flow sets are one box a family):
+  /// the box is here, root_ < 0 and size_ 1; a second box makes it the root leaf's first.
+  std::vector<PacketBox> one_;
 };
 
 /// The boxes of one family, pairwise disjoint, in an R-tree: queries and edits cost about

@@ -720,3 +720,40 @@ TEST_CASE("packetspace: copies share their boxes until one side is edited (seede
   CHECK(other.contains(pkt("1.2.3.4", "10.2.0.1", ipproto::tcp, 1000, 22)));
   CHECK_FALSE(src.contains(pkt("1.2.3.4", "10.2.0.1", ipproto::tcp, 1000, 22)));
 }
+
+TEST_CASE("packetspace: a one-box list holds no node and grows into a tree as before") {
+  // One box a family is stored without an R-tree node; a second box makes it the root leaf's
+  // first, as inserting both into a tree did. Every step keeps the invariants and the packets.
+  PacketSet one = tcp_to("10.1.0.0/16", 80, 80);
+  CHECK(one.check_invariants() == "");
+  CHECK(one.box_count() == 1);
+  CHECK(one.contains(pkt("1.2.3.4", "10.1.2.3", ipproto::tcp, 999, 80)));
+  CHECK(one.overlaps(tcp_to("10.1.2.0/24", 0, 65535)));
+  CHECK_FALSE(one.overlaps(tcp_to("10.2.0.0/16", 80, 80)));
+  CHECK(one.subset_of(tcp_to("10.0.0.0/8", 80, 80)));
+  CHECK(one.intersect(tcp_to("10.1.2.0/24", 0, 65535)) == tcp_to("10.1.2.0/24", 80, 80));
+  // Removed whole, then added again: empty, then one box.
+  PacketSet s = one;
+  s.remove(tcp_to("10.0.0.0/8", 0, 65535));
+  CHECK(s.is_empty());
+  CHECK(s.check_invariants() == "");
+  s.add(one);
+  CHECK(s == one);
+  // Grown past one box and one node (kMaxFill 16), then cut back, against a set built at once.
+  PacketSet grown = one, same;
+  std::vector<PacketSet> parts;
+  for (int k = 0; k < 40; ++k) {
+    PacketSet part = tcp_to(("10.2." + std::to_string(k) + ".0/24").c_str(), 22, 22);
+    grown.add(part);
+    parts.push_back(part);
+    REQUIRE(grown.check_invariants() == "");
+  }
+  for (const PacketSet& part : parts)
+    same = same.unite(part);
+  CHECK(grown == same.unite(one));
+  CHECK(grown.box_count() >= 2);
+  grown.remove(tcp_to("10.2.0.0/16", 0, 65535));
+  CHECK(grown.check_invariants() == "");
+  CHECK(grown == one);
+  CHECK(grown.str() == one.str());
+}
