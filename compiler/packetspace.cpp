@@ -682,8 +682,20 @@ RTree RTree::bulk_load(std::vector<PacketBox> v) {
   RTree t;
   if (v.empty())
     return t;
+  if (v.size() == 1) {
+    t.one_.assign(v.begin(), v.end());
+    t.size_ = 1;
+    return t;
+  }
   // Leave a quarter of each node free so the next inserts do not split at once.
   constexpr size_t kPackFill = kMaxFill * 3 / 4;
+  // Every node at once: grown one by one, the arena kept up to half of it unused.
+  size_t nodes = 0;
+  for (size_t at = v.size(); nodes == 0 || at > 1;) {
+    at = (at + kPackFill - 1) / kPackFill;
+    nodes += at;
+  }
+  t.nodes_.reserve(nodes);
   std::vector<int> level;
   t.pack_leaves(v, 0, v.size(), (v.size() + kPackFill - 1) / kPackFill, level);
   while (level.size() > 1) {
@@ -706,13 +718,19 @@ RTree RTree::bulk_load(std::vector<PacketBox> v) {
 }
 
 void RTree::insert(const PacketBox& b) {
-  ++size_;
-  if (root_ < 0) {
-    root_ = new_node(true);
-    nodes_[static_cast<size_t>(root_)].bound = b;
-    nodes_[static_cast<size_t>(root_)].boxes.push_back(b);
+  if (root_ < 0 && size_ == 0) {
+    one_.assign(1, b);
+    size_ = 1;
     return;
   }
+  if (root_ < 0) { // the second box: the first becomes the root leaf's, as it would have been
+    root_ = new_node(true);
+    Node& r = nodes_[static_cast<size_t>(root_)];
+    r.bound = one_.front();
+    r.boxes.push_back(one_.front());
+    std::vector<PacketBox>().swap(one_);
+  }
+  ++size_;
   std::vector<int> path;
   int n = root_;
   while (!nodes_[static_cast<size_t>(n)].leaf) {
@@ -820,8 +838,14 @@ bool RTree::extract(int n, const PacketBox& q, std::vector<PacketBox>& out,
 }
 
 void RTree::extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out) {
-  if (root_ < 0)
+  if (root_ < 0) {
+    if (size_ == 1 && one_.front().overlaps(q)) {
+      out.push_back(one_.front());
+      one_.clear();
+      size_ = 0;
+    }
     return;
+  }
   std::vector<PacketBox> orphans;
   extract(root_, q, out, orphans);
   fix_root();
@@ -845,6 +869,8 @@ void RTree::collect(int n, const PacketBox& q, std::vector<PacketBox>& out) cons
 void RTree::collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const {
   if (root_ >= 0)
     collect(root_, q, out);
+  else if (size_ == 1 && one_.front().overlaps(q))
+    out.push_back(one_.front());
 }
 
 bool RTree::any(int n, const PacketBox& q) const {
@@ -858,7 +884,7 @@ bool RTree::any(int n, const PacketBox& q) const {
 }
 
 bool RTree::any_overlap(const PacketBox& q) const {
-  return root_ >= 0 && any(root_, q);
+  return root_ >= 0 ? any(root_, q) : size_ == 1 && one_.front().overlaps(q);
 }
 
 void RTree::append(int n, std::vector<PacketBox>& out) const {
@@ -874,6 +900,8 @@ void RTree::append(int n, std::vector<PacketBox>& out) const {
 void RTree::append_to(std::vector<PacketBox>& out) const {
   if (root_ >= 0)
     append(root_, out);
+  else if (size_ == 1)
+    out.push_back(one_.front());
 }
 
 std::string RTree::check(int n, int depth, int& leaf_depth, size_t& count) const {
@@ -903,7 +931,7 @@ std::string RTree::check(int n, int depth, int& leaf_depth, size_t& count) const
 
 std::string RTree::check_tree() const {
   if (root_ < 0)
-    return size_ == 0 ? "" : "empty tree with nonzero size";
+    return size_ == one_.size() && size_ <= 1 ? "" : "a tree without nodes holds one box or none";
   int leaf_depth = -1;
   size_t count = 0;
   std::string e = check(root_, 0, leaf_depth, count);
@@ -912,15 +940,28 @@ std::string RTree::check_tree() const {
   return count == size_ ? "" : "box count out of date";
 }
 
+BoxList::Rep& BoxList::own() {
+  if (!rep_)
+    rep_ = std::make_shared<Rep>();
+  else if (rep_.use_count() > 1)
+    rep_ = std::make_shared<Rep>(*rep_);
+  return *rep_;
+}
+
 void BoxList::settle() {
   // Small lists are cheap to merge every time; large ones once fresh pieces make up half.
-  if (fresh_ == 0 || (size() > 64 && fresh_ * 2 < size()))
+  if (!rep_ || rep_->fresh == 0 || (size() > 64 && rep_->fresh * 2 < size()))
     return;
   std::vector<PacketBox> v;
   v.reserve(size());
   append_to(v);
   normalise(v);
-  *this = from_boxes(std::move(v));
+  if (rep_.use_count() > 1) {
+    *this = from_boxes(std::move(v));
+    return;
+  }
+  rep_->tree = RTree::bulk_load(std::move(v)); // the list's own tree: rebuilt in place
+  rep_->fresh = 0;
 }
 
 std::vector<PacketBox> BoxList::flat() const {
@@ -933,7 +974,10 @@ std::vector<PacketBox> BoxList::flat() const {
 
 BoxList BoxList::from_boxes(std::vector<PacketBox> v) {
   BoxList l;
-  l.tree_ = RTree::bulk_load(std::move(v));
+  if (!v.empty()) {
+    l.rep_ = std::make_shared<Rep>();
+    l.rep_->tree = RTree::bulk_load(std::move(v));
+  }
   return l;
 }
 

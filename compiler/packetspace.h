@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,7 +111,9 @@ public:
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   /// Bounding box of everything; requires !empty().
-  const PacketBox& bound() const { return nodes_[static_cast<size_t>(root_)].bound; }
+  const PacketBox& bound() const {
+    return root_ < 0 ? one_.front() : nodes_[static_cast<size_t>(root_)].bound;
+  }
   /// A tree over pairwise-disjoint boxes, packed top-down (much cheaper and tighter than
   /// inserting them one by one).
   static RTree bulk_load(std::vector<PacketBox> v);
@@ -154,48 +157,74 @@ private:
   std::vector<int> free_;
   int root_ = -1;
   size_t size_ = 0;
+  /// A tree of one box holds no node (most of a policy's per-flow sets are one box a family):
+  /// the box is here, root_ < 0 and size_ 1; a second box makes it the root leaf's first.
+  std::vector<PacketBox> one_;
 };
 
 /// The boxes of one family, pairwise disjoint, in an R-tree: queries and edits cost about
 /// log(size) plus what they touch, so sets built from tens of thousands of rules stay workable.
 /// Touching boxes are merged in batches (see settle()). Internal to PacketSet.
+///
+/// A value type that shares its tree: a copy holds the same immutable tree until one side is
+/// edited, which then copies it (copy on write). So a target's view, its checks and the
+/// environment's packet cache hold one tree per flow between them instead of one each, and
+/// copying a set to edit it later costs nothing until the edit. An empty list holds no tree.
 class BoxList {
 public:
-  bool empty() const { return tree_.empty(); }
-  size_t size() const { return tree_.size(); }
+  bool empty() const { return !rep_ || rep_->tree.empty(); }
+  size_t size() const { return rep_ ? rep_->tree.size() : 0; }
   /// All boxes, in canonical order (lexicographic on (lo, hi) per dimension).
   std::vector<PacketBox> flat() const;
   /// Appends all boxes, in storage order (cheaper than flat() when order does not matter).
-  void append_to(std::vector<PacketBox>& out) const { tree_.append_to(out); }
+  void append_to(std::vector<PacketBox>& out) const {
+    if (rep_)
+      rep_->tree.append_to(out);
+  }
   /// Builds from pairwise-disjoint boxes (any order), as they are.
   static BoxList from_boxes(std::vector<PacketBox> v);
   /// Appends copies of the boxes overlapping q.
   void collect_overlapping(const PacketBox& q, std::vector<PacketBox>& out) const {
-    tree_.collect_overlapping(q, out);
+    if (rep_)
+      rep_->tree.collect_overlapping(q, out);
   }
   /// Removes the boxes overlapping q, appending them to out.
   void extract_overlapping(const PacketBox& q, std::vector<PacketBox>& out) {
-    tree_.extract_overlapping(q, out);
+    // A shared tree is copied only when something is taken out of it.
+    if (!rep_ || (rep_.use_count() > 1 && !rep_->tree.any_overlap(q)))
+      return;
+    own().tree.extract_overlapping(q, out);
   }
-  bool any_overlap(const PacketBox& q) const { return tree_.any_overlap(q); }
+  bool any_overlap(const PacketBox& q) const { return rep_ && rep_->tree.any_overlap(q); }
   /// Inserts a box disjoint from all others.
   void insert(const PacketBox& b) {
-    tree_.insert(b);
-    ++fresh_;
+    Rep& r = own();
+    r.tree.insert(b);
+    ++r.fresh;
   }
   /// Merges touching boxes once enough pieces arrived since the last time. Batched because a
   /// merge needs the box's neighbours, and neighbour searches are what these sets make
   /// expensive; a sort-based pass over the whole list, amortised, is cheaper.
   void settle();
   /// Bounding box of everything; requires !empty().
-  const PacketBox& bound() const { return tree_.bound(); }
-  bool operator==(const BoxList& o) const { return size() == o.size() && flat() == o.flat(); }
+  const PacketBox& bound() const { return rep_->tree.bound(); }
+  bool operator==(const BoxList& o) const {
+    return size() == o.size() && (rep_ == o.rep_ || flat() == o.flat());
+  }
   /// Empty if the tree is consistent, else why not.
-  std::string check_tree() const { return tree_.check_tree(); }
+  std::string check_tree() const { return rep_ ? rep_->tree.check_tree() : ""; }
+  /// Whether both hold the one same tree (or none). For tests.
+  bool shares(const BoxList& o) const { return rep_ == o.rep_; }
 
 private:
-  RTree tree_;
-  size_t fresh_ = 0; // boxes inserted since the last merge pass
+  struct Rep {
+    RTree tree;
+    size_t fresh = 0; // boxes inserted since the last merge pass
+  };
+  /// The tree, made this list's own (created, or copied while another list shares it).
+  Rep& own();
+
+  std::shared_ptr<Rep> rep_;
 };
 
 } // namespace detail
@@ -263,6 +292,11 @@ public:
   /// Empty if the representation invariants hold (bounds, disjointness, index consistency),
   /// else why not. For tests.
   std::string check_invariants() const;
+  /// Whether this set and `o` hold the same stored boxes (a copy neither side edited since;
+  /// copies share their trees until one is edited). For tests.
+  bool shares_boxes_with(const PacketSet& o) const {
+    return v4_.shares(o.v4_) && v6_.shares(o.v6_);
+  }
 
 private:
   const detail::BoxList& list(Family f) const { return f == Family::V4 ? v4_ : v6_; }

@@ -67,13 +67,16 @@ PacketSet flow_packets(const Policy& p, const Flow& f, const BoundAddrs& src,
 const PacketSet* EnvPackets::of(const Term& t) {
   if (head_.size() <= t.flow)
     head_.resize(std::max(policy_.flows.size(), t.flow + 1), -1);
-  const Key key{t.reverse, t.src, t.dst, t.vip, t.mapped};
   int32_t at = head_[t.flow];
-  while (at >= 0 && !(slots_[static_cast<size_t>(at)].key == key))
+  while (at >= 0 && !slots_[static_cast<size_t>(at)].is(t))
     at = slots_[static_cast<size_t>(at)].next;
   if (at < 0) {
     Slot& fresh = slots_.emplace_back();
-    fresh.key = key;
+    fresh.src = t.src;
+    fresh.dst = t.dst;
+    fresh.vip = t.vip;
+    fresh.reverse = t.reverse;
+    fresh.mapped = t.mapped;
     fresh.next = head_[t.flow];
     at = head_[t.flow] = static_cast<int32_t>(slots_.size() - 1);
   }
@@ -114,6 +117,7 @@ TargetView target_view(const Policy& p, const Target& t, const Environment& env,
   }
   for (auto& [chain, flows] : per_flow) {
     auto& list = v.chains[chain];
+    list.reserve(flows.size());
     for (Action a : {Action::Deny, Action::Allow})
       for (auto& [fi, set] : flows)
         if (p.flows[fi].action == a)

@@ -64,22 +64,24 @@ private:
   /// leg (a node's endpoint in place of the VIP's, its families restricted) is another term, and
   /// so is a mapped leg (its one mapped port), each with its own packets. A short list per
   /// flow, by flow index: an ordered map of these keys cost a walk of cache misses per lookup
-  /// past 100,000 flows.
-  struct Key {
-    bool reverse;
-    const Endpoint* src;
-    const Endpoint* dst;
-    const Role* vip;
-    bool mapped;
-    bool operator==(const Key&) const = default;
-  };
+  /// past 100,000 flows. 64 bytes a slot: the key (src to mapped) with the link and the flags
+  /// in its padding, and the set, which the target views share (packetspace.h, BoxList).
   struct Slot {
-    Key key{};
+    const Endpoint* src = nullptr;
+    const Endpoint* dst = nullptr;
+    const Role* vip = nullptr;
     int32_t next = -1; ///< the flow's next slot
+    bool reverse = false;
+    bool mapped = false;
     bool done = false;
     bool bound = false;
     PacketSet set;
+    bool is(const Term& t) const {
+      return src == t.src && dst == t.dst && vip == t.vip && reverse == t.reverse &&
+             mapped == t.mapped;
+    }
   };
+  static_assert(sizeof(Slot) <= 64);
   std::vector<int32_t> head_; ///< by flow: its first slot, -1 when none
   std::deque<Slot> slots_;    ///< stable: callers keep pointers to the sets
 };

@@ -649,3 +649,111 @@ TEST_CASE("packetspace: first-match residue over many rules stays small and fast
   MESSAGE("boxes after " << kRules << " rules: matched " << matched.box_count() << ", remaining "
                          << remaining.box_count());
 }
+
+TEST_CASE("packetspace: copies share their boxes until one side is edited (seeded)") {
+  // A set's copies (the views of a target hold the environment's sets this way) share one
+  // tree; an edit of either side copies it first, so no copy ever sees another's edits. Each
+  // snapshot of a long add/remove sequence is checked against the same operations replayed
+  // into a set of its own, after the original and the other copies went on being edited.
+  const uint64_t seed = test_seed() + 3;
+  INFO("seed " << seed);
+  Gen g(seed);
+  struct Op {
+    Spec box;
+    bool add;
+  };
+  std::vector<Op> ops;
+  auto replay = [&](size_t n) {
+    PacketSet r;
+    for (size_t k = 0; k < n; ++k)
+      r = ops[k].add ? r.unite(Gen::box_of(ops[k].box)) : r.subtract(Gen::box_of(ops[k].box));
+    return r;
+  };
+  struct Snap {
+    PacketSet copy;
+    size_t ops;
+  };
+  std::vector<Snap> snaps;
+  PacketSet s;
+  for (int k = 0; k < 120; ++k) {
+    Op op{g.spec(), g.pick_int(0, 2) != 0};
+    ops.push_back(op);
+    PacketSet b = Gen::box_of(op.box);
+    op.add ? s.add(b) : s.remove(b);
+    if (k % 15 == 14) {
+      snaps.push_back({s, ops.size()});
+      REQUIRE(snaps.back().copy.shares_boxes_with(s));
+    }
+  }
+  for (Snap& sn : snaps) {
+    INFO("snapshot after " << sn.ops << " operations");
+    REQUIRE(sn.copy.check_invariants() == "");
+    CHECK(sn.copy == replay(sn.ops));
+  }
+  // Editing a copy leaves the original and the other copies as they were.
+  PacketSet before = replay(ops.size());
+  for (Snap& sn : snaps) {
+    sn.copy.remove(Gen::box_of(g.spec()));
+    sn.copy.add(Gen::box_of(g.spec()));
+    REQUIRE(sn.copy.check_invariants() == "");
+  }
+  CHECK(s == before);
+  CHECK(s.check_invariants() == "");
+
+  // Adding to an empty set shares the other set's boxes; a remove that cuts nothing keeps
+  // sharing; the first edit that changes something copies, and the source stays whole.
+  PacketSet src = tcp_to("10.1.0.0/16", 80, 80).unite(tcp_to("2001:db8::/32", 443, 443));
+  const std::string text = src.str();
+  PacketSet view;
+  view.add(src);
+  CHECK(view.shares_boxes_with(src));
+  view.remove(tcp_to("192.168.0.0/16", 80, 80));
+  CHECK(view.shares_boxes_with(src));
+  view.remove(tcp_to("10.1.2.0/24", 80, 80));
+  CHECK_FALSE(view.shares_boxes_with(src));
+  CHECK(src.str() == text);
+  CHECK(view.str() != text);
+  CHECK(view.check_invariants() == "");
+  PacketSet other = src;
+  other.add(tcp_to("10.2.0.0/16", 22, 22));
+  CHECK(src.str() == text);
+  CHECK(other.contains(pkt("1.2.3.4", "10.2.0.1", ipproto::tcp, 1000, 22)));
+  CHECK_FALSE(src.contains(pkt("1.2.3.4", "10.2.0.1", ipproto::tcp, 1000, 22)));
+}
+
+TEST_CASE("packetspace: a one-box list holds no node and grows into a tree as before") {
+  // One box a family is stored without an R-tree node; a second box makes it the root leaf's
+  // first, as inserting both into a tree did. Every step keeps the invariants and the packets.
+  PacketSet one = tcp_to("10.1.0.0/16", 80, 80);
+  CHECK(one.check_invariants() == "");
+  CHECK(one.box_count() == 1);
+  CHECK(one.contains(pkt("1.2.3.4", "10.1.2.3", ipproto::tcp, 999, 80)));
+  CHECK(one.overlaps(tcp_to("10.1.2.0/24", 0, 65535)));
+  CHECK_FALSE(one.overlaps(tcp_to("10.2.0.0/16", 80, 80)));
+  CHECK(one.subset_of(tcp_to("10.0.0.0/8", 80, 80)));
+  CHECK(one.intersect(tcp_to("10.1.2.0/24", 0, 65535)) == tcp_to("10.1.2.0/24", 80, 80));
+  // Removed whole, then added again: empty, then one box.
+  PacketSet s = one;
+  s.remove(tcp_to("10.0.0.0/8", 0, 65535));
+  CHECK(s.is_empty());
+  CHECK(s.check_invariants() == "");
+  s.add(one);
+  CHECK(s == one);
+  // Grown past one box and one node (kMaxFill 16), then cut back, against a set built at once.
+  PacketSet grown = one, same;
+  std::vector<PacketSet> parts;
+  for (int k = 0; k < 40; ++k) {
+    PacketSet part = tcp_to(("10.2." + std::to_string(k) + ".0/24").c_str(), 22, 22);
+    grown.add(part);
+    parts.push_back(part);
+    REQUIRE(grown.check_invariants() == "");
+  }
+  for (const PacketSet& part : parts)
+    same = same.unite(part);
+  CHECK(grown == same.unite(one));
+  CHECK(grown.box_count() >= 2);
+  grown.remove(tcp_to("10.2.0.0/16", 0, 65535));
+  CHECK(grown.check_invariants() == "");
+  CHECK(grown == one);
+  CHECK(grown.str() == one.str());
+}
