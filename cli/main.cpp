@@ -165,7 +165,7 @@ int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& fi
       return kExitUsage;
     }
     for (const Target* t : s.targets(c.env))
-      views.push_back(s.compile_target(*t, Want{true, true, false}).view);
+      views.push_back(s.compile_target(*t, Want{true, true, false, false}).view);
   }
   if (s.clean()) // analysis of a broken input is only noise
     s.analyse(std::move(views));
