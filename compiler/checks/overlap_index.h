@@ -10,6 +10,7 @@
 #include "packetspace.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 namespace portolan {
@@ -161,11 +162,14 @@ private:
   bool search(int f, const PacketBox& qb, Hit&& hit) const {
     const auto& levels = levels_[f];
     const auto& e = entries_[f];
-    // (level, node) pairs still to visit; the root is the one node of the top level.
-    std::vector<std::pair<size_t, uint32_t>> stack{{levels.size() - 1, 0}};
-    while (!stack.empty()) {
-      auto [lv, i] = stack.back();
-      stack.pop_back();
+    // (level, node) pairs still to visit; the root is the one node of the top level. At most
+    // kFan - 1 siblings wait per level, so a fixed array holds them (no allocation per query
+    // box: most of the check's malloc calls); 16 levels of 16 is 2^64 entries.
+    std::array<std::pair<uint32_t, uint32_t>, kFan * 16> stack;
+    size_t top = 0;
+    stack[top++] = {static_cast<uint32_t>(levels.size() - 1), 0};
+    while (top > 0) {
+      auto [lv, i] = stack[--top];
       const Node& n = levels[lv][i];
       if (!meets(n.bound, qb))
         continue;
@@ -176,7 +180,7 @@ private:
         continue;
       }
       for (uint32_t k = n.first + n.count; k-- > n.first;)
-        stack.push_back({lv - 1, k});
+        stack[top++] = {lv - 1, k};
     }
     return false;
   }

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace portolan {
 
@@ -136,14 +138,30 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   if (!rs.translations.empty())
     rs.header.push_back("NAT: the filter rules below see and name the real addresses");
 
-  std::map<std::string, int> set_index; // endpoint -> set
-  std::set<std::string> names_used;
+  // Endpoint -> set: by the endpoint's dense id first (one id is one role and interface, so
+  // one text), then by its text (what names the set), hashed: only looked up, never walked.
+  std::unordered_map<std::string, int> set_index;
+  std::vector<int> set_by_id;
+  std::unordered_set<std::string> names_used;
   auto addr_ref = [&](const Endpoint& e, const BoundAddrs& b) -> AddrRef {
     if (b.any)
       return AddrRef{-1};
+    int32_t id = ctx.policy.endpoint_id(e);
+    if (id >= 0 && static_cast<size_t>(id) < set_by_id.size() &&
+        set_by_id[static_cast<size_t>(id)] >= 0)
+      return AddrRef{set_by_id[static_cast<size_t>(id)]};
+    auto remember = [&](int idx) {
+      if (id < 0)
+        return;
+      if (static_cast<size_t>(id) >= set_by_id.size())
+        set_by_id.resize(static_cast<size_t>(id) + 1, -1);
+      set_by_id[static_cast<size_t>(id)] = idx;
+    };
     auto it = set_index.find(e.str());
-    if (it != set_index.end())
+    if (it != set_index.end()) {
+      remember(it->second);
       return AddrRef{it->second};
+    }
     AddrSet s;
     s.endpoint = e.str();
     s.name = set_name(s.endpoint);
@@ -157,8 +175,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     rs.has_v4 = rs.has_v4 || !s.v4.empty();
     rs.has_v6 = rs.has_v6 || !s.v6.empty();
     int idx = static_cast<int>(rs.sets.size());
+    set_index.emplace(s.endpoint, idx);
     rs.sets.push_back(std::move(s));
-    set_index.emplace(e.str(), idx);
+    remember(idx);
     return AddrRef{idx};
   };
 
