@@ -181,6 +181,20 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     return AddrRef{idx};
   };
 
+  // trace_of per flow walked the file's path (lexically_relative) for every term: its
+  // "FILE:" part once per file, then the line.
+  std::unordered_map<uint32_t, std::string> trace_file;
+  auto trace = [&](const SourceLoc& loc) {
+    if (!loc.valid())
+      return trace_of(ctx, loc);
+    auto it = trace_file.find(loc.file);
+    if (it == trace_file.end()) {
+      std::string t = trace_of(ctx, loc);
+      it = trace_file.emplace(loc.file, t.substr(0, t.rfind(':') + 1)).first;
+    }
+    return it->second + std::to_string(loc.line);
+  };
+
   std::vector<Rule> denies, allows;
   std::vector<std::string> own_ids;
   if (!ctx.flow_ids)
@@ -240,9 +254,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       const std::string& zd = ctx.policy.zone_of(*term.dst);
       src_zone = zd == target.between[0] ? target.between[1] : target.between[0];
     }
-    const RuleOrigin origin{
-        term.flow,           f.loc,         balanced_label(f, term), f.note, trace_of(ctx, f.loc),
-        std::move(src_zone), ids[term.flow]};
+    RuleOrigin origin{term.flow,     f.loc,        balanced_label(f, term),
+                      f.note,        trace(f.loc), std::move(src_zone),
+                      ids[term.flow]};
     // A port mapping at the perimeter that translates it: the rule matches the translated
     // packet (the mapping's endpoint and port) of connections that translation rewrote.
     bool front_mapped =
@@ -306,6 +320,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       }
       continue;
     }
+    // The term's rules get `origin` at the end: copies, and the last one moved (most terms
+    // make one rule, and copying its strings was a third of lowering).
+    std::vector<std::pair<std::vector<Rule>*, size_t>> made;
     // The internal leg of a mapping is the mapped port; every other term, the flow's services.
     std::vector<Service> leg;
     std::vector<const Service*> svcs;
@@ -362,15 +379,28 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
           r.v6 = v6;
           r.l4 = m;
           r.reverse = term.reverse;
-          r.origin = origin;
-          (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
+          auto& to = f.action == Action::Deny ? denies : allows;
+          made.emplace_back(&to, to.size());
+          to.push_back(std::move(r));
         }
       }
     }
+    for (size_t k = 0; k < made.size(); ++k) {
+      Rule& r = (*made[k].first)[made[k].second];
+      if (k + 1 < made.size())
+        r.origin = origin;
+      else
+        r.origin = std::move(origin);
+    }
   }
-  rs.rules = std::move(denies);
-  rs.rules.insert(rs.rules.end(), std::make_move_iterator(allows.begin()),
-                  std::make_move_iterator(allows.end()));
+  if (denies.empty()) {
+    rs.rules = std::move(allows);
+  } else {
+    rs.rules = std::move(denies);
+    rs.rules.reserve(rs.rules.size() + allows.size());
+    rs.rules.insert(rs.rules.end(), std::make_move_iterator(allows.begin()),
+                    std::make_move_iterator(allows.end()));
+  }
   // Families seen at all, so backends can skip an empty IPv6 file or say it is empty.
   for (const Rule& r : rs.rules) {
     rs.has_v4 = rs.has_v4 || r.v4;
