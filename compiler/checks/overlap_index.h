@@ -20,10 +20,20 @@ struct Bounds {
   PacketBox box[2];
 };
 
+/// The boxes of one family of `s`, in storage order, in a buffer of the calling thread that the
+/// next call reuses (the sorted copy `boxes()` makes was a fifth of the anomalies check; every
+/// use here is order-free: bounds, and ids that query() sorts).
+inline const std::vector<PacketBox>& boxes_of(const PacketSet& s, int f) {
+  thread_local std::vector<PacketBox> buf;
+  buf.clear();
+  s.append_boxes(f == 0 ? Family::V4 : Family::V6, buf);
+  return buf;
+}
+
 inline Bounds bounds_of(const PacketSet& s) {
   Bounds b;
   for (int f = 0; f < 2; ++f) {
-    auto boxes = s.boxes(f == 0 ? Family::V4 : Family::V6);
+    const auto& boxes = boxes_of(s, f);
     if (boxes.empty())
       continue;
     b.has[f] = true;
@@ -41,7 +51,7 @@ class OverlapIndex {
 public:
   void add(size_t id, const PacketSet& s) {
     for (int f = 0; f < 2; ++f)
-      for (const PacketBox& b : s.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& b : boxes_of(s, f))
         entries_[f].push_back({b, id});
   }
 
@@ -56,7 +66,7 @@ public:
     for (int f = 0; f < 2; ++f) {
       if (entries_[f].empty())
         continue;
-      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& qb : boxes_of(q, f))
         search(f, qb, [&](size_t id) {
           out.push_back(id);
           return false;
@@ -72,7 +82,7 @@ public:
     for (int f = 0; f < 2; ++f) {
       if (entries_[f].empty())
         continue;
-      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& qb : boxes_of(q, f))
         if (search(f, qb, [](size_t) { return true; }))
           return true;
     }
