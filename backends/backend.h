@@ -28,6 +28,9 @@ std::vector<OutputFile> output_files(F&&... files) {
   return out;
 }
 
+/// What `Backend::emit` is asked for: the files' text, or only its diagnostics.
+enum class EmitText { Full, Diagnostics };
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -36,7 +39,15 @@ public:
   virtual BackendSpec spec() const = 0;
   /// Prints the rule set. Whatever the vendor cannot express is reported as an error at the
   /// flow's location, never widened or dropped.
-  virtual std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const = 0;
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const {
+    return emit(rs, diags, EmitText::Full);
+  }
+  /// With `EmitText::Diagnostics` (`check`, which throws the text away): the same diagnostics
+  /// and the same files, whose content may be left empty. The same function runs in both modes;
+  /// a backend stops before printing only where what follows cannot report anything (its text
+  /// is built by functions that take no `Diagnostics`), and otherwise prints as usual.
+  virtual std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                                       EmitText want) const = 0;
 };
 
 /// Every backend, in a fixed order.

@@ -167,7 +167,7 @@ int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& fi
       return kExitUsage;
     }
     for (const Target* t : s.targets(c.env))
-      views.push_back(s.compile_target(*t, Want{true, true, false}).view);
+      views.push_back(s.compile_target(*t, Want{true, true, false, false}).view);
   }
   const bool every = !s.manifest || views.size() == s.manifest->targets.size();
   if (s.clean()) // analysis of a broken input is only noise

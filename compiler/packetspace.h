@@ -288,6 +288,8 @@ public:
 
   /// The disjoint boxes of one family, sorted; for backends and analyses that emit rules.
   std::vector<PacketBox> boxes(Family f) const { return list(f).flat(); }
+  /// The same boxes appended in storage order: no sort, for analyses where order does not matter.
+  void append_boxes(Family f, std::vector<PacketBox>& out) const { list(f).append_to(out); }
   size_t box_count() const { return v4_.size() + v6_.size(); }
   /// Empty if the representation invariants hold (bounds, disjointness, index consistency),
   /// else why not. For tests.

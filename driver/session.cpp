@@ -265,7 +265,7 @@ CompiledTarget Session::compile_into(const Target& t, Want want, Diagnostics& d,
                          backend->spec().judges_denies, d);
   mark("lower");
   if (want.emit) {
-    c.files = backend->emit(c.rules, d);
+    c.files = backend->emit(c.rules, d, want.text ? EmitText::Full : EmitText::Diagnostics);
     if (c.files.empty() && !d.has_errors()) // a skipped target must fail the build
       d.error("internal", t.loc,
               "backend '" + t.backend + "' wrote no file for target '" + t.name + "'");

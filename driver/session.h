@@ -53,6 +53,7 @@ struct Want {
   bool emit = true;     ///< print it with its backend
   bool view = true;     ///< the packet sets (analysis, reference)
   bool expected = true; ///< with `view`: what it allows (the reference; `check` needs none)
+  bool text = true;     ///< with `emit`: the files' text; false: the emitter's findings only
 };
 
 class Session {

@@ -114,7 +114,9 @@ public:
             false};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+  /// Refusals are found while printing: the text is printed in both modes.
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText /*want*/) const override {
     const TargetInfo& t = rs.target;
     const bool log = rs.options.flag("log");
     const bool inspect_icmp = rs.options.flag("inspect_icmp");

@@ -258,7 +258,8 @@ public:
     return {"aws", {Scope::Host}, {vpc}, true};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText want) const override {
     const TargetInfo& t = rs.target;
     bool ok = true;
     std::optional<std::string> vpc_id;
@@ -323,6 +324,8 @@ public:
                               (fam == Family::V4 ? " IPv4" : " IPv6") +
                               " rules; AWS allows 60 by default (an adjustable quota)");
         }
+    if (want == EmitText::Diagnostics) // render reports nothing
+      return output_files(OutputFile{"", ""});
     return output_files(OutputFile{"", render(rs, groups, harmless, vpc_id)});
   }
 

@@ -155,7 +155,8 @@ public:
     return {"iptables", {Scope::Host, Scope::Between}, {}, false, {".v4", ".v6"}, true, true};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText want) const override {
     bool refused = false;
     for (const Rule& r : rs.rules)
       if (std::string why = unrealizable(r); !why.empty()) {
@@ -166,6 +167,8 @@ public:
       }
     if (refused)
       return {};
+    if (want == EmitText::Diagnostics) // family_file reports nothing
+      return output_files(OutputFile{".v4", ""}, OutputFile{".v6", ""});
     return output_files(OutputFile{".v4", family_file(rs, 4)},
                         OutputFile{".v6", family_file(rs, 6)});
   }

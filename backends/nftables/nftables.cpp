@@ -315,9 +315,8 @@ public:
     return {"nftables", {Scope::Host, Scope::Between}, {table}, false, {""}, true};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
-    const std::string& table = rs.options.text("table");
-
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText want) const override {
     bool refused = false;
     for (const Rule& r : rs.rules)
       if (r.v6 && r.l4.proto && ipv6_walked(*r.l4.proto)) {
@@ -332,7 +331,16 @@ public:
       }
     if (refused)
       return {};
+    if (want == EmitText::Diagnostics)
+      return output_files(OutputFile{"", ""});
+    return output_files(OutputFile{"", print(rs)});
+  }
 
+private:
+  /// The file, for a rule set the checks above accepted: it reports nothing (no Diagnostics),
+  /// so `check` may skip it and still report what `build` does.
+  static std::string print(const RuleSet& rs) {
+    const std::string& table = rs.options.text("table");
     Emitter head("\t");
     head.line("#!/usr/sbin/nft -f");
     for (const auto& l : generated_banner())
@@ -482,10 +490,9 @@ public:
     e.close("}");
     for (const auto& l : trace.lines([](std::string_view s) { return utf8_text(s); }))
       head.line("# " + l);
-    return output_files(OutputFile{"", head.take() + e.take()});
+    return head.take() + e.take();
   }
 
-private:
   /// The translations, in two nat chains of the same table (nft(8), "CHAINS": type nat, hooks
   /// prerouting and postrouting, priorities dstnat (-100) and srcnat (100); "NAT STATEMENTS":
   /// in an inet table the address family of `dnat`/`snat` is said, `dnat ip to ADDR`). Only the

@@ -254,7 +254,9 @@ public:
     return {"pf", {Scope::Host, Scope::Between}, {{"log", OptionType::Bool, false, "", {}}}, false};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+  /// Refusals are found while printing: the text is printed in both modes.
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText /*want*/) const override {
     const bool log = rs.options.flag("log");
     const bool host = rs.target.scope == Scope::Host;
     // pf's grammar is `action [in|out] [log] [quick]`. `block drop` says the drop itself:

@@ -146,9 +146,9 @@ public:
         "windows", {Scope::Host}, {group, {"exclusive", OptionType::Bool, true, "", {}}}, false};
   }
 
-  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags) const override {
+  std::vector<OutputFile> emit(const RuleSet& rs, Diagnostics& diags,
+                               EmitText want) const override {
     const TargetInfo& t = rs.target;
-    const std::string& group = rs.options.text("group");
     const bool exclusive = rs.options.flag("exclusive");
     if (!rs.loopback) {
       // Windows Firewall rules have no effect on loopback traffic, so this cannot be enforced.
@@ -168,7 +168,18 @@ public:
                         "option 'exclusive' (the default) disables Windows' own Remote Desktop "
                         "and WinRM rules: after the script runs the host can only be managed "
                         "at its console; add a flow for remote management if you need it");
+    if (want == EmitText::Diagnostics)
+      return output_files(OutputFile{"", ""});
+    return output_files(OutputFile{"", print(rs, remote_mgmt)});
+  }
 
+private:
+  /// The script, for a rule set the checks above accepted: it reports nothing (no
+  /// Diagnostics), so `check` may skip it and still report what `build` does.
+  static std::string print(const RuleSet& rs, bool remote_mgmt) {
+    const TargetInfo& t = rs.target;
+    const std::string& group = rs.options.text("group");
+    const bool exclusive = rs.options.flag("exclusive");
     Emitter e("");
     e.line("#Requires -RunAsAdministrator");
     e.line("#Requires -Modules NetSecurity");
@@ -246,10 +257,9 @@ public:
     // UTF-8 text (a label like "Portübersicht") needs the BOM to arrive as written.
     if (std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; }))
       text.insert(0, "\xEF\xBB\xBF");
-    return output_files(OutputFile{"", std::move(text)});
+    return text;
   }
 
-private:
   /// The addresses of one side restricted to the rule's families; nullopt for "any".
   static std::optional<std::vector<std::string>> side(const RuleSet& rs, AddrRef ref,
                                                       const Rule& r) {

@@ -10,6 +10,7 @@
 #include "packetspace.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 namespace portolan {
@@ -19,10 +20,20 @@ struct Bounds {
   PacketBox box[2];
 };
 
+/// The boxes of one family of `s`, in storage order, in a buffer of the calling thread that the
+/// next call reuses (the sorted copy `boxes()` makes was a fifth of the anomalies check; every
+/// use here is order-free: bounds, and ids that query() sorts).
+inline const std::vector<PacketBox>& boxes_of(const PacketSet& s, int f) {
+  thread_local std::vector<PacketBox> buf;
+  buf.clear();
+  s.append_boxes(f == 0 ? Family::V4 : Family::V6, buf);
+  return buf;
+}
+
 inline Bounds bounds_of(const PacketSet& s) {
   Bounds b;
   for (int f = 0; f < 2; ++f) {
-    auto boxes = s.boxes(f == 0 ? Family::V4 : Family::V6);
+    const auto& boxes = boxes_of(s, f);
     if (boxes.empty())
       continue;
     b.has[f] = true;
@@ -40,7 +51,7 @@ class OverlapIndex {
 public:
   void add(size_t id, const PacketSet& s) {
     for (int f = 0; f < 2; ++f)
-      for (const PacketBox& b : s.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& b : boxes_of(s, f))
         entries_[f].push_back({b, id});
   }
 
@@ -55,7 +66,7 @@ public:
     for (int f = 0; f < 2; ++f) {
       if (entries_[f].empty())
         continue;
-      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& qb : boxes_of(q, f))
         search(f, qb, [&](size_t id) {
           out.push_back(id);
           return false;
@@ -71,7 +82,7 @@ public:
     for (int f = 0; f < 2; ++f) {
       if (entries_[f].empty())
         continue;
-      for (const PacketBox& qb : q.boxes(f == 0 ? Family::V4 : Family::V6))
+      for (const PacketBox& qb : boxes_of(q, f))
         if (search(f, qb, [](size_t) { return true; }))
           return true;
     }
@@ -161,11 +172,14 @@ private:
   bool search(int f, const PacketBox& qb, Hit&& hit) const {
     const auto& levels = levels_[f];
     const auto& e = entries_[f];
-    // (level, node) pairs still to visit; the root is the one node of the top level.
-    std::vector<std::pair<size_t, uint32_t>> stack{{levels.size() - 1, 0}};
-    while (!stack.empty()) {
-      auto [lv, i] = stack.back();
-      stack.pop_back();
+    // (level, node) pairs still to visit; the root is the one node of the top level. At most
+    // kFan - 1 siblings wait per level, so a fixed array holds them (no allocation per query
+    // box: most of the check's malloc calls); 16 levels of 16 is 2^64 entries.
+    std::array<std::pair<uint32_t, uint32_t>, kFan * 16> stack;
+    size_t top = 0;
+    stack[top++] = {static_cast<uint32_t>(levels.size() - 1), 0};
+    while (top > 0) {
+      auto [lv, i] = stack[--top];
       const Node& n = levels[lv][i];
       if (!meets(n.bound, qb))
         continue;
@@ -176,7 +190,7 @@ private:
         continue;
       }
       for (uint32_t k = n.first + n.count; k-- > n.first;)
-        stack.push_back({lv - 1, k});
+        stack[top++] = {lv - 1, k};
     }
     return false;
   }

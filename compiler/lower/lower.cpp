@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace portolan {
 
@@ -136,14 +138,30 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
   if (!rs.translations.empty())
     rs.header.push_back("NAT: the filter rules below see and name the real addresses");
 
-  std::map<std::string, int> set_index; // endpoint -> set
-  std::set<std::string> names_used;
+  // Endpoint -> set: by the endpoint's dense id first (one id is one role and interface, so
+  // one text), then by its text (what names the set), hashed: only looked up, never walked.
+  std::unordered_map<std::string, int> set_index;
+  std::vector<int> set_by_id;
+  std::unordered_set<std::string> names_used;
   auto addr_ref = [&](const Endpoint& e, const BoundAddrs& b) -> AddrRef {
     if (b.any)
       return AddrRef{-1};
+    int32_t id = ctx.policy.endpoint_id(e);
+    if (id >= 0 && static_cast<size_t>(id) < set_by_id.size() &&
+        set_by_id[static_cast<size_t>(id)] >= 0)
+      return AddrRef{set_by_id[static_cast<size_t>(id)]};
+    auto remember = [&](int idx) {
+      if (id < 0)
+        return;
+      if (static_cast<size_t>(id) >= set_by_id.size())
+        set_by_id.resize(static_cast<size_t>(id) + 1, -1);
+      set_by_id[static_cast<size_t>(id)] = idx;
+    };
     auto it = set_index.find(e.str());
-    if (it != set_index.end())
+    if (it != set_index.end()) {
+      remember(it->second);
       return AddrRef{it->second};
+    }
     AddrSet s;
     s.endpoint = e.str();
     s.name = set_name(s.endpoint);
@@ -157,9 +175,24 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
     rs.has_v4 = rs.has_v4 || !s.v4.empty();
     rs.has_v6 = rs.has_v6 || !s.v6.empty();
     int idx = static_cast<int>(rs.sets.size());
+    set_index.emplace(s.endpoint, idx);
     rs.sets.push_back(std::move(s));
-    set_index.emplace(e.str(), idx);
+    remember(idx);
     return AddrRef{idx};
+  };
+
+  // trace_of per flow walked the file's path (lexically_relative) for every term: its
+  // "FILE:" part once per file, then the line.
+  std::unordered_map<uint32_t, std::string> trace_file;
+  auto trace = [&](const SourceLoc& loc) {
+    if (!loc.valid())
+      return trace_of(ctx, loc);
+    auto it = trace_file.find(loc.file);
+    if (it == trace_file.end()) {
+      std::string t = trace_of(ctx, loc);
+      it = trace_file.emplace(loc.file, t.substr(0, t.rfind(':') + 1)).first;
+    }
+    return it->second + std::to_string(loc.line);
   };
 
   std::vector<Rule> denies, allows;
@@ -221,9 +254,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       const std::string& zd = ctx.policy.zone_of(*term.dst);
       src_zone = zd == target.between[0] ? target.between[1] : target.between[0];
     }
-    const RuleOrigin origin{
-        term.flow,           f.loc,         balanced_label(f, term), f.note, trace_of(ctx, f.loc),
-        std::move(src_zone), ids[term.flow]};
+    RuleOrigin origin{term.flow,     f.loc,        balanced_label(f, term),
+                      f.note,        trace(f.loc), std::move(src_zone),
+                      ids[term.flow]};
     // A port mapping at the perimeter that translates it: the rule matches the translated
     // packet (the mapping's endpoint and port) of connections that translation rewrote.
     bool front_mapped =
@@ -287,6 +320,9 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
       }
       continue;
     }
+    // The term's rules get `origin` at the end: copies, and the last one moved (most terms
+    // make one rule, and copying its strings was a third of lowering).
+    std::vector<std::pair<std::vector<Rule>*, size_t>> made;
     // The internal leg of a mapping is the mapped port; every other term, the flow's services.
     std::vector<Service> leg;
     std::vector<const Service*> svcs;
@@ -343,15 +379,28 @@ RuleSet lower_target(const LowerContext& ctx, const Target& target, const Enviro
           r.v6 = v6;
           r.l4 = m;
           r.reverse = term.reverse;
-          r.origin = origin;
-          (f.action == Action::Deny ? denies : allows).push_back(std::move(r));
+          auto& to = f.action == Action::Deny ? denies : allows;
+          made.emplace_back(&to, to.size());
+          to.push_back(std::move(r));
         }
       }
     }
+    for (size_t k = 0; k < made.size(); ++k) {
+      Rule& r = (*made[k].first)[made[k].second];
+      if (k + 1 < made.size())
+        r.origin = origin;
+      else
+        r.origin = std::move(origin);
+    }
   }
-  rs.rules = std::move(denies);
-  rs.rules.insert(rs.rules.end(), std::make_move_iterator(allows.begin()),
-                  std::make_move_iterator(allows.end()));
+  if (denies.empty()) {
+    rs.rules = std::move(allows);
+  } else {
+    rs.rules = std::move(denies);
+    rs.rules.reserve(rs.rules.size() + allows.size());
+    rs.rules.insert(rs.rules.end(), std::make_move_iterator(allows.begin()),
+                    std::make_move_iterator(allows.end()));
+  }
   // Families seen at all, so backends can skip an empty IPv6 file or say it is empty.
   for (const Rule& r : rs.rules) {
     rs.has_v4 = rs.has_v4 || r.v4;

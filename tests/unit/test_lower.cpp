@@ -158,6 +158,54 @@ TEST_CASE("backends: both print the same rule set deterministically") {
   }
 }
 
+TEST_CASE("backends: check's findings-only emit reports what the full emit reports") {
+  // `check` asks for the emitter's diagnostics only (EmitText::Diagnostics); it must see
+  // exactly what `build` sees, refusals and warnings alike, and the same files.
+  auto render = [](const Diagnostics& d) {
+    std::string s;
+    for (const Diagnostic& x : d.all())
+      s += std::to_string(static_cast<int>(x.severity)) + " " + x.code + " " +
+           std::to_string(x.loc.line) + ":" + std::to_string(x.loc.col) + " " + x.message + " " +
+           x.witness.value_or("") + "\n";
+    return s;
+  };
+  World w;
+  size_t refusals = 0;
+  for (std::string t : {"host", "edge"})
+    for (int variant = 0; variant < 4; ++variant) {
+      RuleSet rs = w.lower(t);
+      REQUIRE(!rs.rules.empty());
+      if (variant == 1) // AH over IPv6: nftables, iptables and pf refuse it
+        for (Rule& r : rs.rules)
+          if (r.v6) {
+            r.l4 = L4Match{};
+            r.l4.proto = 51;
+            r.l4.service = "ah";
+          }
+      if (variant == 2) // windows and aws refuse it
+        rs.loopback = false;
+      if (variant == 3) // source ports: aws refuses them
+        for (Rule& r : rs.rules)
+          if (r.l4.proto == kProtoTcp)
+            r.l4.sports = {PortRange{1024, 65535}};
+      for (const auto& name : backend_names()) {
+        CAPTURE(t);
+        CAPTURE(variant);
+        CAPTURE(name);
+        auto b = make_backend(name);
+        Diagnostics full, only;
+        auto a = b->emit(rs, full, EmitText::Full);
+        auto c = b->emit(rs, only, EmitText::Diagnostics);
+        CHECK(render(full) == render(only));
+        REQUIRE(a.size() == c.size());
+        for (size_t i = 0; i < a.size(); ++i)
+          CHECK(a[i].suffix == c[i].suffix);
+        refusals += full.count(Severity::Error);
+      }
+    }
+  CHECK(refusals > 0); // the variants do reach the refusals
+}
+
 TEST_CASE("text: policy text can never start a new line or close a quote") {
   const char* hostile[] = {
       "a\"; flush ruleset; \"",     "line\nCOMMIT\n*nat",           "x\r\n-A INPUT -j ACCEPT",
