@@ -417,6 +417,33 @@ TEST_CASE("pmodel: a model of another format is refused") {
   CHECK(why.find("another Portolan version or model format") != std::string::npos);
 }
 
+TEST_CASE("pmodel: the seal's checksum refuses any altered, truncated or padded byte") {
+  // Payloads of every length around the checksum's 8- and 32-byte steps: each byte of the
+  // sealed file altered (every bit in turn), then the file cut or grown by one byte.
+  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 4096}) {
+    std::string payload;
+    for (size_t i = 0; i < len; ++i)
+      payload += static_cast<char>(i * 131 + 7);
+    std::string sealed = seal(kSliceMagic, payload);
+    REQUIRE(unseal(kSliceMagic, sealed) == std::optional<std::string_view>(payload));
+    size_t refused = 0, tried = 0;
+    for (size_t i = 0; i<sealed.size(); i += len> 100 ? 37 : 1)
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string x = sealed;
+        x[i] = static_cast<char>(x[i] ^ (1 << bit));
+        ++tried;
+        refused += !unseal(kSliceMagic, x);
+      }
+    CHECK(refused == tried);
+    CHECK(!unseal(kSliceMagic, std::string_view(sealed).substr(0, sealed.size() - 1)));
+    CHECK(!unseal(kSliceMagic, sealed + "x"));
+  }
+  // Another payload of the same length under a's header (a swapped file body): refused.
+  std::string a(64, 'a'), b = a;
+  b[40] = 'b';
+  CHECK(!unseal(kModelMagic, seal(kModelMagic, a).substr(0, 56) + b));
+}
+
 TEST_CASE("pmodel: a truncated or altered slice payload never decodes wrongly or crashes") {
   test::TempDir d;
   d.write("other.policy", "zone other;\n");
