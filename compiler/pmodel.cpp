@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <system_error>
 
 #include <fcntl.h>
@@ -816,7 +817,8 @@ std::optional<DecodedModel> decode_model(std::string_view payload) {
 
 namespace {
 
-/// The declarations of a slice: the policy's, by reference, and a copy of the kept flows.
+/// The declarations of a slice: the policy's, by reference, and a copy of the kept flows (and
+/// of the kept roles and groups, when not all are kept).
 struct SliceDecls {
   const std::vector<PolicyHeader>& headers;
   const std::vector<Zone>& zones;
@@ -829,12 +831,68 @@ struct SliceDecls {
   const std::vector<Expectation>& expectations;
 };
 
+template <class T>
+std::vector<T> kept_of(const std::vector<T>& all, const std::vector<uint8_t>& mark) {
+  std::vector<T> out;
+  for (size_t i = 0; i < all.size() && i < mark.size(); ++i)
+    if (mark[i])
+      out.push_back(all[i]);
+  return out;
+}
+
+void encode_said(Writer& w, const std::vector<Diagnostic>& said) {
+  w.vec(said, [&](const Diagnostic& d) {
+    w.u8(static_cast<uint8_t>(d.severity));
+    w.str(d.code);
+    w.str(d.message);
+    w.loc(d.loc);
+    w.vec(d.notes, [&](const Related& r) {
+      w.loc(r.loc);
+      w.str(r.message);
+    });
+    w.b(d.witness.has_value());
+    if (d.witness)
+      w.str(*d.witness);
+  });
+}
+
+std::vector<Diagnostic> decode_said(Reader& r) {
+  return r.vec<Diagnostic>([&] {
+    Diagnostic d;
+    uint8_t sev = r.u8();
+    if (sev > static_cast<uint8_t>(Severity::Error))
+      r.ok = false;
+    d.severity = static_cast<Severity>(sev);
+    d.code = r.str();
+    d.message = r.str();
+    d.loc = r.loc();
+    d.notes = r.vec<Related>([&] {
+      Related x;
+      x.loc = r.loc();
+      x.message = r.str();
+      return x;
+    });
+    if (r.b())
+      d.witness = r.str();
+    return d;
+  });
+}
+
 } // namespace
 
 std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
-                         const std::vector<size_t>& keep, const std::vector<std::string>& ids) {
-  SliceDecls d{p.headers, p.zones, p.roles,        p.services,    p.features,
-               p.groups,  {},      p.suppressions, p.expectations};
+                         const std::vector<size_t>& keep, const std::vector<std::string>& ids,
+                         const std::vector<Diagnostic>& said, const std::vector<uint8_t>& roles,
+                         const std::vector<uint8_t>& groups) {
+  std::vector<Role> some_roles;
+  std::vector<Group> some_groups;
+  if (!roles.empty())
+    some_roles = kept_of(p.roles, roles);
+  if (!groups.empty())
+    some_groups = kept_of(p.groups, groups);
+  SliceDecls d{p.headers,  p.zones,        roles.empty() ? p.roles : some_roles,
+               p.services, p.features,     groups.empty() ? p.groups : some_groups,
+               {},         p.suppressions, p.expectations};
   d.flows.reserve(keep.size());
   std::vector<uint8_t> kept(p.flows.size(), 0);
   for (size_t i : keep) {
@@ -842,6 +900,13 @@ std::string encode_slice(const SourceManager& sm, const Policy& p, const std::st
     kept[i] = 1;
   }
   // Per file, the lines only a dropped flow occupies: no diagnostic of this target quotes them.
+  // A dropped flow that something `said` points into keeps its lines: the diagnostic quotes it.
+  std::set<std::pair<uint32_t, uint32_t>> quoted;
+  for (const Diagnostic& x : said) {
+    quoted.emplace(x.loc.file, x.loc.line);
+    for (const Related& r : x.notes)
+      quoted.emplace(r.loc.file, r.loc.line);
+  }
   std::vector<std::vector<uint8_t>> blank(sm.size() + 1);
   for (size_t i = 0; i < p.flows.size(); ++i) {
     const Flow& f = p.flows[i];
@@ -849,6 +914,9 @@ std::string encode_slice(const SourceManager& sm, const Policy& p, const std::st
       continue;
     auto& b = blank[f.loc.file];
     uint32_t last = std::max(f.end_line, f.loc.line);
+    auto it = quoted.lower_bound({f.loc.file, f.loc.line});
+    if (it != quoted.end() && it->first == f.loc.file && it->second <= last)
+      continue;
     if (b.size() <= last)
       b.resize(last + 1, 0);
     for (uint32_t l = f.loc.line; l <= last; ++l)
@@ -865,6 +933,9 @@ std::string encode_slice(const SourceManager& sm, const Policy& p, const std::st
   Writer w(1);
   w.str(target);
   w.strs(ids);
+  Writer sw(1, true);
+  encode_said(sw, said);
+  w.str(sw.out);
   w.u32(static_cast<uint32_t>(sm.size()));
   // A file is its path, its byte length, then runs: (emptied lines, kept text up to the next
   // emptied line, its newline included).
@@ -910,6 +981,7 @@ std::optional<DecodedSlice> decode_slice(std::string_view payload) {
   uint32_t nid = r.count();
   for (uint32_t i = 0; i < nid && r.ok; ++i)
     s.ids.push_back(r.str());
+  std::string_view said = r.view();
   uint32_t n = r.count();
   uint64_t emptied_total = 0;
   for (uint32_t i = 0; i < n && r.ok; ++i) {
@@ -933,6 +1005,10 @@ std::optional<DecodedSlice> decode_slice(std::string_view payload) {
     return std::nullopt;
   auto decls = decode_policy(policy, static_cast<uint32_t>(s.model.files.size()));
   if (!decls || decls->flows.size() != s.ids.size())
+    return std::nullopt;
+  Reader sr(said, 1, 1, static_cast<uint32_t>(s.model.files.size()));
+  s.said = decode_said(sr);
+  if (!sr.done())
     return std::nullopt;
   s.model.decls = std::move(*decls);
   return s;

@@ -5,6 +5,7 @@
 // these, or whose payload does not decode exactly, is refused: it is never trusted.
 #pragma once
 
+#include "diagnostic.h"
 #include "model.h"
 
 #include <array>
@@ -65,15 +66,22 @@ inline constexpr std::string_view kModelMagic = "PTLMODEL";
 inline constexpr std::string_view kSliceMagic = "PTLSLICE";
 
 /// A slice of a model for one target (`portolan compile --slices`): the target's name, the
-/// kept flows' ids (flow_ids of the whole policy, in the kept flows' order), every source (the
-/// manifest whole; a policy file with the lines of every dropped flow emptied, so lines and
-/// columns stay where they were), and the policy with only the flows `keep` lists (indices
-/// into p.flows, ascending). Every other declaration is kept whole.
+/// kept flows' ids (flow_ids of the whole policy, in the kept flows' order), what loading and
+/// validating the whole manifest and policy said (`said`: a build from the slice reports it
+/// instead of validating declarations it does not hold), every source (the manifest whole; a
+/// policy file with the lines of every dropped flow emptied, so lines and columns stay where
+/// they were, except lines `said` points into), and the policy with only the flows `keep`
+/// lists (indices into p.flows, ascending) and the roles and groups `roles` and `groups` mark
+/// (one flag per p.roles / p.groups; empty: all). Every other declaration is kept whole.
 std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
-                         const std::vector<size_t>& keep, const std::vector<std::string>& ids);
+                         const std::vector<size_t>& keep, const std::vector<std::string>& ids,
+                         const std::vector<Diagnostic>& said = {},
+                         const std::vector<uint8_t>& roles = {},
+                         const std::vector<uint8_t>& groups = {});
 struct DecodedSlice {
   std::string target;
   std::vector<std::string> ids; ///< one per flow of model.decls
+  std::vector<Diagnostic> said; ///< what loading the whole manifest and policy said
   DecodedModel model;
 };
 /// Nullopt unless the bytes are exactly one encoded slice with one id per flow.

@@ -2,6 +2,7 @@
 
 #include "checks/check.h"
 #include "lower/lower.h"
+#include "lower/options.h"
 #include "pmodel.h"
 
 #include <iostream>
@@ -90,6 +91,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
     valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
     mark("validate-manifest");
   }
+  opened_ = diags.all();
   return true;
 }
 
@@ -103,6 +105,7 @@ void Session::open_model(const fs::path& path) {
   auto bytes = read_file(path, &why);
   std::optional<DecodedModel> m;
   std::vector<std::string> ids;
+  std::vector<Diagnostic> sliced;
   bool slice = bytes && bytes->starts_with(kSliceMagic);
   if (bytes)
     if (auto payload = unseal(slice ? kSliceMagic : kModelMagic, *bytes, &why)) {
@@ -111,6 +114,7 @@ void Session::open_model(const fs::path& path) {
       } else if (auto sl = decode_slice(*payload)) {
         m = std::move(sl->model);
         ids = std::move(sl->ids);
+        sliced = std::move(sl->said);
         slice_target = std::move(sl->target);
       }
       if (!m)
@@ -122,11 +126,18 @@ void Session::open_model(const fs::path& path) {
     unreadable = true;
     return;
   }
-  manifest = read_manifest_text(m->files[0].first, m->files[0].second, sm, diags);
+  // A slice holds only what its target's build reads: reading and validating it again would
+  // report its missing declarations. What reading the whole manifest and policy said is in the
+  // slice; this reading must say nothing worse (an error here: a slice not written by us).
+  std::optional<Diagnostics> quiet;
+  if (slice)
+    quiet.emplace();
+  Diagnostics& said = slice ? *quiet : diags;
+  manifest = read_manifest_text(m->files[0].first, m->files[0].second, sm, said);
   for (size_t i = 1; i < m->files.size(); ++i)
     sm.add(std::move(m->files[i].first), std::move(m->files[i].second));
   mark("read-manifest");
-  if (slice && (!manifest || targets("", {*slice_target}).empty())) {
+  if (slice && (!manifest || targets("", {*slice_target}).empty() || said.has_errors())) {
     diags.error("unreadable", SourceLoc{},
                 "cannot use model '" + path.string() +
                     "': corrupt (a slice of a target its manifest does not have)");
@@ -135,19 +146,98 @@ void Session::open_model(const fs::path& path) {
   }
   std::vector<PolicyFile> files;
   files.push_back(std::move(m->decls));
-  loaded = load_parsed(std::move(files), diags);
+  loaded = load_parsed(std::move(files), said);
   mark("load-policy");
+  if (slice) {
+    if (!loaded.ok || said.has_errors()) {
+      diags.error("unreadable", SourceLoc{},
+                  "cannot use model '" + path.string() +
+                      "': corrupt (its declarations do not load)");
+      unreadable = true;
+      loaded.ok = false;
+      return;
+    }
+    for (Diagnostic& x : sliced)
+      diags.add(x.severity, x.code, x.loc, x.message) = std::move(x);
+    // validate_manifest's per-target part for the one target (the rest is in `sliced`).
+    for (const Target* t : targets("", {*slice_target}))
+      for (const BackendSpec& b : backend_specs())
+        if (b.name == t->backend && !valid_.count(t->name)) {
+          Diagnostics found;
+          ValidTarget v{validate_target(*t, b, found), found.all()};
+          if (std::find(b.scopes.begin(), b.scopes.end(), t->scope) != b.scopes.end())
+            valid_.emplace(t->name, std::move(v));
+        }
+    mark("validate-manifest");
+    ids_ = std::move(ids); // the whole policy's ids: flow_ids of the slice would differ
+    return;
+  }
   if (loaded.ok && manifest) {
     valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
     mark("validate-manifest");
   }
-  if (slice && loaded.ok)
-    ids_ = std::move(ids); // the whole policy's ids: flow_ids of the slice would differ
 }
 
 std::string Session::model_file() const {
   return seal(kModelMagic, encode_model(sm, loaded.policy));
 }
+
+namespace {
+
+/// The roles and groups a host target's slice keeps: every one its kept flows, every
+/// expectation (all are kept: loading resolves them) and the target's own roles name, through
+/// lists, groups and VIPs (their nodes and SNAT source), to the end. A host target's build reads
+/// no other role: it binds the endpoints of its flows and its own roles (a perimeter's NAT reads
+/// every role of the outside zone, so perimeters keep all). Zones, services, features, headers,
+/// suppressions and expectations are kept whole; the manifest too (its bindings of dropped
+/// roles are not validated again: the slice carries what validation said).
+void host_closure(const Policy& p, const Target& t, const std::vector<size_t>& kept,
+                  std::vector<uint8_t>& roles, std::vector<uint8_t>& groups) {
+  roles.assign(p.roles.size(), 0);
+  groups.assign(p.groups.size(), 0);
+  std::vector<const Endpoint*> work;
+  auto name = [&](const std::string& n) {
+    if (auto it = p.role_index.find(n); it != p.role_index.end() && !roles[it->second]) {
+      roles[it->second] = 1;
+      if (const auto& v = p.roles[it->second].vip) {
+        for (const Endpoint& e : v->nodes)
+          work.push_back(&e);
+        if (v->snat_from)
+          work.push_back(&*v->snat_from);
+      }
+    }
+    if (auto it = p.group_index.find(n); it != p.group_index.end() && !groups[it->second]) {
+      groups[it->second] = 1;
+      for (const Endpoint& e : p.groups[it->second].items)
+        work.push_back(&e);
+    }
+  };
+  for (const std::string& h : t.hosts)
+    name(h);
+  for (size_t i : kept) {
+    const Flow& f = p.flows[i];
+    work.push_back(&f.src);
+    work.push_back(&f.dst);
+    if (f.maps)
+      work.push_back(&f.maps->dst);
+  }
+  for (const Expectation& e : p.expectations)
+    for (const ExpectSide* side : {&e.src, &e.dst})
+      if (side->kind == ExpectSide::Kind::Endpoint)
+        work.push_back(&side->endpoint);
+  while (!work.empty()) {
+    const Endpoint* e = work.back();
+    work.pop_back();
+    if (!e->role.empty())
+      name(e->role);
+    for (const Endpoint& x : e->items)
+      work.push_back(&x);
+    for (const Endpoint& x : e->members)
+      work.push_back(&x);
+  }
+}
+
+} // namespace
 
 std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
   std::vector<std::pair<const Target*, std::string>> out;
@@ -185,7 +275,11 @@ std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
         kept.push_back(i);
         ids.push_back((*ids_)[i]);
       }
-    out.emplace_back(&t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids)));
+    std::vector<uint8_t> roles, groups;
+    if (t.scope == Scope::Host && valid_.count(t.name))
+      host_closure(p, t, kept, roles, groups);
+    out.emplace_back(
+        &t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids, opened_, roles, groups)));
   }
   packets_.clear();
   mark("slice");
