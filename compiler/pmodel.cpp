@@ -883,7 +883,7 @@ std::vector<Diagnostic> decode_said(Reader& r) {
 std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
                          const std::vector<size_t>& keep, const std::vector<std::string>& ids,
                          const std::vector<Diagnostic>& said, const std::vector<uint8_t>& roles,
-                         const std::vector<uint8_t>& groups) {
+                         const std::vector<uint8_t>& groups, const std::string* manifest_text) {
   std::vector<Role> some_roles;
   std::vector<Group> some_groups;
   if (!roles.empty())
@@ -940,7 +940,7 @@ std::string encode_slice(const SourceManager& sm, const Policy& p, const std::st
   // A file is its path, its byte length, then runs: (emptied lines, kept text up to the next
   // emptied line, its newline included).
   for (uint32_t id = 1; id <= sm.size(); ++id) {
-    const std::string& text = sm.file(id).text;
+    const std::string& text = id == 1 && manifest_text ? *manifest_text : sm.file(id).text;
     const auto& b = blank[id];
     w.str(sm.file(id).path);
     std::string kept_text;

@@ -73,11 +73,13 @@ inline constexpr std::string_view kSliceMagic = "PTLSLICE";
 /// they were, except lines `said` points into), and the policy with only the flows `keep`
 /// lists (indices into p.flows, ascending) and the roles and groups `roles` and `groups` mark
 /// (one flag per p.roles / p.groups; empty: all). Every other declaration is kept whole.
+/// `manifest_text`: the text to keep for the manifest (file 1) instead of its own.
 std::string encode_slice(const SourceManager& sm, const Policy& p, const std::string& target,
                          const std::vector<size_t>& keep, const std::vector<std::string>& ids,
                          const std::vector<Diagnostic>& said = {},
                          const std::vector<uint8_t>& roles = {},
-                         const std::vector<uint8_t>& groups = {});
+                         const std::vector<uint8_t>& groups = {},
+                         const std::string* manifest_text = nullptr);
 struct DecodedSlice {
   std::string target;
   std::vector<std::string> ids; ///< one per flow of model.decls

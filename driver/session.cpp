@@ -6,6 +6,8 @@
 #include "pmodel.h"
 
 #include <iostream>
+#include <set>
+#include <variant>
 
 namespace portolan {
 
@@ -237,6 +239,124 @@ void host_closure(const Policy& p, const Target& t, const std::vector<size_t>& k
   }
 }
 
+std::string where(const SourceLoc& l) {
+  return std::to_string(l.file) + ":" + std::to_string(l.line) + ":" + std::to_string(l.col) + ":" +
+         std::to_string(l.len) + ";";
+}
+
+/// Everything a manifest holds but the bindings `drop` names, as text: two manifests that print
+/// the same are the same for every build that reads none of those bindings.
+std::string manifest_print(const Manifest& m, const std::set<std::string>& drop) {
+  std::string o = m.path.generic_string() + "|" + m.dir.generic_string() + "|" + where(m.loc);
+  for (size_t i = 0; i < m.policies.size(); ++i)
+    o += "p " + m.policies[i] + (i < m.policy_locs.size() ? where(m.policy_locs[i]) : "");
+  for (const auto& [name, e] : m.environments) {
+    o += "\ne " + name + "|" + e.name + where(e.loc) + (e.today ? e.today->str() : "-");
+    for (const auto& [f, l] : e.features)
+      o += " f " + f + where(l);
+    for (const auto& [k, b] : e.bind) {
+      if (drop.count(k))
+        continue;
+      o += "\n b " + k + where(b.loc) + (b.any ? "any" : "");
+      for (const Prefix& pr : b.prefixes)
+        o += " " + pr.str();
+      if (const auto& n = b.nat)
+        o += " nat " + std::to_string(static_cast<int>(n->kind)) + n->real.str() + n->pub.str() +
+             n->outside + where(n->loc) + where(n->public_loc) + where(n->kind_loc) +
+             where(n->outside_loc);
+    }
+  }
+  for (const Target& t : m.targets) {
+    o += "\nt " + t.name + "|" + t.backend + "|" + t.env + "|" +
+         std::to_string(static_cast<int>(t.scope)) + "|" + t.output + where(t.loc) +
+         where(t.backend_loc) + where(t.env_loc) + where(t.scope_loc) + where(t.output_loc);
+    for (size_t i = 0; i < t.hosts.size(); ++i)
+      o += " h " + t.hosts[i] + (i < t.host_locs.size() ? where(t.host_locs[i]) : "");
+    for (size_t i = 0; i < t.between.size(); ++i)
+      o += " z " + t.between[i] + (i < t.between_locs.size() ? where(t.between_locs[i]) : "");
+    for (const auto& [k, v] : t.options) {
+      o += " o " + k + where(v.loc) + std::to_string(v.value.index()) + "=";
+      std::visit(
+          [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, bool>)
+              o += x ? "1" : "0";
+            else if constexpr (std::is_same_v<T, int64_t>)
+              o += std::to_string(x);
+            else if constexpr (std::is_same_v<T, std::string>)
+              o += x;
+            else
+              for (const std::string& y : x)
+                o += y + ",";
+          },
+          v.value);
+    }
+  }
+  for (const auto& [c, v] : m.checks)
+    o += "\nc " + c + "=" + v;
+  for (const auto& [c, l] : m.check_locs)
+    o += "\nl " + c + where(l);
+  return o;
+}
+
+/// The manifest's text with the lines of the bindings of roles the slice dropped emptied (a
+/// host target's build looks up no other role's binding), when that provably changes nothing
+/// else: the emptied text must read as the same manifest without those bindings, or the whole
+/// text is kept. Lines a carried diagnostic quotes stay.
+std::optional<std::string> slim_manifest(const Manifest& m, const SourceManager& sm,
+                                         const Policy& p, const std::vector<uint8_t>& roles,
+                                         const std::vector<Diagnostic>& said) {
+  uint32_t id = m.loc.file;
+  if (id != 1 || id > sm.size() || roles.empty())
+    return std::nullopt;
+  std::set<std::string> drop;
+  std::set<uint32_t> lines, busy;
+  for (const auto& [name, e] : m.environments)
+    for (const auto& [k, b] : e.bind) {
+      auto it = p.role_index.find(key_endpoint(k).role);
+      if (it != p.role_index.end() && !roles[it->second] && b.loc.file == id) {
+        drop.insert(k);
+        lines.insert(b.loc.line);
+      } else {
+        busy.insert(b.loc.line);
+      }
+    }
+  for (const Diagnostic& x : said) {
+    if (x.loc.file == id)
+      busy.insert(x.loc.line);
+    for (const Related& r : x.notes)
+      if (r.loc.file == id)
+        busy.insert(r.loc.line);
+  }
+  if (drop.empty())
+    return std::nullopt;
+  const std::string& text = sm.file(id).text;
+  std::string out;
+  out.reserve(text.size());
+  uint32_t line = 1;
+  for (size_t pos = 0; pos < text.size(); ++line) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    if (lines.count(line) && !busy.count(line))
+      out += nl == std::string::npos ? "" : "\n";
+    else
+      out.append(text, pos, end - pos);
+    pos = end;
+  }
+  // Read again as the build from the slice will: it must be the same manifest but the
+  // bindings whose lines went (a binding whose line stayed is not dropped).
+  SourceManager tsm;
+  Diagnostics quiet;
+  Manifest slim = read_manifest_text(m.path, out, tsm, quiet);
+  std::set<std::string> gone = drop;
+  for (const auto& [name, e] : slim.environments)
+    for (const auto& [k, b] : e.bind)
+      gone.erase(k);
+  if (quiet.has_errors() || manifest_print(slim, {}) != manifest_print(m, gone))
+    return std::nullopt;
+  return out;
+}
+
 } // namespace
 
 std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
@@ -278,8 +398,9 @@ std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
     std::vector<uint8_t> roles, groups;
     if (t.scope == Scope::Host && valid_.count(t.name))
       host_closure(p, t, kept, roles, groups);
-    out.emplace_back(
-        &t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids, opened_, roles, groups)));
+    std::optional<std::string> slim = slim_manifest(*manifest, sm, p, roles, opened_);
+    out.emplace_back(&t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids, opened_, roles,
+                                                        groups, slim ? &*slim : nullptr)));
   }
   packets_.clear();
   mark("slice");

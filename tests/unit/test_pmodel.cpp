@@ -444,6 +444,48 @@ TEST_CASE("pmodel: the seal's checksum refuses any altered, truncated or padded 
   CHECK(!unseal(kModelMagic, seal(kModelMagic, a).substr(0, 56) + b));
 }
 
+TEST_CASE("pmodel: a slice carries what loading said and keeps only the marked roles") {
+  test::TempDir d;
+  d.write("other.policy", "zone other;\n");
+  SourceManager sm;
+  Diagnostics diags;
+  LoadResult a = load_policy({d.write("every.policy", kEverything)}, sm, diags);
+  REQUIRE(a.ok);
+  REQUIRE(a.policy.roles.size() >= 2);
+  Diagnostic w;
+  w.severity = Severity::Warning;
+  w.code = "some-code";
+  w.message = "said once";
+  w.loc = SourceLoc{1, 3, 2, 4};
+  w.notes.push_back({SourceLoc{1, 1, 1, 1}, "here"});
+  w.notes.push_back({SourceLoc{}, "nowhere"});
+  w.witness = "tcp 10.0.0.1:1 -> 10.0.0.2:80";
+  Diagnostic n;
+  n.severity = Severity::Note;
+  n.code = "other";
+  n.message = "no place";
+  std::vector<uint8_t> roles(a.policy.roles.size(), 0), groups(a.policy.groups.size(), 1);
+  roles[1] = 1;
+  auto s = decode_slice(encode_slice(sm, a.policy, "t", {}, {}, {w, n}, roles, groups));
+  REQUIRE(s);
+  REQUIRE(s->said.size() == 2);
+  CHECK(s->said[0].severity == Severity::Warning);
+  CHECK(s->said[0].code == "some-code");
+  CHECK(s->said[0].message == "said once");
+  CHECK(s->said[0].loc.line == 3);
+  CHECK(s->said[0].loc.col == 2);
+  REQUIRE(s->said[0].notes.size() == 2);
+  CHECK(s->said[0].notes[0].message == "here");
+  CHECK(!s->said[0].notes[1].loc.valid());
+  CHECK(s->said[0].witness == w.witness);
+  CHECK(s->said[1].severity == Severity::Note);
+  CHECK(!s->said[1].loc.valid());
+  CHECK(!s->said[1].witness);
+  REQUIRE(s->model.decls.roles.size() == 1);
+  CHECK(s->model.decls.roles[0].name == a.policy.roles[1].name);
+  CHECK(s->model.decls.groups.size() == a.policy.groups.size());
+}
+
 TEST_CASE("pmodel: a truncated or altered slice payload never decodes wrongly or crashes") {
   test::TempDir d;
   d.write("other.policy", "zone other;\n");
