@@ -2,9 +2,12 @@
 
 #include "checks/check.h"
 #include "lower/lower.h"
+#include "lower/options.h"
 #include "pmodel.h"
 
 #include <iostream>
+#include <set>
+#include <variant>
 
 namespace portolan {
 
@@ -90,6 +93,7 @@ bool Session::open(const std::optional<fs::path>& manifest_path,
     valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
     mark("validate-manifest");
   }
+  opened_ = diags.all();
   return true;
 }
 
@@ -103,6 +107,7 @@ void Session::open_model(const fs::path& path) {
   auto bytes = read_file(path, &why);
   std::optional<DecodedModel> m;
   std::vector<std::string> ids;
+  std::vector<Diagnostic> sliced;
   bool slice = bytes && bytes->starts_with(kSliceMagic);
   if (bytes)
     if (auto payload = unseal(slice ? kSliceMagic : kModelMagic, *bytes, &why)) {
@@ -111,6 +116,7 @@ void Session::open_model(const fs::path& path) {
       } else if (auto sl = decode_slice(*payload)) {
         m = std::move(sl->model);
         ids = std::move(sl->ids);
+        sliced = std::move(sl->said);
         slice_target = std::move(sl->target);
       }
       if (!m)
@@ -122,11 +128,18 @@ void Session::open_model(const fs::path& path) {
     unreadable = true;
     return;
   }
-  manifest = read_manifest_text(m->files[0].first, m->files[0].second, sm, diags);
+  // A slice holds only what its target's build reads: reading and validating it again would
+  // report its missing declarations. What reading the whole manifest and policy said is in the
+  // slice; this reading must say nothing worse (an error here: a slice not written by us).
+  std::optional<Diagnostics> quiet;
+  if (slice)
+    quiet.emplace();
+  Diagnostics& said = slice ? *quiet : diags;
+  manifest = read_manifest_text(m->files[0].first, m->files[0].second, sm, said);
   for (size_t i = 1; i < m->files.size(); ++i)
     sm.add(std::move(m->files[i].first), std::move(m->files[i].second));
   mark("read-manifest");
-  if (slice && (!manifest || targets("", {*slice_target}).empty())) {
+  if (slice && (!manifest || targets("", {*slice_target}).empty() || said.has_errors())) {
     diags.error("unreadable", SourceLoc{},
                 "cannot use model '" + path.string() +
                     "': corrupt (a slice of a target its manifest does not have)");
@@ -135,19 +148,216 @@ void Session::open_model(const fs::path& path) {
   }
   std::vector<PolicyFile> files;
   files.push_back(std::move(m->decls));
-  loaded = load_parsed(std::move(files), diags);
+  loaded = load_parsed(std::move(files), said);
   mark("load-policy");
+  if (slice) {
+    if (!loaded.ok || said.has_errors()) {
+      diags.error("unreadable", SourceLoc{},
+                  "cannot use model '" + path.string() +
+                      "': corrupt (its declarations do not load)");
+      unreadable = true;
+      loaded.ok = false;
+      return;
+    }
+    for (Diagnostic& x : sliced)
+      diags.add(x.severity, x.code, x.loc, x.message) = std::move(x);
+    // validate_manifest's per-target part for the one target (the rest is in `sliced`).
+    for (const Target* t : targets("", {*slice_target}))
+      for (const BackendSpec& b : backend_specs())
+        if (b.name == t->backend && !valid_.count(t->name)) {
+          Diagnostics found;
+          ValidTarget v{validate_target(*t, b, found), found.all()};
+          if (std::find(b.scopes.begin(), b.scopes.end(), t->scope) != b.scopes.end())
+            valid_.emplace(t->name, std::move(v));
+        }
+    mark("validate-manifest");
+    ids_ = std::move(ids); // the whole policy's ids: flow_ids of the slice would differ
+    return;
+  }
   if (loaded.ok && manifest) {
     valid_ = validate_manifest(*manifest, loaded.policy, backend_specs(), diags);
     mark("validate-manifest");
   }
-  if (slice && loaded.ok)
-    ids_ = std::move(ids); // the whole policy's ids: flow_ids of the slice would differ
 }
 
 std::string Session::model_file() const {
   return seal(kModelMagic, encode_model(sm, loaded.policy));
 }
+
+namespace {
+
+/// The roles and groups a host target's slice keeps: every one its kept flows, every
+/// expectation (all are kept: loading resolves them) and the target's own roles name, through
+/// lists, groups and VIPs (their nodes and SNAT source), to the end. A host target's build reads
+/// no other role: it binds the endpoints of its flows and its own roles (a perimeter's NAT reads
+/// every role of the outside zone, so perimeters keep all). Zones, services, features, headers,
+/// suppressions and expectations are kept whole; the manifest too (its bindings of dropped
+/// roles are not validated again: the slice carries what validation said).
+void host_closure(const Policy& p, const Target& t, const std::vector<size_t>& kept,
+                  std::vector<uint8_t>& roles, std::vector<uint8_t>& groups) {
+  roles.assign(p.roles.size(), 0);
+  groups.assign(p.groups.size(), 0);
+  std::vector<const Endpoint*> work;
+  auto name = [&](const std::string& n) {
+    if (auto it = p.role_index.find(n); it != p.role_index.end() && !roles[it->second]) {
+      roles[it->second] = 1;
+      if (const auto& v = p.roles[it->second].vip) {
+        for (const Endpoint& e : v->nodes)
+          work.push_back(&e);
+        if (v->snat_from)
+          work.push_back(&*v->snat_from);
+      }
+    }
+    if (auto it = p.group_index.find(n); it != p.group_index.end() && !groups[it->second]) {
+      groups[it->second] = 1;
+      for (const Endpoint& e : p.groups[it->second].items)
+        work.push_back(&e);
+    }
+  };
+  for (const std::string& h : t.hosts)
+    name(h);
+  for (size_t i : kept) {
+    const Flow& f = p.flows[i];
+    work.push_back(&f.src);
+    work.push_back(&f.dst);
+    if (f.maps)
+      work.push_back(&f.maps->dst);
+  }
+  for (const Expectation& e : p.expectations)
+    for (const ExpectSide* side : {&e.src, &e.dst})
+      if (side->kind == ExpectSide::Kind::Endpoint)
+        work.push_back(&side->endpoint);
+  while (!work.empty()) {
+    const Endpoint* e = work.back();
+    work.pop_back();
+    if (!e->role.empty())
+      name(e->role);
+    for (const Endpoint& x : e->items)
+      work.push_back(&x);
+    for (const Endpoint& x : e->members)
+      work.push_back(&x);
+  }
+}
+
+std::string where(const SourceLoc& l) {
+  return std::to_string(l.file) + ":" + std::to_string(l.line) + ":" + std::to_string(l.col) + ":" +
+         std::to_string(l.len) + ";";
+}
+
+/// Everything a manifest holds but the bindings `drop` names, as text: two manifests that print
+/// the same are the same for every build that reads none of those bindings.
+std::string manifest_print(const Manifest& m, const std::set<std::string>& drop) {
+  std::string o = m.path.generic_string() + "|" + m.dir.generic_string() + "|" + where(m.loc);
+  for (size_t i = 0; i < m.policies.size(); ++i)
+    o += "p " + m.policies[i] + (i < m.policy_locs.size() ? where(m.policy_locs[i]) : "");
+  for (const auto& [name, e] : m.environments) {
+    o += "\ne " + name + "|" + e.name + where(e.loc) + (e.today ? e.today->str() : "-");
+    for (const auto& [f, l] : e.features)
+      o += " f " + f + where(l);
+    for (const auto& [k, b] : e.bind) {
+      if (drop.count(k))
+        continue;
+      o += "\n b " + k + where(b.loc) + (b.any ? "any" : "");
+      for (const Prefix& pr : b.prefixes)
+        o += " " + pr.str();
+      if (const auto& n = b.nat)
+        o += " nat " + std::to_string(static_cast<int>(n->kind)) + n->real.str() + n->pub.str() +
+             n->outside + where(n->loc) + where(n->public_loc) + where(n->kind_loc) +
+             where(n->outside_loc);
+    }
+  }
+  for (const Target& t : m.targets) {
+    o += "\nt " + t.name + "|" + t.backend + "|" + t.env + "|" +
+         std::to_string(static_cast<int>(t.scope)) + "|" + t.output + where(t.loc) +
+         where(t.backend_loc) + where(t.env_loc) + where(t.scope_loc) + where(t.output_loc);
+    for (size_t i = 0; i < t.hosts.size(); ++i)
+      o += " h " + t.hosts[i] + (i < t.host_locs.size() ? where(t.host_locs[i]) : "");
+    for (size_t i = 0; i < t.between.size(); ++i)
+      o += " z " + t.between[i] + (i < t.between_locs.size() ? where(t.between_locs[i]) : "");
+    for (const auto& [k, v] : t.options) {
+      o += " o " + k + where(v.loc) + std::to_string(v.value.index()) + "=";
+      std::visit(
+          [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, bool>)
+              o += x ? "1" : "0";
+            else if constexpr (std::is_same_v<T, int64_t>)
+              o += std::to_string(x);
+            else if constexpr (std::is_same_v<T, std::string>)
+              o += x;
+            else
+              for (const std::string& y : x)
+                o += y + ",";
+          },
+          v.value);
+    }
+  }
+  for (const auto& [c, v] : m.checks)
+    o += "\nc " + c + "=" + v;
+  for (const auto& [c, l] : m.check_locs)
+    o += "\nl " + c + where(l);
+  return o;
+}
+
+/// The manifest's text with the lines of the bindings of roles the slice dropped emptied (a
+/// host target's build looks up no other role's binding), when that provably changes nothing
+/// else: the emptied text must read as the same manifest without those bindings, or the whole
+/// text is kept. Lines a carried diagnostic quotes stay.
+std::optional<std::string> slim_manifest(const Manifest& m, const SourceManager& sm,
+                                         const Policy& p, const std::vector<uint8_t>& roles,
+                                         const std::vector<Diagnostic>& said) {
+  uint32_t id = m.loc.file;
+  if (id != 1 || id > sm.size() || roles.empty())
+    return std::nullopt;
+  std::set<std::string> drop;
+  std::set<uint32_t> lines, busy;
+  for (const auto& [name, e] : m.environments)
+    for (const auto& [k, b] : e.bind) {
+      auto it = p.role_index.find(key_endpoint(k).role);
+      if (it != p.role_index.end() && !roles[it->second] && b.loc.file == id) {
+        drop.insert(k);
+        lines.insert(b.loc.line);
+      } else {
+        busy.insert(b.loc.line);
+      }
+    }
+  for (const Diagnostic& x : said) {
+    if (x.loc.file == id)
+      busy.insert(x.loc.line);
+    for (const Related& r : x.notes)
+      if (r.loc.file == id)
+        busy.insert(r.loc.line);
+  }
+  if (drop.empty())
+    return std::nullopt;
+  const std::string& text = sm.file(id).text;
+  std::string out;
+  out.reserve(text.size());
+  uint32_t line = 1;
+  for (size_t pos = 0; pos < text.size(); ++line) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    if (lines.count(line) && !busy.count(line))
+      out += nl == std::string::npos ? "" : "\n";
+    else
+      out.append(text, pos, end - pos);
+    pos = end;
+  }
+  // Read again as the build from the slice will: it must be the same manifest but the
+  // bindings whose lines went (a binding whose line stayed is not dropped).
+  SourceManager tsm;
+  Diagnostics quiet;
+  Manifest slim = read_manifest_text(m.path, out, tsm, quiet);
+  std::set<std::string> gone = drop;
+  for (const auto& [name, e] : slim.environments)
+    for (const auto& [k, b] : e.bind)
+      gone.erase(k);
+  if (quiet.has_errors() || manifest_print(slim, {}) != manifest_print(m, gone))
+    return std::nullopt;
+  return out;
+}
+
+} // namespace
 
 std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
   std::vector<std::pair<const Target*, std::string>> out;
@@ -185,7 +395,12 @@ std::vector<std::pair<const Target*, std::string>> Session::slice_files() {
         kept.push_back(i);
         ids.push_back((*ids_)[i]);
       }
-    out.emplace_back(&t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids)));
+    std::vector<uint8_t> roles, groups;
+    if (t.scope == Scope::Host && valid_.count(t.name))
+      host_closure(p, t, kept, roles, groups);
+    std::optional<std::string> slim = slim_manifest(*manifest, sm, p, roles, opened_);
+    out.emplace_back(&t, seal(kSliceMagic, encode_slice(sm, p, t.name, kept, ids, opened_, roles,
+                                                        groups, slim ? &*slim : nullptr)));
   }
   packets_.clear();
   mark("slice");

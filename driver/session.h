@@ -129,6 +129,9 @@ private:
                               EnvPackets* shared) const;
 
   std::map<std::string, ValidTarget> valid_; ///< by target name (validate-manifest)
+  /// What open() said (read-manifest, load-policy, validate-manifest), before any report: a
+  /// slice carries it, so a build from the slice says the same without the whole policy.
+  std::vector<Diagnostic> opened_;
   /// By environment: the packet sets its targets share (compile_target; freed by analyse).
   std::map<std::string, std::unique_ptr<EnvPackets>> packets_;
   /// flow_ids of the loaded policy, computed by the first compile_target (the const overload,

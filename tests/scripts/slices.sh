@@ -4,7 +4,9 @@
 # `build --model DIR/T.pmodel` gives the same files, the same diagnostics and the same exit
 # code as `build --manifest M --target T`, also on other days (--today, which decides expiry).
 # A slice refuses another target, and a corrupt, truncated or foreign slice is refused
-# (`unreadable`, exit 2); an unchanged slice is not rewritten (Ninja's restat).
+# (`unreadable`, exit 2); an unchanged slice is not rewritten (Ninja's restat). A host target's
+# slice drops the roles (and their manifest bindings) its build never reads; the diagnostics
+# of loading and validating the whole policy travel in the slice.
 # usage: slices.sh PORTOLAN BENCH_GEN SOURCE_DIR
 set -uo pipefail
 portolan=$(realpath "$1") gen=$(realpath "$2") src=$(realpath "$3")
@@ -71,6 +73,14 @@ g=$work/m$i/s
 full=$(stat -c %s "$work/whole.pmodel")
 win=$(stat -c %s "$g/vs-windows.pmodel")
 [ "$win" -lt $((full / 4)) ] || bad "the vs-windows slice ($win bytes) is not small ($full whole)"
+# A host target's slice keeps only the roles its flows, expectations and own roles reach, and
+# only their bindings in the manifest's text (a perimeter's keeps every one: NAT reads them).
+all=$(grep -c '^r[0-9]* = ' "$work/gen/vs-capirca.toml")
+hb=$(grep -ac '^r[0-9]* = ' "$g/vs-windows.pmodel")
+pb=$(grep -ac '^r[0-9]* = ' "$g/vs-nftables.pmodel")
+[ "$hb" -ge 1 ] && [ "$hb" -lt "$all" ] ||
+  bad "the vs-windows slice keeps $hb of $all bindings in its manifest"
+[ "$pb" = "$all" ] || bad "the vs-nftables slice keeps $pb of $all bindings, not all"
 
 # Without --target: the slice's own target. Another target: refused, nothing built.
 "$portolan" build --model "$g/vs-windows.pmodel" --out "$work/o1" > /dev/null 2>&1 ||

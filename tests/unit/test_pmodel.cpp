@@ -417,6 +417,75 @@ TEST_CASE("pmodel: a model of another format is refused") {
   CHECK(why.find("another Portolan version or model format") != std::string::npos);
 }
 
+TEST_CASE("pmodel: the seal's checksum refuses any altered, truncated or padded byte") {
+  // Payloads of every length around the checksum's 8- and 32-byte steps: each byte of the
+  // sealed file altered (every bit in turn), then the file cut or grown by one byte.
+  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 4096}) {
+    std::string payload;
+    for (size_t i = 0; i < len; ++i)
+      payload += static_cast<char>(i * 131 + 7);
+    std::string sealed = seal(kSliceMagic, payload);
+    REQUIRE(unseal(kSliceMagic, sealed) == std::optional<std::string_view>(payload));
+    size_t refused = 0, tried = 0;
+    for (size_t i = 0; i<sealed.size(); i += len> 100 ? 37 : 1)
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string x = sealed;
+        x[i] = static_cast<char>(x[i] ^ (1 << bit));
+        ++tried;
+        refused += !unseal(kSliceMagic, x);
+      }
+    CHECK(refused == tried);
+    CHECK(!unseal(kSliceMagic, std::string_view(sealed).substr(0, sealed.size() - 1)));
+    CHECK(!unseal(kSliceMagic, sealed + "x"));
+  }
+  // Another payload of the same length under a's header (a swapped file body): refused.
+  std::string a(64, 'a'), b = a;
+  b[40] = 'b';
+  CHECK(!unseal(kModelMagic, seal(kModelMagic, a).substr(0, 56) + b));
+}
+
+TEST_CASE("pmodel: a slice carries what loading said and keeps only the marked roles") {
+  test::TempDir d;
+  d.write("other.policy", "zone other;\n");
+  SourceManager sm;
+  Diagnostics diags;
+  LoadResult a = load_policy({d.write("every.policy", kEverything)}, sm, diags);
+  REQUIRE(a.ok);
+  REQUIRE(a.policy.roles.size() >= 2);
+  Diagnostic w;
+  w.severity = Severity::Warning;
+  w.code = "some-code";
+  w.message = "said once";
+  w.loc = SourceLoc{1, 3, 2, 4};
+  w.notes.push_back({SourceLoc{1, 1, 1, 1}, "here"});
+  w.notes.push_back({SourceLoc{}, "nowhere"});
+  w.witness = "tcp 10.0.0.1:1 -> 10.0.0.2:80";
+  Diagnostic n;
+  n.severity = Severity::Note;
+  n.code = "other";
+  n.message = "no place";
+  std::vector<uint8_t> roles(a.policy.roles.size(), 0), groups(a.policy.groups.size(), 1);
+  roles[1] = 1;
+  auto s = decode_slice(encode_slice(sm, a.policy, "t", {}, {}, {w, n}, roles, groups));
+  REQUIRE(s);
+  REQUIRE(s->said.size() == 2);
+  CHECK(s->said[0].severity == Severity::Warning);
+  CHECK(s->said[0].code == "some-code");
+  CHECK(s->said[0].message == "said once");
+  CHECK(s->said[0].loc.line == 3);
+  CHECK(s->said[0].loc.col == 2);
+  REQUIRE(s->said[0].notes.size() == 2);
+  CHECK(s->said[0].notes[0].message == "here");
+  CHECK(!s->said[0].notes[1].loc.valid());
+  CHECK(s->said[0].witness == w.witness);
+  CHECK(s->said[1].severity == Severity::Note);
+  CHECK(!s->said[1].loc.valid());
+  CHECK(!s->said[1].witness);
+  REQUIRE(s->model.decls.roles.size() == 1);
+  CHECK(s->model.decls.roles[0].name == a.policy.roles[1].name);
+  CHECK(s->model.decls.groups.size() == a.policy.groups.size());
+}
+
 TEST_CASE("pmodel: a truncated or altered slice payload never decodes wrongly or crashes") {
   test::TempDir d;
   d.write("other.policy", "zone other;\n");
