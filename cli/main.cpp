@@ -138,6 +138,12 @@ int finish(Session& s, const CheckOutput& o,
   return failing ? kExitFindings : kExitClean;
 }
 
+/// What a run that compiled `compiled` of the manifest's targets judged (judged_codes).
+Session::Judged judged_over(const Session& s, size_t compiled) {
+  return !s.manifest || compiled == s.manifest->targets.size() ? Session::Judged::every_target
+                                                               : Session::Judged::some_targets;
+}
+
 int finish(Session& s, const std::string& format = "text",
            Session::Judged judged = Session::Judged::every_target) {
   CheckOutput o;
@@ -169,10 +175,10 @@ int run_check(const Common& c, CheckOutput o, const std::vector<std::string>& fi
     for (const Target* t : s.targets(c.env))
       views.push_back(s.compile_target(*t, Want{true, true, false, false}).view);
   }
-  const bool every = !s.manifest || views.size() == s.manifest->targets.size();
+  const Session::Judged judged = judged_over(s, views.size());
   if (s.clean()) // analysis of a broken input is only noise
     s.analyse(std::move(views));
-  return finish(s, o, every ? Session::Judged::every_target : Session::Judged::some_targets);
+  return finish(s, o, judged);
 }
 
 /// Build's options for build tools (docs/ci.md, "Build steps").
@@ -253,9 +259,7 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
       std::string().swap(f.content);
     }
   }
-  int code = finish(s, "text",
-                    built.size() == s.manifest->targets.size() ? Session::Judged::every_target
-                                                               : Session::Judged::some_targets);
+  int code = finish(s, "text", judged_over(s, built.size()));
   if (code != kExitClean) {
     std::cerr << "portolan: build failed; no file was written\n";
     return code;
@@ -330,9 +334,7 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
   if (!open(s, c, {}))
     return kExitUsage;
   // No target is bound here: a suppression of a binding or backend finding is the builds' to judge.
-  int code = finish(s, "text",
-                    s.manifest && s.manifest->targets.empty() ? Session::Judged::every_target
-                                                              : Session::Judged::some_targets);
+  int code = finish(s, "text", judged_over(s, 0));
   if (code != kExitClean || !s.manifest) {
     std::cerr << "portolan: compile failed; no model was written\n";
     return code == kExitClean ? kExitFindings : code;

@@ -136,9 +136,14 @@ touch -d '2001-01-01' "$work/s2"/*.pmodel
 "$portolan" compile --manifest "$work/g2/vs-capirca.toml" --slices "$work/s2" > /dev/null 2>&1
 [ -z "$(find "$work/s2" -name '*.pmodel' -newermt 2001-01-02)" ] || bad "an unchanged slice was rewritten"
 # A flow to r0 (the Windows host) changed: its slice changes, not every slice.
-line=$(grep -n '^ *flow .*-> *r0 ' "$work/g2/bench.policy" | head -n 1 | cut -d: -f1)
-[ -n "$line" ] || line=$(grep -n '^ *flow .*r0 ' "$work/g2/bench.policy" | head -n 1 | cut -d: -f1)
-sed -i "${line}s/;\$/ \"changed\";/" "$work/g2/bench.policy"
+# change_r0_flow POLICY: the first flow to r0 gets a description ("changed"): one flow's text.
+change_r0_flow() {
+  local line
+  line=$(grep -n '^ *flow .*-> *r0 ' "$1" | head -n 1 | cut -d: -f1)
+  [ -n "$line" ] || line=$(grep -n '^ *flow .*r0 ' "$1" | head -n 1 | cut -d: -f1)
+  sed -i "${line}s/;\$/ \"changed\";/" "$1"
+}
+change_r0_flow "$work/g2/bench.policy"
 "$portolan" compile --manifest "$work/g2/vs-capirca.toml" --slices "$work/s2" > /dev/null 2>&1
 changed=$(find "$work/s2" -name '*.pmodel' -newermt 2001-01-02 | wc -l)
 total=$(ls "$work/s2" | wc -l)
@@ -148,29 +153,46 @@ total=$(ls "$work/s2" | wc -l)
 # The build-system win (docs/manifest.md, "Build systems"): Ninja with restat = 1 reruns only
 # the targets whose slice a change touched.
 if command -v ninja > /dev/null; then
+  # ninja_file DIR STAMP TARGET...: DIR/build.ninja compiling the slices once and building each
+  # TARGET from its slice (logged to built.log); STAMP 1 names a --stamp file as the compile's
+  # first output and the slices as implicit outputs, STAMP 0 lists the slices as its outputs.
+  ninja_file() {
+    local dir=$1 stamp=$2; shift 2
+    {
+      echo "rule slices"
+      if [ "$stamp" = 1 ]; then
+        echo "  command = $portolan compile --manifest \$in --slices slices --depfile \$out.d --stamp \$out"
+        echo "  depfile = \$out.d"
+      else
+        echo "  command = $portolan compile --manifest \$in --slices slices --depfile slices.d"
+        echo "  depfile = slices.d"
+      fi
+      echo "  restat = 1"
+      echo "rule target"
+      if [ "$stamp" = 1 ]; then
+        echo "  command = $portolan build --model \$in --out out/\$name --depfile \$out.d --stamp \$out && echo \$name >> built.log"
+        echo "  depfile = \$out.d"
+        printf 'build slices.stamp |'
+      else
+        echo "  command = $portolan build --model \$in --out out/\$name && echo \$name >> built.log && touch \$out"
+        printf 'build'
+      fi
+      for t in "$@"; do printf ' slices/%s.pmodel' "$t"; done
+      echo ": slices vs-capirca.toml"
+      for t in "$@"; do
+        echo "build out/$t.stamp: target slices/$t.pmodel"
+        echo "  name = $t"
+      done
+    } > "$dir/build.ninja"
+  }
   n=$work/ninja
   cp -r "$work/gen" "$n"
   mapfile -t tgts < <(targets_of "$n/vs-capirca.toml")
-  {
-    echo "rule slices"
-    echo "  command = $portolan compile --manifest \$in --slices slices --depfile slices.d"
-    echo "  depfile = slices.d"
-    echo "  restat = 1"
-    echo "rule target"
-    echo "  command = $portolan build --model \$in --out out/\$name && echo \$name >> built.log && touch \$out"
-    printf 'build'
-    for t in "${tgts[@]}"; do printf ' slices/%s.pmodel' "$t"; done
-    echo ": slices vs-capirca.toml"
-    for t in "${tgts[@]}"; do
-      echo "build out/$t.stamp: target slices/$t.pmodel"
-      echo "  name = $t"
-    done
-  } > "$n/build.ninja"
+  ninja_file "$n" 0 "${tgts[@]}"
   (cd "$n" && ninja > ninja.log 2>&1) || bad "ninja failed: $(tail -n 5 "$n/ninja.log")"
   [ "$(wc -l < "$n/built.log")" = "${#tgts[@]}" ] || bad "ninja built $(wc -l < "$n/built.log") of ${#tgts[@]} targets"
   : > "$n/built.log"
-  line=$(grep -n '^ *flow .*-> *r0 ' "$n/bench.policy" | head -n 1 | cut -d: -f1)
-  sed -i "${line}s/;\$/ \"changed\";/" "$n/bench.policy"
+  change_r0_flow "$n/bench.policy"
   (cd "$n" && ninja > ninja.log 2>&1) || bad "ninja failed after a change"
   rebuilt=$(wc -l < "$n/built.log")
   sort "$n/built.log" > "$work/rebuilt"
@@ -190,29 +212,13 @@ if command -v ninja > /dev/null; then
   s=$work/ninja-stamp
   cp -r "$work/gen" "$s"
   pick=(vs-windows "${tgts[0]}")
-  {
-    echo "rule slices"
-    echo "  command = $portolan compile --manifest \$in --slices slices --depfile \$out.d --stamp \$out"
-    echo "  depfile = \$out.d"
-    echo "  restat = 1"
-    echo "rule target"
-    echo "  command = $portolan build --model \$in --out out/\$name --depfile \$out.d --stamp \$out && echo \$name >> built.log"
-    echo "  depfile = \$out.d"
-    printf 'build slices.stamp |'
-    for t in "${pick[@]}"; do printf ' slices/%s.pmodel' "$t"; done
-    echo ": slices vs-capirca.toml"
-    for t in "${pick[@]}"; do
-      echo "build out/$t.stamp: target slices/$t.pmodel"
-      echo "  name = $t"
-    done
-  } > "$s/build.ninja"
+  ninja_file "$s" 1 "${pick[@]}"
   (cd "$s" && ninja > ninja.log 2>&1) || bad "ninja (stamp) failed: $(tail -n 5 "$s/ninja.log")"
   [ "$(wc -l < "$s/built.log")" = "${#pick[@]}" ] || bad "ninja (stamp) built $(wc -l < "$s/built.log") of ${#pick[@]} targets"
   (cd "$s" && ninja > ninja.log 2>&1)
   grep -q 'no work to do' "$s/ninja.log" || bad "ninja (stamp) reran a step with nothing changed: $(cat "$s/ninja.log")"
   : > "$s/built.log"
-  line=$(grep -n '^ *flow .*-> *r0 ' "$s/bench.policy" | head -n 1 | cut -d: -f1)
-  sed -i "${line}s/;\$/ \"changed\";/" "$s/bench.policy"
+  change_r0_flow "$s/bench.policy"
   (cd "$s" && ninja > ninja.log 2>&1) || bad "ninja (stamp) failed after a change"
   want=$(printf '%s\n' "${pick[@]}" | sort | comm -12 - "$work/rebuilt")
   [ "$(sort "$s/built.log")" = "$want" ] ||
