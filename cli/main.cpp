@@ -138,6 +138,21 @@ int finish(Session& s, const CheckOutput& o,
   return failing ? kExitFindings : kExitClean;
 }
 
+/// Whether the folder of each of `files` (--stamp, --depfile; empty: not asked for) exists; if
+/// not, says so ("no `what` was written") and is false, before anything is written.
+bool folders_exist(std::initializer_list<std::string> files, const char* what) {
+  for (const std::string& f : files) {
+    std::error_code ec;
+    fs::path dir = fs::path(f).parent_path();
+    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
+      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string() << "; no "
+                << what << " was written\n";
+      return false;
+    }
+  }
+  return true;
+}
+
 /// What a run that compiled `compiled` of the manifest's targets judged (judged_codes).
 Session::Judged judged_over(const Session& s, size_t compiled) {
   return !s.manifest || compiled == s.manifest->targets.size() ? Session::Judged::every_target
@@ -291,15 +306,8 @@ int run_build(const Common& c, const std::vector<std::string>& wanted, const std
     }
     dep = std::move(*text);
   }
-  for (const std::string& f : {b.stamp, b.depfile}) { // fail before writing, not half-way
-    std::error_code ec;
-    fs::path dir = fs::path(f).parent_path();
-    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
-      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
-                << "; no file was written\n";
-      return kExitUsage;
-    }
-  }
+  if (!folders_exist({b.stamp, b.depfile}, "file")) // fail before writing, not half-way
+    return kExitUsage;
   std::string err;
   if (!write_outputs(out_dir, *set, std::cout, err)) {
     std::cerr << "portolan: " << err << "; no file was written\n";
@@ -373,15 +381,8 @@ int run_compile(const Common& c, const std::string& out, const std::string& depf
     }
     dep = std::move(*text);
   }
-  for (const std::string& f : {stamp, depfile}) { // fail before writing, not half-way
-    std::error_code ec;
-    fs::path dir = fs::path(f).parent_path();
-    if (!f.empty() && !dir.empty() && !fs::is_directory(dir, ec)) {
-      std::cerr << "portolan: cannot write " << f << ": no folder " << dir.string()
-                << "; no model was written\n";
-      return kExitUsage;
-    }
-  }
+  if (!folders_exist({stamp, depfile}, "model")) // fail before writing, not half-way
+    return kExitUsage;
   // An unchanged model keeps its mtime: with `restat = 1`, Ninja then skips what is built from
   // it. The slices are one output set (compiler/output.h): swapped in as one, unchanged slices
   // keep their inode and mtime, and the slice of a target no longer in the manifest goes.
